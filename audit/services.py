@@ -1,0 +1,69 @@
+"""The one way to write an audit entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from audit.models import AuditEntry
+
+Target = models.Model | tuple[str, Any, str]
+
+
+def _client_ip(request: Any) -> str | None:
+    if request is None:
+        return None
+    meta = getattr(request, "META", {})
+    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy
+    # rewrites it, and an audit log must not record forged addresses.
+    return meta.get("REMOTE_ADDR") or None
+
+
+def record(
+    *,
+    actor: Any,
+    action: str,
+    target: Target,
+    changes: dict[str, Any] | None = None,
+    request: Any = None,
+    source: str = "",
+) -> AuditEntry:
+    """Append one entry. `target` is a model instance or (type, id, repr).
+
+    `actor` is a user, a name (a management command's operator), or None for the
+    system (beat, reaper).
+    """
+    if isinstance(target, models.Model):
+        target_type = target._meta.label_lower
+        target_id = "" if target.pk is None else str(target.pk)
+        target_repr = str(target)[:200]
+    else:
+        target_type, target_id, target_repr = target
+        target_id = "" if target_id is None else str(target_id)
+    if isinstance(actor, str):
+        user, actor_repr = None, actor
+    else:
+        user = actor if getattr(actor, "is_authenticated", False) else None
+        actor_repr = user.get_username() if user else "system"
+    return AuditEntry.objects.create(
+        actor=user,
+        actor_repr=actor_repr[:150],
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        target_repr=target_repr,
+        changes=changes or {},
+        ip_address=_client_ip(request),
+        source=source,
+    )
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The fields that differ, as {field: {"before": old, "after": new}}."""
+    keys = sorted(set(before) | set(after))
+    return {
+        key: {"before": before.get(key), "after": after.get(key)}
+        for key in keys
+        if before.get(key) != after.get(key)
+    }

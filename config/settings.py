@@ -1,0 +1,247 @@
+"""Settings, read only from environment variables (see README, "Configuration").
+
+Development defaults need no server: SQLite under var/ and Celery's filesystem
+broker. With DJANGO_ENV=production the insecure defaults are refused at start-up.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+VAR_DIR = Path(env.str("SCHEDULER_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DJANGO_ENV = env.str("DJANGO_ENV", default="development")
+PRODUCTION = DJANGO_ENV == "production"
+
+DEV_SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"  # noqa: S105
+SECRET_KEY = env.str("SECRET_KEY", default="" if PRODUCTION else DEV_SECRET_KEY)
+if PRODUCTION and (not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY):
+    raise ImproperlyConfigured("SECRET_KEY must be set when DJANGO_ENV=production.")
+
+DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DJANGO_ENV=production.")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_celery_beat",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "formtools",
+    "django_jsonform",
+    "audit",
+    "job_templates",
+    "scheduler_jobs",
+    "executions",
+    *env.list("SCHEDULER_EXTRA_APPS", default=[]),
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database ------------------------------------------------------------------
+DATABASES = {
+    "default": env.db(
+        "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'dynamic_scheduler.sqlite3'}"
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share one SQLite file. WAL lets readers run beside the
+    # writer; IMMEDIATE transactions take the write lock at BEGIN so two writers
+    # queue on the busy timeout instead of failing with "database is locked" when a
+    # read transaction tries to upgrade.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=30),
+        }
+    )
+    # A file, not :memory:, so worker and beat processes started by the
+    # integration tests see the test database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(VAR_DIR / "test_dynamic_scheduler.sqlite3")
+    }
+else:
+    DATABASES["default"].setdefault(
+        "CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60)
+    )
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# Email ---------------------------------------------------------------------
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="scheduler@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Celery --------------------------------------------------------------------
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for sub in ("queue", "processed"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.2,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Unacked messages are redelivered after this many seconds; job timeouts and
+    # retry delays must stay below it (checked at worker and beat start-up).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3 * 3600),
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = env.str("SCHEDULER_DEFAULT_QUEUE", default="celery")
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_BEAT_SCHEDULER = "executions.beat:DynamicJobScheduler"
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# Dynamic Scheduler ---------------------------------------------------------
+# Schedules
+SCHEDULER_MIN_INTERVAL_SECONDS = env.int("SCHEDULER_MIN_INTERVAL_SECONDS", default=10)
+# Dispatcher (beat)
+SCHEDULER_TICK_SECONDS = env.float("SCHEDULER_TICK_SECONDS", default=1.0)
+SCHEDULER_DISPATCH_BATCH = env.int("SCHEDULER_DISPATCH_BATCH", default=500)
+SCHEDULER_MISFIRE_GRACE_SECONDS = env.int("SCHEDULER_MISFIRE_GRACE_SECONDS", default=60)
+# Executor and reaper
+SCHEDULER_HARD_LIMIT_EXTRA_SECONDS = env.int(
+    "SCHEDULER_HARD_LIMIT_EXTRA_SECONDS", default=30
+)
+SCHEDULER_REAPER_INTERVAL_SECONDS = env.int(
+    "SCHEDULER_REAPER_INTERVAL_SECONDS", default=15
+)
+SCHEDULER_REAPER_GRACE_SECONDS = env.int("SCHEDULER_REAPER_GRACE_SECONDS", default=60)
+SCHEDULER_REQUEUE_AFTER_SECONDS = env.int(
+    "SCHEDULER_REQUEUE_AFTER_SECONDS", default=300
+)
+SCHEDULER_LOG_MAX_ENTRIES = env.int("SCHEDULER_LOG_MAX_ENTRIES", default=1000)
+SCHEDULER_LOG_MAX_MESSAGE_CHARS = env.int(
+    "SCHEDULER_LOG_MAX_MESSAGE_CHARS", default=4000
+)
+SCHEDULER_NOTIFICATION_TIMEOUT_SECONDS = env.int(
+    "SCHEDULER_NOTIFICATION_TIMEOUT_SECONDS", default=10
+)
+# Celery queue per template resource usage (low/medium/high), e.g. "high=heavy".
+SCHEDULER_QUEUES = env.dict("SCHEDULER_QUEUES", default={})
+# Templates
+SCHEDULER_CLEANUP_MODELS = env.list(
+    "SCHEDULER_CLEANUP_MODELS", default=["executions.JobExecution"]
+)
+SCHEDULER_EXPORT_MODELS = env.list(
+    "SCHEDULER_EXPORT_MODELS",
+    default=["scheduler_jobs.DynamicJob", "executions.JobExecution", "audit.AuditEntry"],
+)
+SCHEDULER_EXPORT_ROOT = env.str("SCHEDULER_EXPORT_ROOT", default=str(VAR_DIR / "exports"))
+SCHEDULER_REPORT_ROOT = env.str("SCHEDULER_REPORT_ROOT", default=str(VAR_DIR / "reports"))
+SCHEDULER_BACKUP_ROOT = env.str("SCHEDULER_BACKUP_ROOT", default=str(VAR_DIR / "backups"))
+SCHEDULER_WEBHOOK_ALLOWED_HOSTS = env.list("SCHEDULER_WEBHOOK_ALLOWED_HOSTS", default=[])
+SCHEDULER_LEGACY_TICKETS_MODEL = env.str("SCHEDULER_LEGACY_TICKETS_MODEL", default="")
+# API
+SCHEDULER_THROTTLE_WRITES = env.str("SCHEDULER_THROTTLE_WRITES", default="60/min")
+SCHEDULER_THROTTLE_RUNS = env.str("SCHEDULER_THROTTLE_RUNS", default="10/min")
+SCHEDULER_MAX_JOBS_PER_USER = env.int("SCHEDULER_MAX_JOBS_PER_USER", default=100)
+SCHEDULER_MAX_JOBS = env.int("SCHEDULER_MAX_JOBS", default=10_000)
+SCHEDULER_METRICS_TOKEN = env.str("SCHEDULER_METRICS_TOKEN", default="")
+# Housekeeping
+SCHEDULER_EXECUTION_RETENTION_DAYS = env.int(
+    "SCHEDULER_EXECUTION_RETENTION_DAYS", default=90
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True

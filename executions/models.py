@@ -1,0 +1,147 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class JobExecution(models.Model):
+    """One attempt at running a job for one scheduled slot (or a manual run).
+
+    Retries are new rows (attempt 2, 3, …) linked to the first attempt and sharing
+    its `scheduled_for`; the unique (job, scheduled_for, attempt) constraint is the
+    last line of defence against a slot running twice.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        TIMEOUT = "timeout", "Timed out"
+        RETRY_PENDING = "retry_pending", "Retry pending"
+        EXHAUSTED = "exhausted", "Retries exhausted"
+        SKIPPED = "skipped", "Skipped"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Trigger(models.TextChoices):
+        SCHEDULER = "scheduler", "Scheduler"
+        MANUAL = "manual", "Manual"
+        RETRY = "retry", "Retry"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    FINISHED = (
+        Status.COMPLETED,
+        Status.FAILED,
+        Status.TIMEOUT,
+        Status.EXHAUSTED,
+        Status.SKIPPED,
+        Status.CANCELLED,
+    )
+
+    job = models.ForeignKey(
+        "scheduler_jobs.DynamicJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="executions",
+        db_index=False,  # covered by the (job, …) indexes below
+    )
+    job_name = models.CharField(max_length=200)
+    template_type = models.CharField(max_length=64)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    first_attempt = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retries",
+    )
+    scheduled_for = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a pending retry becomes due."
+    )
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the Celery message was last sent."
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(
+        null=True, blank=True, help_text="Past this (plus grace) the reaper ends it."
+    )
+    duration_seconds = models.FloatField(null=True, blank=True)
+    timeout_seconds = models.PositiveIntegerField(default=1800)
+    parameters = models.JSONField(default=dict, blank=True)
+    dry_run = models.BooleanField(default=False)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    logs = models.JSONField(default=list, blank=True)
+    logs_dropped = models.PositiveIntegerField(default=0)
+    triggered_by = models.CharField(
+        max_length=20, choices=Trigger.choices, default=Trigger.SCHEDULER
+    )
+    triggered_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    execution_host = models.CharField(max_length=255, blank=True)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    queue = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        db_table = "job_executions"
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "scheduled_for", "attempt"],
+                name="job_executions_one_run_per_slot_attempt",
+            ),
+            models.CheckConstraint(
+                condition=Q(attempt__gte=1), name="job_executions_attempt_positive"
+            ),
+        ]
+        indexes = [
+            # The seed's three.
+            models.Index(fields=["job", "-started_at"], name="exec_job_started_idx"),
+            models.Index(fields=["status", "-started_at"], name="exec_status_started_idx"),
+            models.Index(fields=["-started_at"], name="exec_started_idx"),
+            # Lists are newest first by id (creation order, never NULL).
+            models.Index(fields=["job", "-id"], name="exec_job_id_idx"),
+            models.Index(fields=["status", "-id"], name="exec_status_id_idx"),
+            # Small partial indexes for the dispatcher and the reaper.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status="retry_pending"),
+                name="exec_retry_due_idx",
+            ),
+            models.Index(
+                fields=["deadline_at"],
+                condition=Q(status="running"),
+                name="exec_running_deadline_idx",
+            ),
+            models.Index(
+                fields=["job", "created_at"],
+                condition=Q(status="queued"),
+                name="exec_queued_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_name} #{self.pk} ({self.status}, attempt {self.attempt})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def root_id(self) -> int | None:
+        return self.first_attempt_id or self.pk
+
+    @property
+    def idempotency_key(self) -> str:
+        """Same for every attempt of one slot, so receivers can drop repeats."""
+        slot = self.scheduled_for.strftime("%Y%m%dT%H%M%S%fZ")
+        return f"ds-{self.job_id or 'deleted'}-{slot}"

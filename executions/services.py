@@ -1,0 +1,636 @@
+"""The executor engine: dispatching due jobs, running executions, retries, reaping.
+
+State machine (DESIGN.md):
+    queued → running → completed | failed | timeout
+    failed/timeout → a new attempt in retry_pending (due after
+        delay × backoff^(attempt-1)) → queued … → the last failed attempt: exhausted
+    also skipped (overlap or misfire policy) and cancelled.
+
+Every transition is a compare-and-set UPDATE on the current status, so a
+redelivered Celery message, a second beat or a late reaper cannot run or finish
+an execution twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit import services as audit
+from executions.models import JobExecution
+from job_templates.base import mask_parameters
+from job_templates.context import BoundedLogHandler, ExecutionContext, make_logger
+from job_templates.registry import UnknownTemplate, registry
+from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.schedules import schedule_from_json
+
+logger = logging.getLogger(__name__)
+Status = JobExecution.Status
+Trigger = JobExecution.Trigger
+
+MAX_RESULT_CHARS = 1_000_000
+TRACEBACK_FRAMES = 8
+_DUE_FIELDS = (
+    "id",
+    "name",
+    "template_type",
+    "parameters",
+    "schedule",
+    "next_run_at",
+    "timeout_seconds",
+    "overlap_policy",
+    "misfire_policy",
+    "queue",
+)
+
+
+@dataclass
+class DispatchReport:
+    due: int = 0
+    claimed: int = 0
+    queued: int = 0
+    held: int = 0
+    skipped: int = 0
+    retries: int = 0
+
+
+def queue_for(*, job_queue: str, template_type: str) -> str:
+    """The Celery queue: the job's own, else the one for the template's resource usage."""
+    if job_queue:
+        return job_queue
+    usage = registry.get(template_type).resource_usage if template_type in registry else ""
+    return settings.SCHEDULER_QUEUES.get(usage) or settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+def _effective_dry_run(parameters: dict[str, Any], override: bool | None) -> bool:
+    if override is not None:
+        return bool(override)
+    return bool((parameters or {}).get("dry_run", False))
+
+
+# --- Dispatch (beat) ----------------------------------------------------------
+
+
+def dispatch_due(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
+    """Claim due jobs and create their executions; send them after commit.
+
+    One indexed query finds the due jobs. Each is claimed by moving its
+    `next_run_at` forward with a compare-and-set, so of two beats only one wins a
+    slot. Executions are created in bulk in the same transaction as the claims,
+    and their messages are sent once that transaction has committed.
+    """
+    now = now or timezone.now()
+    limit = limit or settings.SCHEDULER_DISPATCH_BATCH
+    report = DispatchReport()
+    due = list(
+        DynamicJob.objects.filter(enabled=True, next_run_at__lte=now)
+        .order_by("next_run_at")
+        .values(*_DUE_FIELDS)[:limit]
+    )
+    report.due = len(due)
+    if not due:
+        return report
+    with transaction.atomic():
+        won = []
+        for row in due:
+            schedule = schedule_from_json(row["schedule"])
+            following = schedule.following(row["next_run_at"], now)
+            claimed = DynamicJob.objects.filter(
+                pk=row["id"], enabled=True, next_run_at=row["next_run_at"]
+            ).update(next_run_at=following)
+            if claimed:
+                won.append(row)
+        report.claimed = len(won)
+        if not won:
+            return report
+        running: set[int] = set()
+        queued: set[int] = set()
+        for job_id, status in JobExecution.objects.filter(
+            job_id__in=[row["id"] for row in won], status__in=JobExecution.ACTIVE
+        ).values_list("job_id", "status"):
+            (running if status == Status.RUNNING else queued).add(job_id)
+
+        new_rows: list[JobExecution] = []
+        for row in won:
+            execution = _scheduled_execution(row, now, running=running, queued=queued)
+            new_rows.append(execution)
+            if execution.status == Status.SKIPPED:
+                report.skipped += 1
+            elif execution.sent_at is None and row["id"] in running:
+                report.held += 1
+            else:
+                report.queued += 1
+        created = _insert_executions(new_rows)
+        to_send = [
+            e
+            for e in created
+            if e.status == Status.QUEUED and e.job_id not in running
+        ]
+        if to_send:
+            transaction.on_commit(lambda: execution_send(to_send))
+    return report
+
+
+def _scheduled_execution(
+    row: dict[str, Any], now: datetime, *, running: set[int], queued: set[int]
+) -> JobExecution:
+    slot = row["next_run_at"]
+    execution = JobExecution(
+        job_id=row["id"],
+        job_name=row["name"],
+        template_type=row["template_type"],
+        scheduled_for=slot,
+        attempt=1,
+        parameters=row["parameters"],
+        dry_run=_effective_dry_run(row["parameters"], None),
+        timeout_seconds=row["timeout_seconds"],
+        queue=queue_for(job_queue=row["queue"], template_type=row["template_type"]),
+        triggered_by=Trigger.SCHEDULER,
+        celery_task_id=str(uuid.uuid4()),
+        status=Status.QUEUED,
+    )
+    late_by = (now - slot).total_seconds()
+    job_id, policy = row["id"], row["overlap_policy"]
+    reason = ""
+    if (
+        late_by > settings.SCHEDULER_MISFIRE_GRACE_SECONDS
+        and row["misfire_policy"] == DynamicJob.MisfirePolicy.SKIP
+    ):
+        reason = (
+            f"Missed slot: due {late_by:.0f}s ago (more than the "
+            f"{settings.SCHEDULER_MISFIRE_GRACE_SECONDS}s grace) and the misfire "
+            "policy is skip."
+        )
+        kind = "misfire"
+    elif policy == DynamicJob.OverlapPolicy.SKIP and (job_id in running or job_id in queued):
+        reason = "The previous run is still queued or running; overlap policy is skip."
+        kind = "overlap"
+    elif policy == DynamicJob.OverlapPolicy.QUEUE and job_id in queued:
+        reason = "A run is already waiting; overlap policy queue keeps at most one."
+        kind = "overlap"
+    if reason:
+        execution.status = Status.SKIPPED
+        execution.completed_at = now
+        execution.result = {"skipped": kind, "reason": reason}
+        execution.error = ""
+    return execution
+
+
+def _insert_executions(rows: list[JobExecution]) -> list[JobExecution]:
+    """Bulk insert; on a unique-slot clash fall back to one row at a time."""
+    try:
+        with transaction.atomic():
+            return JobExecution.objects.bulk_create(rows)
+    except IntegrityError:
+        created = []
+        for row in rows:
+            try:
+                with transaction.atomic():
+                    row.save()
+                created.append(row)
+            except IntegrityError:
+                logger.warning(
+                    "Slot %s of job %s already has an execution; not creating another.",
+                    row.scheduled_for,
+                    row.job_id,
+                )
+        return created
+
+
+def dispatch_retries(*, now: datetime | None = None, limit: int | None = None) -> int:
+    """Queue the pending retries that are due (compare-and-set per row)."""
+    now = now or timezone.now()
+    limit = limit or settings.SCHEDULER_DISPATCH_BATCH
+    due_ids = list(
+        JobExecution.objects.filter(status=Status.RETRY_PENDING, due_at__lte=now)
+        .order_by("due_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    if not due_ids:
+        return 0
+    with transaction.atomic():
+        claimed = [
+            pk
+            for pk in due_ids
+            if JobExecution.objects.filter(pk=pk, status=Status.RETRY_PENDING).update(
+                status=Status.QUEUED
+            )
+        ]
+        to_send = list(JobExecution.objects.filter(pk__in=claimed))
+        transaction.on_commit(lambda: execution_send(to_send))
+    return len(claimed)
+
+
+def execution_send(executions: list[JobExecution]) -> list[int]:
+    """Publish one Celery message per execution; returns the ids sent.
+
+    A failed publish is logged and left for the reaper, which re-sends queued
+    executions that have no message.
+    """
+    from executions.tasks import run_execution
+
+    sent = []
+    for execution in executions:
+        try:
+            run_execution.apply_async(
+                args=[execution.pk],
+                task_id=execution.celery_task_id or None,
+                queue=execution.queue or settings.CELERY_TASK_DEFAULT_QUEUE,
+                soft_time_limit=execution.timeout_seconds,
+                time_limit=execution.timeout_seconds
+                + settings.SCHEDULER_HARD_LIMIT_EXTRA_SECONDS,
+            )
+            sent.append(execution.pk)
+        except Exception:
+            logger.exception(
+                "Could not send execution %s to the broker; the reaper will retry.",
+                execution.pk,
+            )
+    if sent:
+        JobExecution.objects.filter(pk__in=sent).update(sent_at=timezone.now())
+    return sent
+
+
+# --- Manual runs and cancellation ---------------------------------------------
+
+
+def run_now(
+    *,
+    job: DynamicJob,
+    user: Any,
+    dry_run: bool | None = None,
+    parameters: dict[str, Any] | None = None,
+    request: Any = None,
+    source: str = "api",
+) -> JobExecution:
+    """Queue a manual run (disabled jobs too); audited.
+
+    `parameters` override the job's for this run only and are validated against
+    the template's schema. Raises ValidationError keyed by field.
+    """
+    try:
+        template = registry.get(job.template_type)
+    except UnknownTemplate as exc:
+        raise ValidationError({"template_type": [str(exc)]}) from exc
+    if parameters is not None and not isinstance(parameters, dict):
+        raise ValidationError({"parameters": ["Must be a JSON object."]})
+    merged = {**job.parameters, **(parameters or {})}
+    try:
+        cleaned = template.validate_params(merged)
+    except ValidationError as exc:
+        raise ValidationError(
+            {
+                (f"parameters.{k}" if k != "__all__" else "parameters"): v
+                for k, v in exc.message_dict.items()
+            }
+        ) from exc
+    if dry_run and not template.supports_dry_run:
+        raise ValidationError(
+            {"dry_run": [f"The {template.name} template has no dry run."]}
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        execution = JobExecution.objects.create(
+            job=job,
+            job_name=job.name,
+            template_type=job.template_type,
+            scheduled_for=now,
+            attempt=1,
+            parameters=cleaned,
+            dry_run=_effective_dry_run(cleaned, dry_run),
+            timeout_seconds=job.timeout_seconds,
+            queue=queue_for(job_queue=job.queue, template_type=job.template_type),
+            triggered_by=Trigger.MANUAL,
+            triggered_by_user=user if getattr(user, "pk", None) else None,
+            celery_task_id=str(uuid.uuid4()),
+            status=Status.QUEUED,
+        )
+        audit.record(
+            actor=user,
+            action="run",
+            target=job,
+            changes={
+                "execution_id": execution.pk,
+                "dry_run": execution.dry_run,
+                "parameter_overrides": mask_parameters(template, parameters or {}),
+            },
+            request=request,
+            source=source,
+        )
+        transaction.on_commit(lambda: execution_send([execution]))
+    return execution
+
+
+class NotCancellable(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"The execution already ended ({status}); nothing to cancel.")
+        self.status = status
+
+
+def execution_cancel(
+    *, execution: JobExecution, user: Any, request: Any = None, source: str = "api"
+) -> JobExecution:
+    """Cancel a queued, pending or running execution; raises NotCancellable if it ended.
+
+    A running one is marked cancelled at once; its worker is asked to stop it
+    (where the broker supports remote control) and its late result is discarded.
+    """
+    cancellable = (Status.QUEUED, Status.RETRY_PENDING, Status.RUNNING)
+    now = timezone.now()
+    with transaction.atomic():
+        current = JobExecution.objects.get(pk=execution.pk)
+        if current.status not in cancellable:
+            raise NotCancellable(current.status)
+        rows = JobExecution.objects.filter(pk=current.pk, status=current.status).update(
+            status=Status.CANCELLED,
+            completed_at=now,
+            error=f"Cancelled by {getattr(user, 'username', None) or 'the system'}.",
+        )
+        if not rows:
+            raise NotCancellable(JobExecution.objects.get(pk=current.pk).status)
+        audit.record(
+            actor=user,
+            action="cancel",
+            target=current,
+            changes={"status": {"before": current.status, "after": Status.CANCELLED}},
+            request=request,
+            source=source,
+        )
+    if current.status == Status.RUNNING and current.celery_task_id:
+        _revoke(current.celery_task_id)
+    return JobExecution.objects.get(pk=current.pk)
+
+
+def _revoke(task_id: str) -> None:
+    from config.celery import app
+
+    try:
+        app.control.revoke(task_id, terminate=True, signal="SIGTERM")
+    except Exception as exc:  # the filesystem broker has no remote control
+        logger.info("Could not revoke task %s: %s", task_id, exc)
+
+
+# --- Running (worker) -----------------------------------------------------------
+
+
+def execution_run(*, execution_id: int) -> str | None:
+    """Run one queued execution; returns its final status, or None if not ours.
+
+    The queued → running compare-and-set makes a redelivered or duplicated
+    message a no-op.
+    """
+    try:
+        execution = JobExecution.objects.get(pk=execution_id)
+    except JobExecution.DoesNotExist:
+        logger.warning("Execution %s does not exist; dropping its message.", execution_id)
+        return None
+    if execution.status != Status.QUEUED:
+        logger.info(
+            "Execution %s is %s, not queued; not running it again.",
+            execution_id,
+            execution.status,
+        )
+        return None
+    started_at = timezone.now()
+    hard_limit = execution.timeout_seconds + settings.SCHEDULER_HARD_LIMIT_EXTRA_SECONDS
+    host = f"{socket.gethostname()}/{os.getpid()}"
+    claimed = JobExecution.objects.filter(pk=execution.pk, status=Status.QUEUED).update(
+        status=Status.RUNNING,
+        started_at=started_at,
+        execution_host=host,
+        deadline_at=started_at + timedelta(seconds=hard_limit),
+    )
+    if not claimed:
+        return None
+    execution.status, execution.started_at = Status.RUNNING, started_at
+    if execution.job_id:
+        DynamicJob.objects.filter(pk=execution.job_id).update(
+            last_run_at=started_at, last_status=Status.RUNNING
+        )
+
+    handler = BoundedLogHandler(
+        max_entries=settings.SCHEDULER_LOG_MAX_ENTRIES,
+        max_message_chars=settings.SCHEDULER_LOG_MAX_MESSAGE_CHARS,
+    )
+    ctx = ExecutionContext(
+        logger=make_logger(f"dynamic_scheduler.templates.{execution.template_type}", handler),
+        dry_run=execution.dry_run,
+        deadline=time.monotonic() + execution.timeout_seconds,
+        execution_id=execution.pk,
+        job_id=execution.job_id,
+        job_name=execution.job_name,
+        attempt=execution.attempt,
+        scheduled_for=execution.scheduled_for,
+        idempotency_key=execution.idempotency_key,
+    )
+    status, result, error = Status.COMPLETED, None, ""
+    try:
+        template = registry.get(execution.template_type)
+        params = template.validate_params(execution.parameters)
+        if execution.dry_run:
+            ctx.logger.info("Dry run: nothing will be changed.")
+        result = _json_safe(template.execute(params, ctx))
+    except SoftTimeLimitExceeded:
+        status = Status.TIMEOUT
+        error = (
+            f"Timed out: still running after {execution.timeout_seconds}s "
+            "(the job's timeout_seconds)."
+        )
+        ctx.logger.error("%s", error)
+    except UnknownTemplate as exc:
+        status, error = Status.FAILED, f"{exc} Its code is no longer installed."
+    except ValidationError as exc:
+        status = Status.FAILED
+        error = f"Parameters are no longer valid for the template: {exc.message_dict}"
+    except Exception as exc:
+        status, error = Status.FAILED, format_error(exc)
+        ctx.logger.error("%s: %s", type(exc).__name__, exc)
+    return execution_finish(
+        execution=execution,
+        status=status,
+        result=result,
+        error=error,
+        logs=handler.entries(),
+        logs_dropped=handler.dropped,
+    )
+
+
+def format_error(exc: BaseException) -> str:
+    """The exception and the last frames of its traceback."""
+    frames = traceback.extract_tb(exc.__traceback__)[-TRACEBACK_FRAMES:]
+    text = "".join(traceback.format_list(frames))
+    return (
+        f"{type(exc).__name__}: {exc}\n\n"
+        f"Traceback (last {len(frames)} frames, most recent call last):\n{text}"
+    )
+
+
+def _json_safe(result: Any) -> Any:
+    if result is None:
+        return None
+    text = json.dumps(result, cls=DjangoJSONEncoder)
+    if len(text) > MAX_RESULT_CHARS:
+        return {"truncated": True, "preview": text[:10_000]}
+    return json.loads(text)
+
+
+def execution_finish(
+    *,
+    execution: JobExecution,
+    status: str,
+    result: Any = None,
+    error: str = "",
+    logs: list[dict[str, Any]] | None = None,
+    logs_dropped: int = 0,
+) -> str | None:
+    """Record the outcome of a running execution and schedule its retry.
+
+    Returns the final status, or None if the execution was no longer running
+    (cancelled or already reaped).
+    """
+    now = timezone.now()
+    job = DynamicJob.objects.filter(pk=execution.job_id).first() if execution.job_id else None
+    final_status = status
+    retry = None
+    if status in (Status.FAILED, Status.TIMEOUT) and job is not None:
+        policy = job.retry_policy or {}
+        if execution.attempt <= int(policy.get("max_retries", 0)):
+            delay = int(policy.get("delay_seconds", 60)) * float(
+                policy.get("backoff", 2.0)
+            ) ** (execution.attempt - 1)
+            retry = JobExecution(
+                job_id=job.pk,
+                job_name=job.name,
+                template_type=execution.template_type,
+                scheduled_for=execution.scheduled_for,
+                attempt=execution.attempt + 1,
+                first_attempt_id=execution.first_attempt_id or execution.pk,
+                parameters=execution.parameters,
+                dry_run=execution.dry_run,
+                timeout_seconds=job.timeout_seconds,
+                queue=execution.queue,
+                triggered_by=Trigger.RETRY,
+                celery_task_id=str(uuid.uuid4()),
+                status=Status.RETRY_PENDING,
+                due_at=now + timedelta(seconds=delay),
+            )
+        elif int(policy.get("max_retries", 0)) > 0:
+            final_status = Status.EXHAUSTED
+    started = execution.started_at or now
+    with transaction.atomic():
+        rows = JobExecution.objects.filter(pk=execution.pk, status=Status.RUNNING).update(
+            status=final_status,
+            completed_at=now,
+            duration_seconds=round((now - started).total_seconds(), 3),
+            result=result,
+            error=error,
+            logs=logs if logs is not None else [],
+            logs_dropped=logs_dropped,
+        )
+        if not rows:
+            logger.info(
+                "Execution %s was no longer running (cancelled or reaped); "
+                "its outcome %s is discarded.",
+                execution.pk,
+                status,
+            )
+            return None
+        if retry is not None:
+            try:
+                with transaction.atomic():
+                    retry.save()
+            except IntegrityError:
+                logger.warning("Attempt %s already exists for execution %s", retry.attempt, execution.pk)
+        if job is not None:
+            DynamicJob.objects.filter(pk=job.pk).update(last_status=final_status)
+            transaction.on_commit(lambda: release_held(job_id=job.pk))
+    execution.status = final_status
+    if job is not None:
+        from executions.notifications import notify
+
+        notify(execution=execution, job=job, attempt_status=status)
+    return final_status
+
+
+def release_held(*, job_id: int) -> int:
+    """Send the run that waits under overlap policy `queue`, once nothing runs."""
+    if JobExecution.objects.filter(job_id=job_id, status=Status.RUNNING).exists():
+        return 0
+    waiting = (
+        JobExecution.objects.filter(job_id=job_id, status=Status.QUEUED, sent_at__isnull=True)
+        .order_by("id")
+        .first()
+    )
+    if waiting is None:
+        return 0
+    return len(execution_send([waiting]))
+
+
+# --- Reaper ----------------------------------------------------------------------
+
+
+def reap(*, now: datetime | None = None) -> dict[str, int]:
+    """End executions whose worker died, and re-send queued ones whose message was lost.
+
+    * running past deadline + SCHEDULER_REAPER_GRACE_SECONDS → failed (then retried
+      if the job allows), with an error that says the worker was lost;
+    * queued with no message after a short while (beat died between commit and
+      send, or the broker was down) or with a message older than
+      SCHEDULER_REQUEUE_AFTER_SECONDS → sent again; the worker's compare-and-set
+      keeps it to one run.
+    """
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.SCHEDULER_REAPER_GRACE_SECONDS)
+    lost = 0
+    for execution in JobExecution.objects.filter(
+        status=Status.RUNNING, deadline_at__lt=now - grace
+    )[:500]:
+        outcome = execution_finish(
+            execution=execution,
+            status=Status.FAILED,
+            error=(
+                f"Worker lost: the execution on {execution.execution_host or 'a worker'} "
+                f"did not report back by its deadline ({execution.deadline_at:%Y-%m-%d "
+                f"%H:%M:%S} UTC) plus {grace.seconds}s grace. The worker process was "
+                "probably killed (out of memory, kill -9, or a hard time limit)."
+            ),
+            logs=execution.logs,
+        )
+        lost += outcome is not None
+    resent = 0
+    unsent_cutoff = now - timedelta(seconds=10)
+    stale_cutoff = now - timedelta(seconds=settings.SCHEDULER_REQUEUE_AFTER_SECONDS)
+    candidates = JobExecution.objects.filter(
+        Q(sent_at__isnull=True, created_at__lt=unsent_cutoff)
+        | Q(sent_at__lt=stale_cutoff),
+        status=Status.QUEUED,
+    )[:500]
+    running_jobs = set(
+        JobExecution.objects.filter(status=Status.RUNNING).values_list("job_id", flat=True)
+    )
+    to_send = []
+    for execution in candidates:
+        held = execution.sent_at is None and execution.job_id in running_jobs
+        if not held:
+            to_send.append(execution)
+    if to_send:
+        resent = len(execution_send(to_send))
+    return {"lost": lost, "resent": resent}
+

@@ -1,0 +1,109 @@
+from django.conf import settings
+from django.db import models
+
+from scheduler_jobs.schedules import schedule_from_json
+
+NOTIFICATION_EVENTS = ("success", "failure", "timeout", "exhausted")
+
+
+def default_retry_policy() -> dict:
+    return {"max_retries": 3, "delay_seconds": 60, "backoff": 2.0}
+
+
+def default_notifications() -> dict:
+    return {"emails": [], "slack_webhook": "", "on": ["failure", "exhausted"]}
+
+
+class DynamicJob(models.Model):
+    """A template plus parameters, a schedule and options: the seed's dynamic_jobs.
+
+    Written only through scheduler_jobs.services, which validate the whole row,
+    keep `next_run_at` in step with the schedule and bump `version`.
+    """
+
+    class OverlapPolicy(models.TextChoices):
+        SKIP = "skip", "Skip the new run while one is running"
+        QUEUE = "queue", "Queue one run to start when the current one ends"
+        ALLOW = "allow", "Allow runs to overlap"
+
+    class MisfirePolicy(models.TextChoices):
+        RUN_ONCE = "run_once", "Run once to catch up, however many slots were missed"
+        SKIP = "skip", "Skip missed slots"
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    template_type = models.CharField(max_length=64)
+    parameters = models.JSONField(default=dict, blank=True)
+    schedule = models.JSONField()
+    enabled = models.BooleanField(default=True)
+    timeout_seconds = models.PositiveIntegerField(default=1800)
+    retry_policy = models.JSONField(default=default_retry_policy)
+    notifications = models.JSONField(default=default_notifications, blank=True)
+    overlap_policy = models.CharField(
+        max_length=10, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP
+    )
+    misfire_policy = models.CharField(
+        max_length=10, choices=MisfirePolicy.choices, default=MisfirePolicy.RUN_ONCE
+    )
+    queue = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Celery queue; empty means the one set for the template's "
+        "resource usage (SCHEDULER_QUEUES).",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="dynamic_jobs",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.CharField(max_length=20, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    legacy_name = models.CharField(
+        max_length=200,
+        blank=True,
+        db_index=True,
+        help_text="The hard-coded job this one replaced (legacy_jobs migrate).",
+    )
+
+    class Meta:
+        db_table = "dynamic_jobs"
+        ordering = ["name"]
+        permissions = [("run_dynamicjob", "Can run a dynamic job now")]
+        indexes = [
+            # The dispatcher's one query per tick: due, enabled jobs.
+            models.Index(fields=["enabled", "next_run_at"], name="dynamic_jobs_due_idx"),
+            models.Index(fields=["template_type"], name="dynamic_jobs_template_idx"),
+            models.Index(fields=["last_status"], name="dynamic_jobs_status_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(timeout_seconds__gte=1),
+                name="dynamic_jobs_timeout_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(version__gte=1), name="dynamic_jobs_version_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_schedule(self):
+        return schedule_from_json(self.schedule)
+
+    @property
+    def schedule_description(self) -> str:
+        try:
+            return self.get_schedule().describe()
+        except (KeyError, TypeError, ValueError):
+            return "invalid schedule"
+
+    @property
+    def max_retries(self) -> int:
+        return int((self.retry_policy or {}).get("max_retries", 0))

@@ -1,0 +1,493 @@
+"""Writes to jobs: validation, create, update, enable/disable, duplicate, delete.
+
+Every write goes through here (API, admin, management commands), so every write
+is validated the same way and audited.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit import services as audit
+from job_templates.base import SECRET_MASK, mask_parameters, unmask_parameters
+from job_templates.registry import UnknownTemplate, registry
+from scheduler_jobs.models import NOTIFICATION_EVENTS, DynamicJob, default_retry_policy
+from scheduler_jobs.schedules import parse_schedule
+
+EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "template_type",
+    "parameters",
+    "schedule",
+    "enabled",
+    "timeout_seconds",
+    "retry_policy",
+    "overlap_policy",
+    "misfire_policy",
+    "notifications",
+    "queue",
+)
+MAX_TIMEOUT_SECONDS = 24 * 3600
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+class VersionConflict(Exception):
+    """The job changed since the client read it (optimistic locking)."""
+
+    def __init__(self, current_version: int) -> None:
+        super().__init__(
+            f"This job was changed by someone else (now version {current_version}). "
+            "Reload it and apply your change again."
+        )
+        self.current_version = current_version
+
+
+class QuotaExceeded(Exception):
+    code = "quota_exceeded"
+
+
+def strip_control_characters(text: str, *, keep_newlines: bool = False) -> str:
+    """Remove control characters; newlines and tabs survive only where allowed."""
+    if keep_newlines:
+        return _CONTROL.sub("", text)
+    return "".join(
+        ch for ch in text if unicodedata.category(ch) != "Cc"
+    ).strip()
+
+
+def job_as_dict(job: DynamicJob) -> dict[str, Any]:
+    return {field: getattr(job, field) for field in EDITABLE_FIELDS}
+
+
+def job_clean(
+    data: dict[str, Any], *, instance: DynamicJob | None = None
+) -> dict[str, Any]:
+    """Validate a whole job (instance values overlaid with `data`).
+
+    Raises ValidationError whose keys are dotted field paths, e.g.
+    "schedule.cron" or "parameters.recipients".
+    """
+    values: dict[str, Any] = job_as_dict(instance) if instance else _defaults()
+    values.update({k: v for k, v in data.items() if k in EDITABLE_FIELDS})
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {}
+
+    def fail(key: str, message: str) -> None:
+        errors.setdefault(key, []).append(message)
+
+    name = values.get("name")
+    if not isinstance(name, str) or not strip_control_characters(name):
+        fail("name", "A job needs a name.")
+    else:
+        cleaned["name"] = strip_control_characters(name)
+        if len(cleaned["name"]) > 200:
+            fail("name", "At most 200 characters.")
+    description = values.get("description") or ""
+    if not isinstance(description, str):
+        fail("description", "Must be text.")
+    else:
+        cleaned["description"] = strip_control_characters(
+            description, keep_newlines=True
+        ).strip()
+        if len(cleaned["description"]) > 5000:
+            fail("description", "At most 5000 characters.")
+
+    template = None
+    template_type = values.get("template_type")
+    try:
+        template = registry.get(template_type)
+        cleaned["template_type"] = template_type
+    except (UnknownTemplate, TypeError):
+        fail(
+            "template_type",
+            f"Unknown template {template_type!r}. "
+            f"Available: {', '.join(registry.types())}.",
+        )
+    if template is not None:
+        params = values.get("parameters")
+        if isinstance(params, dict) and instance is not None:
+            params = unmask_parameters(template, params, instance.parameters)
+        try:
+            cleaned["parameters"] = template.validate_params(params)
+        except ValidationError as exc:
+            for key, messages in _error_items(exc):
+                for message in messages:
+                    fail(_join("parameters", key), message)
+
+    try:
+        cleaned["schedule"] = parse_schedule(values.get("schedule")).to_dict()
+    except ValidationError as exc:
+        for key, messages in _error_items(exc):
+            for message in messages:
+                fail(_join("schedule", key), message)
+
+    enabled = values.get("enabled", True)
+    if not isinstance(enabled, bool):
+        fail("enabled", "Must be true or false.")
+    cleaned["enabled"] = bool(enabled)
+
+    timeout = values.get("timeout_seconds")
+    if not _is_int(timeout) or not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
+        fail("timeout_seconds", f"Must be a whole number from 1 to {MAX_TIMEOUT_SECONDS}.")
+    else:
+        cleaned["timeout_seconds"] = timeout
+
+    cleaned["retry_policy"] = _clean_retry_policy(values.get("retry_policy"), fail)
+
+    for field, choices in (
+        ("overlap_policy", DynamicJob.OverlapPolicy.values),
+        ("misfire_policy", DynamicJob.MisfirePolicy.values),
+    ):
+        value = values.get(field)
+        if value not in choices:
+            fail(field, f"Must be one of: {', '.join(choices)}.")
+        cleaned[field] = value
+
+    current_notifications = instance.notifications if instance else {}
+    cleaned["notifications"] = _clean_notifications(
+        values.get("notifications"), current_notifications, fail
+    )
+
+    queue = values.get("queue") or ""
+    if queue and (not isinstance(queue, str) or not _QUEUE_NAME.match(queue)):
+        fail("queue", "Letters, digits, '.', '_' and '-' only, at most 64 characters.")
+    cleaned["queue"] = queue
+
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _defaults() -> dict[str, Any]:
+    return {
+        "description": "",
+        "parameters": {},
+        "enabled": True,
+        "timeout_seconds": 1800,
+        "retry_policy": default_retry_policy(),
+        "overlap_policy": DynamicJob.OverlapPolicy.SKIP,
+        "misfire_policy": DynamicJob.MisfirePolicy.RUN_ONCE,
+        "notifications": {},
+        "queue": "",
+    }
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _join(prefix: str, key: str) -> str:
+    return prefix if key in ("__all__", "") else f"{prefix}.{key}"
+
+
+def _error_items(exc: ValidationError) -> list[tuple[str, list[str]]]:
+    if hasattr(exc, "error_dict"):
+        return [(key, [m for e in errs for m in e.messages]) for key, errs in exc.error_dict.items()]
+    return [("__all__", exc.messages)]
+
+
+def _clean_retry_policy(value: Any, fail) -> dict[str, Any]:
+    policy = {**default_retry_policy(), **(value if isinstance(value, dict) else {})}
+    if value is not None and not isinstance(value, dict):
+        fail("retry_policy", "Must be an object with max_retries, delay_seconds, backoff.")
+    for key in sorted(set(policy) - {"max_retries", "delay_seconds", "backoff"}):
+        fail(f"retry_policy.{key}", "Unknown retry option.")
+    if not _is_int(policy["max_retries"]) or not 0 <= policy["max_retries"] <= 10:
+        fail("retry_policy.max_retries", "Must be a whole number from 0 to 10.")
+    if not _is_int(policy["delay_seconds"]) or not 0 <= policy["delay_seconds"] <= 86400:
+        fail("retry_policy.delay_seconds", "Must be a whole number from 0 to 86400.")
+    backoff = policy["backoff"]
+    if isinstance(backoff, bool) or not isinstance(backoff, int | float) or not (
+        1.0 <= backoff <= 10.0
+    ):
+        fail("retry_policy.backoff", "Must be a number from 1 to 10.")
+    else:
+        policy["backoff"] = float(backoff)
+    return {k: policy[k] for k in ("max_retries", "delay_seconds", "backoff")}
+
+
+def _clean_notifications(value: Any, current: dict[str, Any], fail) -> dict[str, Any]:
+    value = value if value is not None else {}
+    if not isinstance(value, dict):
+        fail("notifications", "Must be an object with emails, slack_webhook, on.")
+        return {"emails": [], "slack_webhook": "", "on": []}
+    for key in sorted(set(value) - {"emails", "slack_webhook", "on"}):
+        fail(f"notifications.{key}", "Unknown notification option.")
+    emails = value.get("emails") or []
+    if not isinstance(emails, list) or len(emails) > 50:
+        fail("notifications.emails", "Must be a list of at most 50 addresses.")
+        emails = []
+    clean_emails = []
+    for i, email in enumerate(emails):
+        try:
+            if not isinstance(email, str) or _CONTROL.search(email):
+                raise ValidationError("invalid")
+            validate_email(email.strip())
+            clean_emails.append(email.strip())
+        except ValidationError:
+            fail(f"notifications.emails.{i}", f"{email!r} is not a valid email address.")
+    webhook = value.get("slack_webhook") or ""
+    if webhook and webhook == mask_webhook(current.get("slack_webhook", "")):
+        webhook = current.get("slack_webhook", "")
+    if webhook:
+        error = webhook_url_error(webhook)
+        if error:
+            fail("notifications.slack_webhook", error)
+    events = value.get("on", ["failure", "exhausted"])
+    if not isinstance(events, list) or any(e not in NOTIFICATION_EVENTS for e in events):
+        fail(
+            "notifications.on",
+            f"Must be a list of events from: {', '.join(NOTIFICATION_EVENTS)}.",
+        )
+        events = []
+    return {
+        "emails": clean_emails,
+        "slack_webhook": webhook,
+        "on": sorted(set(events), key=NOTIFICATION_EVENTS.index),
+    }
+
+
+def webhook_url_error(url: Any) -> str | None:
+    """Why a notification webhook URL is refused, or None.
+
+    https only, except for hosts in SCHEDULER_WEBHOOK_ALLOWED_HOSTS (local
+    receivers and tests).
+    """
+    if not isinstance(url, str) or len(url) > 2000 or _CONTROL.search(url):
+        return "Must be an https URL."
+    parts = urlsplit(url)
+    allowed = parts.hostname in settings.SCHEDULER_WEBHOOK_ALLOWED_HOSTS
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and allowed:
+        return None
+    return "Must be an https URL (http only for hosts in SCHEDULER_WEBHOOK_ALLOWED_HOSTS)."
+
+
+def mask_webhook(url: str) -> str:
+    """Show where a webhook goes but not its secret path."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/{SECRET_MASK}"
+
+
+def masked_notifications(notifications: dict[str, Any]) -> dict[str, Any]:
+    masked = dict(notifications or {})
+    masked["slack_webhook"] = mask_webhook(masked.get("slack_webhook", ""))
+    return masked
+
+
+def masked_job_parameters(job: DynamicJob) -> dict[str, Any]:
+    template = registry.get(job.template_type) if job.template_type in registry else None
+    return mask_parameters(template, job.parameters)
+
+
+def _audit_view(values: dict[str, Any]) -> dict[str, Any]:
+    """Job values as the audit log may store them: secrets masked."""
+    view = dict(values)
+    template_type = view.get("template_type")
+    if template_type in registry:
+        view["parameters"] = mask_parameters(
+            registry.get(template_type), view.get("parameters") or {}
+        )
+    if isinstance(view.get("notifications"), dict):
+        view["notifications"] = masked_notifications(view["notifications"])
+    return view
+
+
+def first_run_at(schedule: dict[str, Any], now=None):
+    from scheduler_jobs.schedules import schedule_from_json
+
+    return schedule_from_json(schedule).next_after(now or timezone.now())
+
+
+def _lock_job_creation() -> None:
+    """Serialise job creation so quota checks cannot be raced past.
+
+    SQLite transactions here are IMMEDIATE and already serialised; PostgreSQL
+    takes a transaction-scoped advisory lock.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x5C4ED])
+
+
+def _check_quota(user: Any) -> None:
+    total = DynamicJob.objects.count()
+    if total >= settings.SCHEDULER_MAX_JOBS:
+        raise QuotaExceeded(
+            f"The system holds its maximum of {settings.SCHEDULER_MAX_JOBS} jobs "
+            "(SCHEDULER_MAX_JOBS)."
+        )
+    if user is not None and getattr(user, "pk", None):
+        mine = DynamicJob.objects.filter(created_by=user).count()
+        if mine >= settings.SCHEDULER_MAX_JOBS_PER_USER:
+            raise QuotaExceeded(
+                f"You already have {mine} jobs, the maximum per user "
+                "(SCHEDULER_MAX_JOBS_PER_USER)."
+            )
+
+
+def job_create(
+    *,
+    user: Any,
+    data: dict[str, Any],
+    request: Any = None,
+    source: str = "api",
+    legacy_name: str = "",
+) -> DynamicJob:
+    """Validate and create a job; audited. Raises ValidationError or QuotaExceeded."""
+    cleaned = job_clean(data)
+    author = user if getattr(user, "pk", None) else None
+    with transaction.atomic():
+        _lock_job_creation()
+        _check_quota(author)
+        job = DynamicJob(**cleaned, created_by=author, legacy_name=legacy_name)
+        if job.enabled:
+            job.next_run_at = first_run_at(job.schedule)
+        try:
+            with transaction.atomic():
+                job.save()
+        except IntegrityError as exc:
+            if DynamicJob.objects.filter(name=cleaned["name"]).exists():
+                raise ValidationError(
+                    {"name": ["A job with this name already exists."]}
+                ) from exc
+            raise
+        audit.record(
+            actor=user,
+            action="create",
+            target=job,
+            changes={"after": _audit_view(cleaned)},
+            request=request,
+            source=source,
+        )
+    return job
+
+
+def job_update(
+    *,
+    job: DynamicJob,
+    user: Any,
+    data: dict[str, Any],
+    expected_version: int,
+    request: Any = None,
+    source: str = "api",
+) -> DynamicJob:
+    """Apply a (partial) change if `expected_version` is still current; audited.
+
+    Raises VersionConflict when someone saved first, ValidationError on bad input.
+    Only edited fields are written, so the executor's last_run_at/last_status and
+    the dispatcher's next_run_at are never overwritten with stale values.
+    """
+    current = DynamicJob.objects.get(pk=job.pk)
+    if current.version != expected_version:
+        raise VersionConflict(current.version)
+    before = job_as_dict(current)
+    cleaned = job_clean(data, instance=current)
+    changed = {k: v for k, v in cleaned.items() if before.get(k) != v}
+    if not changed:
+        return current
+    updates: dict[str, Any] = dict(changed)
+    if "schedule" in changed or "enabled" in changed:
+        updates["next_run_at"] = (
+            first_run_at(cleaned["schedule"]) if cleaned["enabled"] else None
+        )
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                rows = DynamicJob.objects.filter(
+                    pk=job.pk, version=expected_version
+                ).update(**updates, version=F("version") + 1, updated_at=timezone.now())
+        except IntegrityError as exc:
+            raise ValidationError(
+                {"name": ["A job with this name already exists."]}
+            ) from exc
+        if rows == 0:
+            latest = DynamicJob.objects.filter(pk=job.pk).values_list("version", flat=True)
+            raise VersionConflict(latest.first() or expected_version)
+        updated = DynamicJob.objects.get(pk=job.pk)
+        action = "update"
+        if set(changed) == {"enabled"}:
+            action = "enable" if cleaned["enabled"] else "disable"
+        audit.record(
+            actor=user,
+            action=action,
+            target=updated,
+            changes=audit.diff(
+                _audit_view(before), _audit_view({**before, **changed})
+            ),
+            request=request,
+            source=source,
+        )
+    return updated
+
+
+def job_set_enabled(
+    *, job: DynamicJob, user: Any, enabled: bool, request: Any = None, source: str = "admin"
+) -> DynamicJob:
+    """Enable or disable; enabling a cron job waits for its next slot."""
+    current = DynamicJob.objects.get(pk=job.pk)
+    return job_update(
+        job=current,
+        user=user,
+        data={"enabled": enabled},
+        expected_version=current.version,
+        request=request,
+        source=source,
+    )
+
+
+def job_duplicate(
+    *, job: DynamicJob, user: Any, request: Any = None, source: str = "admin"
+) -> DynamicJob:
+    """A disabled copy named "<name> (copy)", "<name> (copy 2)", …"""
+    base = f"{job.name} (copy)"
+    name, n = base, 1
+    while DynamicJob.objects.filter(name=name).exists():
+        n += 1
+        name = f"{job.name} (copy {n})"
+    data = job_as_dict(job) | {"name": name[:200], "enabled": False}
+    return job_create(user=user, data=data, request=request, source=source)
+
+
+def job_delete(
+    *, job: DynamicJob, user: Any, request: Any = None, source: str = "api"
+) -> None:
+    """Delete a job; its executions stay, with the job's name."""
+    with transaction.atomic():
+        audit.record(
+            actor=user,
+            action="delete",
+            target=job,
+            changes={"before": _audit_view(job_as_dict(job))},
+            request=request,
+            source=source,
+        )
+        job.delete()
+
+
+__all__ = [
+    "SECRET_MASK",
+    "QuotaExceeded",
+    "VersionConflict",
+    "job_clean",
+    "job_create",
+    "job_delete",
+    "job_duplicate",
+    "job_set_enabled",
+    "job_update",
+]
