@@ -1,6 +1,10 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+
+from executions import views as execution_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api_urls")),
+    path("metrics", execution_views.prometheus_metrics, name="prometheus-metrics"),
 ]

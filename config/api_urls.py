@@ -1,0 +1,3 @@
+"""Routes under /api/v1/ (the REST API)."""
+
+urlpatterns: list = []

@@ -1,0 +1,98 @@
+"""Reads over executions that are more than a filter: the dashboard's figures."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Avg, Count, Q
+from django.utils import timezone
+
+from executions.models import JobExecution
+from scheduler_jobs.models import DynamicJob
+
+Status = JobExecution.Status
+WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+_WINDOW = re.compile(r"^(\d{1,4})([hd])$")
+SUCCESS = (Status.COMPLETED,)
+FAILURE = (Status.FAILED, Status.TIMEOUT, Status.EXHAUSTED)
+
+
+def parse_window(text: str | None) -> timedelta:
+    """'24h', '7d', '30d' (or any N h/d up to 90 days); raises ValueError."""
+    text = (text or "24h").strip().lower()
+    if text in WINDOWS:
+        return WINDOWS[text]
+    match = _WINDOW.match(text)
+    if not match:
+        raise ValueError("window must look like 24h, 7d or 30d")
+    amount, unit = int(match.group(1)), match.group(2)
+    span = timedelta(hours=amount) if unit == "h" else timedelta(days=amount)
+    if not timedelta(hours=1) <= span <= timedelta(days=90):
+        raise ValueError("window must be between 1h and 90d")
+    return span
+
+
+def dashboard_metrics(*, window: timedelta, top: int = 10) -> dict[str, Any]:
+    """The seed's dashboard figures over executions that finished in the window.
+
+    Rates count finished attempts (completed vs failed/timeout/exhausted); skipped
+    and cancelled runs are shown in totals per status but not in the rates.
+    """
+    since = timezone.now() - window
+    finished = JobExecution.objects.filter(completed_at__gte=since)
+    agg = finished.aggregate(
+        total=Count("id"),
+        ok=Count("id", filter=Q(status__in=SUCCESS)),
+        bad=Count("id", filter=Q(status__in=FAILURE)),
+        skipped=Count("id", filter=Q(status=Status.SKIPPED)),
+        cancelled=Count("id", filter=Q(status=Status.CANCELLED)),
+        avg_duration=Avg("duration_seconds", filter=Q(status__in=SUCCESS + FAILURE)),
+    )
+    judged = agg["ok"] + agg["bad"]
+    live = dict(
+        JobExecution.objects.filter(
+            status__in=(Status.RUNNING, Status.QUEUED, Status.RETRY_PENDING)
+        )
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
+    top_jobs = list(
+        finished.exclude(job__isnull=True)
+        .values("job_id", "job_name")
+        .annotate(runs=Count("id"))
+        .order_by("-runs", "job_name")[:top]
+    )
+    recent_failures = [
+        {
+            "id": e.id,
+            "job_id": e.job_id,
+            "job_name": e.job_name,
+            "status": e.status,
+            "error": (e.error or "").splitlines()[0][:200] if e.error else "",
+            "completed_at": e.completed_at,
+        }
+        for e in finished.filter(status__in=FAILURE)
+        .only("id", "job_id", "job_name", "status", "error", "completed_at")
+        .order_by("-completed_at")[:top]
+    ]
+    return {
+        "window_seconds": int(window.total_seconds()),
+        "total_runs": agg["total"],
+        "completed": agg["ok"],
+        "failed": agg["bad"],
+        "skipped": agg["skipped"],
+        "cancelled": agg["cancelled"],
+        "success_rate": round(agg["ok"] / judged, 4) if judged else None,
+        "failure_rate": round(agg["bad"] / judged, 4) if judged else None,
+        "avg_duration_seconds": (
+            round(agg["avg_duration"], 3) if agg["avg_duration"] is not None else None
+        ),
+        "active_jobs": DynamicJob.objects.filter(enabled=True).count(),
+        "running_jobs": live.get(Status.RUNNING, 0),
+        "queue_depth": live.get(Status.QUEUED, 0),
+        "retry_pending": live.get(Status.RETRY_PENDING, 0),
+        "top_jobs": top_jobs,
+        "recent_failures": recent_failures,
+    }
