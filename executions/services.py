@@ -602,14 +602,16 @@ def reap(*, now: datetime | None = None) -> dict[str, int]:
     for execution in JobExecution.objects.filter(
         status=Status.RUNNING, deadline_at__lt=now - grace
     )[:500]:
+        host = execution.execution_host or "a worker"
+        deadline = f"{execution.deadline_at:%Y-%m-%d %H:%M:%S}"
         outcome = execution_finish(
             execution=execution,
             status=Status.FAILED,
             error=(
-                f"Worker lost: the execution on {execution.execution_host or 'a worker'} "
-                f"did not report back by its deadline ({execution.deadline_at:%Y-%m-%d "
-                f"%H:%M:%S} UTC) plus {grace.seconds}s grace. The worker process was "
-                "probably killed (out of memory, kill -9, or a hard time limit)."
+                f"Worker lost: the execution on {host} did not report back by its "
+                f"deadline ({deadline} UTC) plus {grace.seconds}s grace. The worker "
+                "process was probably killed (out of memory, kill -9, or a hard "
+                "time limit)."
             ),
             logs=execution.logs,
         )
