@@ -1,3 +1,37 @@
-"""Routes under /api/v1/ (the REST API)."""
+"""Routes under /api/v1/ (the REST API).
 
-urlpatterns: list = []
+Every route answers with and without its trailing slash, without a redirect:
+clients that POST to /scheduler-jobs would otherwise lose their body to a 301.
+"""
+
+from django.urls import re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from audit.api import AuditEntryViewSet
+from config.rest import api_not_found
+from executions.api import JobExecutionViewSet, MetricsView
+from job_templates.api import JobTemplateViewSet
+from scheduler_jobs.api import DynamicJobViewSet, SchedulePreviewView
+
+router = DefaultRouter(trailing_slash="/?")
+router.register("scheduler-jobs", DynamicJobViewSet, basename="dynamicjob")
+router.register("executions", JobExecutionViewSet, basename="jobexecution")
+router.register("job-templates", JobTemplateViewSet, basename="jobtemplate")
+router.register("audit", AuditEntryViewSet, basename="auditentry")
+
+urlpatterns = [
+    re_path(
+        r"^schedule-preview/?$", SchedulePreviewView.as_view(), name="schedule-preview"
+    ),
+    re_path(r"^metrics/?$", MetricsView.as_view(), name="api-metrics"),
+    re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
+    re_path(
+        r"^docs/?$",
+        SpectacularSwaggerView.as_view(url_name="api-schema"),
+        name="api-docs",
+    ),
+    *router.urls,
+    # Last: any other path under /api/v1/ is a JSON 404, not the site's HTML page.
+    re_path(r"^.*$", api_not_found),
+]

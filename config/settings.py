@@ -245,3 +245,46 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# REST API (owned by the API work) ---------------------------------------------
+REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header turns "not logged in" into a 401.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["config.rest.IsStaff", "config.rest.ModelPermissions"],
+    # JSON only: jobs are nested objects, which forms cannot express.
+    "DEFAULT_PARSER_CLASSES": ["config.rest.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "config.rest.CountedPagination",
+    "EXCEPTION_HANDLER": "config.rest.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Scoped throttles (writes, runs) are applied by the views after validation;
+    # their rates are read from SCHEDULER_THROTTLE_* at each request.
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Dynamic Scheduler API",
+    "DESCRIPTION": "Create, schedule, run and watch maintenance jobs. Authenticate "
+    "with `Authorization: Token <key>` (manage.py drf_create_token <username>) or "
+    "the admin's session. Staff only.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["config.rest.IsStaff"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "ExecutionStatusEnum": "executions.models.JobExecution.Status",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.rest.schema_postprocessing_hook",
+    ],
+}

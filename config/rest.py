@@ -1,0 +1,493 @@
+"""Shared REST API plumbing: permissions, throttles, pagination, parsing, errors.
+
+Everything here is about HTTP; business rules stay in the apps' services. The
+exception handler turns the services' exceptions into the API's documented
+responses, so views never translate errors themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.filters import SearchFilter
+from rest_framework.pagination import (
+    Cursor,
+    CursorPagination,
+    PageNumberPagination,
+)
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import BasePermission, DjangoModelPermissions
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+
+from executions.services import NotCancellable
+from scheduler_jobs.services import QuotaExceeded, VersionConflict
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+# --- Permissions ----------------------------------------------------------------
+
+
+class IsStaff(BasePermission):
+    """The seed's authorisation step: only staff use the API.
+
+    An anonymous request is refused with 401 by DRF before this (the first
+    authentication class sends WWW-Authenticate), so this answers 403 only for a
+    logged-in user who is not staff.
+    """
+
+    message = "Only staff users may use the API."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+class ModelPermissions(DjangoModelPermissions):
+    """Django model permissions, with `view` required for reads too."""
+
+    perms_map = {
+        **DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+
+# --- Parsing ---------------------------------------------------------------------
+
+
+class StrictJSONParser(JSONParser):
+    """JSON that the database can store and the services can compute with.
+
+    Refused with 400: numbers too large for a float (Python reads 1e400 as
+    infinity), lone UTF-16 surrogates (no database can store them), NUL
+    characters (PostgreSQL text and jsonb cannot hold them) and nesting deep
+    enough to exhaust the parser's recursion.
+    """
+
+    max_depth = 32
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise exceptions.ParseError(
+                "JSON parse error - nested too deeply."
+            ) from exc
+        problem = _json_problem(data, depth=0, max_depth=self.max_depth)
+        if problem:
+            raise exceptions.ParseError(f"JSON parse error - {problem}")
+        return data
+
+
+def _json_problem(value: Any, *, depth: int, max_depth: int) -> str | None:
+    if depth > max_depth:
+        return f"nested more than {max_depth} levels deep."
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a number is too large."
+    if isinstance(value, str):
+        return _text_problem(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _text_problem(key) or _json_problem(
+                item, depth=depth + 1, max_depth=max_depth
+            )
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for item in value:
+            problem = _json_problem(item, depth=depth + 1, max_depth=max_depth)
+            if problem:
+                return problem
+    return None
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "text contains a NUL character."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text contains an unpaired UTF-16 surrogate."
+    return None
+
+
+class SafeSearchFilter(SearchFilter):
+    """`?search=` refusing NUL, which PostgreSQL rejects in any query."""
+
+    def get_search_terms(self, request):
+        terms = super().get_search_terms(request)
+        if any("\x00" in term for term in terms):
+            raise exceptions.ValidationError(
+                {self.search_param: ["Must not contain NUL characters."]}
+            )
+        return terms
+
+
+# --- Throttling ------------------------------------------------------------------
+
+
+class SettingRateThrottle(SimpleRateThrottle):
+    """A per-user throttle whose rate is read from settings at each request.
+
+    Not through DRF's DEFAULT_THROTTLE_RATES, which is read once at import: tests
+    and operators change SCHEDULER_THROTTLE_* without a restart of the module.
+    """
+
+    setting_name = ""
+
+    def get_rate(self) -> str | None:
+        rate = getattr(settings, self.setting_name, None)
+        return rate or None
+
+    def get_cache_key(self, request, view) -> str | None:
+        if not (request.user and request.user.is_authenticated):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class WriteThrottle(SettingRateThrottle):
+    scope = "writes"
+    setting_name = "SCHEDULER_THROTTLE_WRITES"
+
+
+class RunThrottle(SettingRateThrottle):
+    scope = "runs"
+    setting_name = "SCHEDULER_THROTTLE_RUNS"
+
+
+def check_throttle(request, view, throttle_class: type[SettingRateThrottle]) -> None:
+    """Apply one scoped throttle now; raises Throttled (429 with Retry-After).
+
+    Views call this after the request validated, which is the seed's order:
+    template, schema and sanitisation come before the rate limit, so a refused
+    request does not use up the user's allowance.
+    """
+    throttle = throttle_class()
+    if not throttle.allow_request(request, view):
+        wait = throttle.wait()
+        raise exceptions.Throttled(wait=max(1, math.ceil(wait or 0)))
+
+
+# --- Pagination ------------------------------------------------------------------
+
+
+class StrictPageSizeMixin:
+    """`page_size` out of range or not a number is a 400, not silently ignored."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None or raw == "":
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {
+                    self.page_size_query_param: [
+                        f"Must be a whole number from 1 to {self.max_page_size}."
+                    ]
+                }
+            )
+        return size
+
+    def get_page_size_schema(self) -> dict[str, Any]:
+        return {
+            "name": self.page_size_query_param,
+            "required": False,
+            "in": "query",
+            "description": f"Results per page (1-{self.max_page_size}, default "
+            f"{self.page_size}).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+        }
+
+
+class CountedPagination(StrictPageSizeMixin, PageNumberPagination):
+    """`count`, `next`, `previous`, `results`: for the (small) job list."""
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.page_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Page number, from 1.",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+            self.get_page_size_schema(),
+        ]
+
+
+class NewestFirstCursorPagination(StrictPageSizeMixin, CursorPagination):
+    """`next`, `previous`, `results`, newest first by id; no COUNT.
+
+    Execution tables grow to millions of rows: a cursor on the (job, -id) and
+    (status, -id) indexes stays fast on any page, where OFFSET and COUNT do not.
+    """
+
+    ordering = "-id"
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        # DRF passes the position straight into a filter on the ordering field;
+        # a forged non-numeric one would fail there with a 500.
+        if cursor is not None and cursor.position is not None:
+            if not cursor.position.lstrip("-").isdigit():
+                raise exceptions.NotFound(self.invalid_cursor_message)
+            cursor = Cursor(
+                offset=cursor.offset,
+                reverse=cursor.reverse,
+                position=str(int(cursor.position)),
+            )
+        return cursor
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "The opaque cursor from a previous page's next or "
+                "previous link.",
+                "schema": {"type": "string"},
+            },
+            self.get_page_size_schema(),
+        ]
+
+
+# --- Errors ----------------------------------------------------------------------
+
+
+def nest_errors(errors: dict[str, list[str]]) -> dict[str, Any]:
+    """Dotted error keys as nested JSON.
+
+    {"parameters.recipients": [...]} -> {"parameters": {"recipients": [...]}};
+    an error on a whole object that also has errors inside goes under
+    "non_field_errors" of that object.
+    """
+    nested: dict[str, Any] = {}
+    for key in sorted(errors, key=lambda k: k.count(".")):
+        messages = list(errors[key])
+        parts = [p for p in key.split(".") if p] or ["non_field_errors"]
+        if parts == ["__all__"]:
+            parts = ["non_field_errors"]
+        node = nested
+        for part in parts[:-1]:
+            child = node.get(part)
+            if isinstance(child, list):
+                child = {"non_field_errors": child}
+                node[part] = child
+            elif child is None:
+                child = node[part] = {}
+            node = child
+        leaf = parts[-1]
+        existing = node.get(leaf)
+        if isinstance(existing, dict):
+            existing.setdefault("non_field_errors", []).extend(messages)
+        elif isinstance(existing, list):
+            existing.extend(messages)
+        else:
+            node[leaf] = messages
+    return nested
+
+
+def django_validation_error_data(exc: DjangoValidationError) -> dict[str, Any]:
+    if hasattr(exc, "error_dict"):
+        return nest_errors(exc.message_dict)
+    return {"non_field_errors": exc.messages}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler plus the services' exceptions and an unreachable database.
+
+    Every error body is JSON naming the field or the reason.
+    """
+    # Imported here: rest_framework.views imports the permission classes above.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, VersionConflict):
+        return Response(
+            {"detail": str(exc), "current_version": exc.current_version},
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, QuotaExceeded):
+        return Response(
+            {"code": QuotaExceeded.code, "detail": str(exc)},
+            status=status.HTTP_403_FORBIDDEN,
+        )
+    if isinstance(exc, NotCancellable):
+        return Response(
+            {"detail": str(exc), "status": exc.status}, status=status.HTTP_409_CONFLICT
+        )
+    if isinstance(exc, DjangoValidationError):
+        return Response(
+            django_validation_error_data(exc), status=status.HTTP_400_BAD_REQUEST
+        )
+    if isinstance(exc, OperationalError | InterfaceError):
+        return Response(
+            {
+                "detail": "The database is unavailable. Try again shortly.",
+                "code": "database_unavailable",
+            },
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+    if isinstance(exc, Http404 | DjangoPermissionDenied):
+        return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.Throttled):
+        response.data = {
+            "detail": response.data.get("detail", "Request was throttled."),
+            "code": "throttled",
+            "retry_after": exc.wait,
+        }
+    return response
+
+
+def permission(*perms: str) -> type[BasePermission]:
+    """A permission class requiring these Django permissions (403 naming them)."""
+
+    class HasPermissions(BasePermission):
+        message = f"You need the permission {', '.join(perms)} for this."
+
+        def has_permission(self, request, view) -> bool:
+            return request.user.has_perms(perms)
+
+    HasPermissions.__name__ = f"HasPermissions({', '.join(perms)})"
+    return HasPermissions
+
+
+# --- OpenAPI -----------------------------------------------------------------------
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+    },
+    "required": ["detail"],
+    "additionalProperties": True,
+}
+FIELD_ERRORS_SCHEMA = {
+    "type": "object",
+    "description": "Messages per field; nested objects for nested fields, e.g. "
+    '{"parameters": {"recipients": ["..."]}}; "detail" for malformed JSON.',
+    "additionalProperties": True,
+}
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "schema": {"type": "integer"},
+        "description": "Seconds to wait before retrying.",
+    }
+}
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+
+
+def _json(description: str, ref: str, headers: dict | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": ref}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def schema_postprocessing_hook(result, generator, request, public):
+    """Document the error responses every operation can give, and fill values
+    known only at run time (registered template types, the minimum interval)."""
+    from job_templates.registry import registry
+
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas["FieldErrors"] = FIELD_ERRORS_SCHEMA
+    error, field_errors = (
+        "#/components/schemas/Error",
+        "#/components/schemas/FieldErrors",
+    )
+
+    for path, item in result.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            has_input = "requestBody" in operation or any(
+                p.get("in") == "query" for p in operation.get("parameters", [])
+            )
+            if has_input or method in {"put", "patch"}:
+                responses.setdefault(
+                    "400", _json("Invalid input, by field.", field_errors)
+                )
+            if "requestBody" in operation:
+                responses.setdefault("415", _json("Unsupported media type.", error))
+            responses.setdefault(
+                "401", _json("Not authenticated (no or bad credentials).", error)
+            )
+            responses.setdefault(
+                "403",
+                _json(
+                    "Not staff, a permission missing, or a quota reached "
+                    '(code "quota_exceeded").',
+                    error,
+                ),
+            )
+            if "{" in path or any(
+                p.get("name") in {"page", "cursor"}
+                for p in operation.get("parameters", [])
+            ):
+                responses.setdefault("404", _json("Not found.", error))
+            if method in {"put", "patch"} or path.endswith("/cancel/"):
+                responses.setdefault(
+                    "409",
+                    _json(
+                        "Conflict: a stale version (with current_version), or the "
+                        "execution already ended.",
+                        error,
+                    ),
+                )
+            if method in WRITE_METHODS:
+                responses.setdefault(
+                    "429",
+                    _json("Rate limit reached.", error, headers=RETRY_AFTER_HEADER),
+                )
+            responses.setdefault(
+                "503",
+                _json(
+                    "The database is unavailable.", error, headers=RETRY_AFTER_HEADER
+                ),
+            )
+
+    types = registry.types()
+    for name, component in schemas.items():
+        props = component.get("properties", {})
+        if name.startswith(("DynamicJob", "PatchedDynamicJob")) and "template_type" in (
+            props
+        ):
+            props["template_type"]["enum"] = types
+    schedule = schemas.get("Schedule", {})
+    for option in schedule.get("oneOf", []):
+        every = option.get("properties", {}).get("every_seconds")
+        if every is not None:
+            every["minimum"] = settings.SCHEDULER_MIN_INTERVAL_SECONDS
+            every["maximum"] = 366 * 86400
+    return result
+
+
+def api_not_found(request, *args, **kwargs):
+    """JSON 404 for any unknown path under the API prefix."""
+    from django.http import JsonResponse
+
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

@@ -1,0 +1,116 @@
+"""REST API for executions: list, detail, cancel, and the dashboard's metrics."""
+
+from __future__ import annotations
+
+import re
+
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.rest import (
+    IsStaff,
+    ModelPermissions,
+    NewestFirstCursorPagination,
+    WriteThrottle,
+    check_throttle,
+    permission,
+)
+from executions import services
+from executions.filters import JobExecutionFilter
+from executions.models import JobExecution
+from executions.selectors import dashboard_metrics, parse_window
+from executions.serializers import (
+    LIST_FIELDS,
+    JobExecutionDetailSerializer,
+    JobExecutionSerializer,
+    MetricsSerializer,
+)
+
+# The windows parse_window accepts, exactly, so the schema documents them.
+WINDOW_PATTERN = re.compile(
+    r"^(?:(?:[1-9][0-9]{0,2}|1[0-9]{3}|20[0-9]{2}|21[0-5][0-9]|2160)h"
+    r"|(?:[1-9]|[1-8][0-9]|90)d)$"
+)
+# Columns a list row needs: not the logs or parameters, which can be large.
+LIST_COLUMNS = tuple("job" if f == "job_id" else f for f in LIST_FIELDS)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List executions, newest first"),
+    retrieve=extend_schema(summary="One execution, with its logs"),
+)
+class JobExecutionViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = JobExecution.objects.all()
+    permission_classes = [IsStaff, ModelPermissions]
+    pagination_class = NewestFirstCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = JobExecutionFilter
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        if self.action == "list":
+            return JobExecution.objects.only(*LIST_COLUMNS)
+        return JobExecution.objects.all()
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return JobExecutionSerializer
+        return JobExecutionDetailSerializer
+
+    @extend_schema(
+        summary="Cancel a queued or running execution",
+        request=None,
+        responses={200: JobExecutionDetailSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[
+            IsStaff,
+            permission("executions.view_jobexecution", "scheduler_jobs.run_dynamicjob"),
+        ],
+    )
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        execution = self.get_object()
+        check_throttle(request, self, WriteThrottle)
+        cancelled = services.execution_cancel(
+            execution=execution, user=request.user, request=request, source="api"
+        )
+        return Response(JobExecutionDetailSerializer(cancelled).data)
+
+
+class MetricsView(APIView):
+    """The dashboard's figures over a window of finished executions."""
+
+    permission_classes = [IsStaff, permission("executions.view_jobexecution")]
+
+    @extend_schema(
+        summary="Dashboard metrics",
+        parameters=[
+            OpenApiParameter(
+                "window",
+                OpenApiTypes.STR,
+                description="24h, 7d, 30d, or N h / N d from 1h to 90d. Default 24h.",
+                pattern=WINDOW_PATTERN.pattern,
+            )
+        ],
+        responses={200: MetricsSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        text = request.query_params.get("window", "24h")
+        try:
+            if not WINDOW_PATTERN.fullmatch(text):
+                raise ValueError(
+                    "window must be a number of hours (1h-2160h) or days (1d-90d), "
+                    "e.g. 24h, 7d, 30d"
+                )
+            window = parse_window(text)
+        except ValueError as exc:
+            raise exceptions.ValidationError({"window": [str(exc)]}) from exc
+        return Response(MetricsSerializer(dashboard_metrics(window=window)).data)

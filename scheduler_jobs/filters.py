@@ -1,0 +1,65 @@
+"""Query filters for the job list (django-filter).
+
+Every filter refuses a value it cannot use with 400 naming the parameter,
+rather than silently ignoring it and returning an unfiltered list.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+
+from executions.models import JobExecution
+from scheduler_jobs.models import DynamicJob
+
+
+class StrictBooleanField(forms.Field):
+    """true/false (also 1/0); anything else is an error, not "no filter"."""
+
+    VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        try:
+            return self.VALUES[str(value).lower()]
+        except KeyError:
+            raise forms.ValidationError("Must be true or false.") from None
+
+
+class StrictBooleanFilter(django_filters.Filter):
+    field_class = StrictBooleanField
+
+
+class IntegerFilter(django_filters.Filter):
+    """A whole number (NumberFilter takes decimals, which ids never are)."""
+
+    field_class = forms.IntegerField
+
+
+def filter_user(queryset: QuerySet, field: str, value: str) -> QuerySet:
+    """A user by id (digits) or by username."""
+    if value.isdigit():
+        return queryset.filter(**{f"{field}_id": int(value)})
+    return queryset.filter(**{f"{field}__username": value})
+
+
+class DynamicJobFilter(django_filters.FilterSet):
+    template_type = django_filters.CharFilter(max_length=64)
+    enabled = StrictBooleanFilter()
+    last_status = django_filters.ChoiceFilter(choices=JobExecution.Status.choices)
+    created_by = django_filters.CharFilter(
+        method="filter_created_by",
+        max_length=150,
+        help_text="User id or username.",
+    )
+
+    class Meta:
+        model = DynamicJob
+        fields = ["template_type", "enabled", "last_status", "created_by"]
+
+    def filter_created_by(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return filter_user(queryset, "created_by", value)

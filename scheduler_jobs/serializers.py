@@ -1,0 +1,333 @@
+"""Jobs in and out of the API.
+
+Thin on purpose: the shape of the JSON here, every rule in
+scheduler_jobs.services.job_clean, whose dotted error keys come back nested
+({"parameters": {"recipients": [...]}}).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import exceptions, serializers
+
+from config.rest import django_validation_error_data
+from job_templates.base import unmask_parameters
+from job_templates.registry import UnknownTemplate, registry
+from scheduler_jobs.models import NOTIFICATION_EVENTS, DynamicJob
+from scheduler_jobs.services import (
+    EDITABLE_FIELDS,
+    MAX_TIMEOUT_SECONDS,
+    job_clean,
+    masked_job_parameters,
+    masked_notifications,
+)
+
+# Control characters other than tab and newlines; see sanitise_parameters.
+_PARAMETER_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CRITICAL_PERMISSION = "job_templates.use_critical_template"
+
+CRON_SCHEDULE_SCHEMA = {
+    "type": "object",
+    "title": "Cron schedule",
+    "properties": {
+        "type": {"type": "string", "enum": ["cron"]},
+        "cron": {
+            "type": "string",
+            "description": "Five fields (minute hour day-of-month month "
+            "day-of-week) or a macro such as @daily.",
+            "example": "0 2 * * *",
+        },
+        "timezone": {
+            "type": "string",
+            "description": "IANA time zone of the cron times; default UTC.",
+            "example": "Europe/Berlin",
+        },
+    },
+    "required": ["type", "cron"],
+    "additionalProperties": False,
+}
+INTERVAL_SCHEDULE_SCHEMA = {
+    "type": "object",
+    "title": "Interval schedule",
+    "properties": {
+        "type": {"type": "string", "enum": ["interval"]},
+        # The bounds are filled in from settings by config.rest_schema.
+        "every_seconds": {"type": "integer", "example": 3600},
+    },
+    "required": ["type", "every_seconds"],
+    "additionalProperties": False,
+}
+RETRY_POLICY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
+        "delay_seconds": {"type": "integer", "minimum": 0, "maximum": 86400},
+        "backoff": {"type": "number", "minimum": 1, "maximum": 10},
+    },
+    "additionalProperties": False,
+}
+NOTIFICATIONS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "emails": {
+            "type": "array",
+            "items": {"type": "string", "format": "email"},
+            "maxItems": 50,
+        },
+        "slack_webhook": {
+            "type": "string",
+            "description": "https URL; shown masked, send the mask back to keep it.",
+        },
+        "on": {
+            "type": "array",
+            "items": {"type": "string", "enum": list(NOTIFICATION_EVENTS)},
+        },
+    },
+    "additionalProperties": False,
+}
+PARAMETERS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": True,
+    "description": "The template's parameters, as its parameters_schema "
+    "(GET /api/v1/job-templates/{type}/) describes them. Secret ones come back "
+    "masked; sending the mask back keeps the stored value.",
+}
+
+
+@extend_schema_field(PARAMETERS_SCHEMA)
+class ParametersField(serializers.DictField):
+    pass
+
+
+@extend_schema_field(
+    {"oneOf": [CRON_SCHEDULE_SCHEMA, INTERVAL_SCHEDULE_SCHEMA]},
+    component_name="Schedule",
+)
+class ScheduleField(serializers.DictField):
+    pass
+
+
+@extend_schema_field(RETRY_POLICY_SCHEMA, component_name="RetryPolicy")
+class RetryPolicyField(serializers.DictField):
+    pass
+
+
+@extend_schema_field(NOTIFICATIONS_SCHEMA, component_name="Notifications")
+class NotificationsField(serializers.DictField):
+    pass
+
+
+def sanitise_text(value: Any) -> Any:
+    """Strip control characters from every string in a JSON value, keys included.
+
+    Tab and newlines survive (a message may have several lines); templates that
+    build headers from a value refuse CR/LF in their own clean().
+    """
+    if isinstance(value, str):
+        return _PARAMETER_CONTROL.sub("", value)
+    if isinstance(value, dict):
+        return {sanitise_text(k): sanitise_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [sanitise_text(v) for v in value]
+    return value
+
+
+def raise_nested(exc: DjangoValidationError) -> None:
+    raise serializers.ValidationError(django_validation_error_data(exc)) from exc
+
+
+def check_critical_template(user: Any, template_type: str | None) -> None:
+    """The authorisation step for critical templates (403 naming the permission)."""
+    if template_type not in registry:
+        return
+    template = registry.get(template_type)
+    if template.risk_level == "critical" and not (
+        user.is_superuser or user.has_perm(CRITICAL_PERMISSION)
+    ):
+        raise exceptions.PermissionDenied(
+            f"The {template.name} template is critical: it needs the permission "
+            f"{CRITICAL_PERMISSION} (or a superuser)."
+        )
+
+
+class DynamicJobSerializer(serializers.Serializer):
+    """A job. Writes are validated by the job service; reads mask secrets."""
+
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(
+        max_length=5000, required=False, allow_blank=True, trim_whitespace=False
+    )
+    template_type = serializers.CharField(
+        max_length=64,
+        help_text="A template type from GET /api/v1/job-templates/.",
+    )
+    parameters = ParametersField(required=False)
+    schedule = ScheduleField()
+    enabled = serializers.BooleanField(required=False)
+    timeout_seconds = serializers.IntegerField(
+        min_value=1, max_value=MAX_TIMEOUT_SECONDS, required=False
+    )
+    retry_policy = RetryPolicyField(required=False)
+    overlap_policy = serializers.ChoiceField(
+        choices=DynamicJob.OverlapPolicy.choices, required=False
+    )
+    misfire_policy = serializers.ChoiceField(
+        choices=DynamicJob.MisfirePolicy.choices, required=False
+    )
+    notifications = NotificationsField(required=False)
+    created_by = serializers.CharField(
+        source="created_by.username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username of the creator; null if unknown or deleted.",
+    )
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    last_run_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    next_run_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    last_status = serializers.CharField(
+        read_only=True,
+        help_text="Status of the latest execution; empty before the first run.",
+    )
+    schedule_description = serializers.CharField(read_only=True)
+    version = serializers.IntegerField(
+        read_only=True,
+        help_text="Goes up by one with each change; send it back on PUT and PATCH.",
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: ["Unknown field."] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Template exists, then authorisation for critical ones, then the rest."""
+        request = self.context["request"]
+        instance: DynamicJob | None = self.instance
+        template_type = attrs.get("template_type") or (
+            instance.template_type if instance else None
+        )
+        try:
+            registry.get(template_type)
+        except UnknownTemplate:
+            raise serializers.ValidationError(
+                {
+                    "template_type": [
+                        f"Unknown template {template_type!r}. "
+                        f"Available: {', '.join(registry.types())}."
+                    ]
+                }
+            ) from None
+        if instance is not None:
+            check_critical_template(request.user, instance.template_type)
+        check_critical_template(request.user, template_type)
+        if "parameters" in attrs:
+            attrs["parameters"] = sanitise_text(attrs["parameters"])
+        data = {k: v for k, v in attrs.items() if k in EDITABLE_FIELDS}
+        try:
+            job_clean(data, instance=instance)
+        except DjangoValidationError as exc:
+            raise_nested(exc)
+        return attrs
+
+    def to_representation(self, instance: DynamicJob) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["parameters"] = masked_job_parameters(instance)
+        data["notifications"] = masked_notifications(instance.notifications)
+        return data
+
+
+class DynamicJobUpdateSerializer(DynamicJobSerializer):
+    """PUT and PATCH: the same job, plus the version the client last read."""
+
+    version = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="The version you read. A stale one gets 409 with current_version.",
+        error_messages={
+            "required": "Send the version you read; it guards against lost updates."
+        },
+    )
+
+
+class RunRequestSerializer(serializers.Serializer):
+    """Optional overrides for one manual run."""
+
+    dry_run = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Run without side effects (templates that support it). "
+        "Default: the job's own dry_run parameter, if any.",
+    )
+    parameters = ParametersField(
+        required=False,
+        help_text="Parameter overrides for this run only, merged over the job's "
+        "and validated against the template's schema.",
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: ["Unknown field."] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Validate overrides before the rate limit, as the seed's chain orders it.
+
+        executions.services.run_now validates again when it queues the run.
+        """
+        job: DynamicJob = self.context["job"]
+        try:
+            template = registry.get(job.template_type)
+        except UnknownTemplate:
+            raise serializers.ValidationError(
+                {
+                    "template_type": [
+                        f"The job's template {job.template_type!r} is not installed."
+                    ]
+                }
+            ) from None
+        check_critical_template(self.context["request"].user, job.template_type)
+        if "parameters" in attrs:
+            # A masked secret sent back means "keep the job's own".
+            attrs["parameters"] = unmask_parameters(
+                template, sanitise_text(attrs["parameters"]), job.parameters
+            )
+        try:
+            template.validate_params({**job.parameters, **attrs.get("parameters", {})})
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(
+                {"parameters": django_validation_error_data(exc)}
+            ) from exc
+        if attrs.get("dry_run") and not template.supports_dry_run:
+            raise serializers.ValidationError(
+                {"dry_run": [f"The {template.name} template has no dry run."]}
+            )
+        return attrs
+
+
+class RunResponseSerializer(serializers.Serializer):
+    execution_id = serializers.IntegerField()
+    status = serializers.CharField(help_text='"queued"')
+
+
+class SchedulePreviewRequestSerializer(serializers.Serializer):
+    schedule = ScheduleField()
+
+
+class SchedulePreviewResponseSerializer(serializers.Serializer):
+    description = serializers.CharField()
+    next_runs = serializers.ListField(child=serializers.DateTimeField())
