@@ -127,21 +127,27 @@ def dispatch_due(*, now: datetime | None = None, limit: int | None = None) -> Di
         ).values_list("job_id", "status"):
             (running if status == Status.RUNNING else queued).add(job_id)
 
+        # Under overlap policy "queue" a new run waits (unsent) while one runs;
+        # release_held sends it when that run ends.
+        held = {
+            row["id"]
+            for row in won
+            if row["overlap_policy"] == DynamicJob.OverlapPolicy.QUEUE
+            and row["id"] in running
+        }
         new_rows: list[JobExecution] = []
         for row in won:
             execution = _scheduled_execution(row, now, running=running, queued=queued)
             new_rows.append(execution)
             if execution.status == Status.SKIPPED:
                 report.skipped += 1
-            elif execution.sent_at is None and row["id"] in running:
+            elif row["id"] in held:
                 report.held += 1
             else:
                 report.queued += 1
         created = _insert_executions(new_rows)
         to_send = [
-            e
-            for e in created
-            if e.status == Status.QUEUED and e.job_id not in running
+            e for e in created if e.status == Status.QUEUED and e.job_id not in held
         ]
         if to_send:
             transaction.on_commit(lambda: execution_send(to_send))
