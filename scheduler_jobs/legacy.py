@@ -973,7 +973,8 @@ def migrate_entry(
             actions.append("created")
             ident = f" (#{job.pk})" if job else ""
             outcome.lines.append(
-                f"{legacy.name}: {_verb(dry_run, 'create', 'created')} dynamic job {data['name']!r}{ident}: "
+                f"{legacy.name}: {_verb(dry_run, 'create', 'created')}"
+                f"dynamic job {data['name']!r}{ident}: "
                 f"{data['template_type']}, {entry.schedule_description}, "
                 f"{state}{mode}."
             )
@@ -986,7 +987,8 @@ def migrate_entry(
                     )
                 actions.append("enabled")
                 outcome.lines.append(
-                    f"{legacy.name}: {_verb(dry_run, 'enable', 'enabled')} dynamic job "
+                    f"{legacy.name}: {_verb(dry_run, 'enable', 'enabled')}"
+                    f"dynamic job "
                     f"{job.name!r} (#{job.pk})."
                 )
             if live and job.parameters.get("dry_run") is True:
@@ -1000,7 +1002,8 @@ def migrate_entry(
                     )
                 actions.append("dry_run false")
                 outcome.lines.append(
-                    f"{legacy.name}: {_verb(dry_run, 'set', 'set')} dry_run false on {job.name!r}: "
+                    f"{legacy.name}: {_verb(dry_run, 'set', 'set')}"
+                    f"dry_run false on {job.name!r}: "
                     "it deletes from now on."
                 )
         if disable_legacy:
@@ -1035,7 +1038,8 @@ def migrate_entry(
 
 
 def _verb(dry_run: bool, present: str, past: str) -> str:
-    return f"would {present}" if dry_run else past
+    """The verb for an outcome line, with a trailing space."""
+    return f"would {present} " if dry_run else f"{past} "
 
 
 def _mode(data: dict[str, Any]) -> str:
@@ -1100,7 +1104,8 @@ def _disable_legacy(
         legacy.enabled = False
         actions.append("legacy disabled")
         lines.append(
-            f"{legacy.name}: {_verb(dry_run, 'disable', 'disabled')} legacy PeriodicTask #{task.pk}."
+            f"{legacy.name}: {_verb(dry_run, 'disable', 'disabled')}"
+            f"legacy PeriodicTask #{task.pk}."
         )
     if legacy.source == "settings":
         lines.append(
@@ -1131,7 +1136,8 @@ def rollback(
                 )
             actions.append("dynamic job disabled")
             outcome.lines.append(
-                f"{legacy_name}: {_verb(dry_run, 'disable', 'disabled')} dynamic job {job.name!r} (#{job.pk})."
+                f"{legacy_name}: {_verb(dry_run, 'disable', 'disabled')}"
+                f"dynamic job {job.name!r} (#{job.pk})."
             )
         if legacy is None:
             outcome.lines.append(
@@ -1147,7 +1153,8 @@ def rollback(
                 legacy.enabled = True
                 actions.append("legacy enabled")
                 outcome.lines.append(
-                    f"{legacy_name}: {_verb(dry_run, 're-enable', 're-enabled')} legacy PeriodicTask #{task.pk}."
+                    f"{legacy_name}: {_verb(dry_run, 're-enable', 're-enabled')}"
+                    f"legacy PeriodicTask #{task.pk}."
                 )
         elif legacy.source == "settings":
             outcome.lines.append(

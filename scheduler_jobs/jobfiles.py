@@ -1,0 +1,295 @@
+"""Job definitions as files (YAML or JSON), for review and version control.
+
+`export_jobs` writes every job's editable fields with secrets masked; `import_jobs`
+reads such a file, validates every job with the API's rules (services.job_clean),
+compares it with the database into a plan (create / update / unchanged / delete)
+and applies the plan in one transaction. Jobs are matched by name. Exporting and
+importing the same file changes nothing: a masked secret means "keep the stored
+one", exactly as it does for the API.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit import services as audit
+from job_templates.base import SECRET_MASK
+from job_templates.registry import registry
+from scheduler_jobs import services
+from scheduler_jobs.legacy import LegacyError, parse_structured_text, validation_text
+from scheduler_jobs.models import DynamicJob
+
+FORMAT_VERSION = 1
+# The file's fields: the editable ones, plus the legacy job a job replaced.
+FIELDS = (*services.EDITABLE_FIELDS, "legacy_name")
+CREATE = "create"
+UPDATE = "update"
+UNCHANGED = "unchanged"
+DELETE = "delete"
+
+
+class JobFileError(Exception):
+    """The file cannot be imported; the message names the job and the field."""
+
+
+@dataclass
+class ImportItem:
+    action: str
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+    job: DynamicJob | None = None
+    changed: list[str] = field(default_factory=list)
+    legacy_name: str = ""
+
+
+@dataclass
+class ImportPlan:
+    source: str
+    items: list[ImportItem]
+
+    def of(self, action: str) -> list[ImportItem]:
+        return [item for item in self.items if item.action == action]
+
+    @property
+    def has_changes(self) -> bool:
+        return any(item.action != UNCHANGED for item in self.items)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            action: len(self.of(action))
+            for action in (CREATE, UPDATE, UNCHANGED, DELETE)
+        }
+
+
+# Export --------------------------------------------------------------------------
+
+
+def job_definition(job: DynamicJob) -> dict[str, Any]:
+    """One job as the file holds it: editable fields, secrets masked."""
+    definition: dict[str, Any] = {}
+    for name in services.EDITABLE_FIELDS:
+        definition[name] = getattr(job, name)
+    definition["parameters"] = services.masked_job_parameters(job)
+    definition["notifications"] = services.masked_notifications(job.notifications)
+    if job.legacy_name:
+        definition["legacy_name"] = job.legacy_name
+    return definition
+
+
+def jobs_export(*, names: list[str] | None = None) -> dict[str, Any]:
+    """The export document for the named jobs (all jobs when none are named)."""
+    jobs = DynamicJob.objects.order_by("name")
+    if names:
+        found = {job.name: job for job in jobs.filter(name__in=names)}
+        missing = [name for name in names if name not in found]
+        if missing:
+            raise JobFileError(
+                "No job named " + ", ".join(repr(name) for name in missing) + "."
+            )
+        selected = [found[name] for name in dict.fromkeys(names)]
+    else:
+        selected = list(jobs)
+    return {
+        "version": FORMAT_VERSION,
+        "exported_at": timezone.now().replace(microsecond=0).isoformat(),
+        "jobs": [job_definition(job) for job in selected],
+    }
+
+
+def dump(document: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "yaml":
+        header = (
+            "# Dynamic Scheduler job definitions. Secrets are masked; a masked\n"
+            "# value keeps the stored secret on import. Import with:\n"
+            "#   manage.py import_jobs FILE [--dry-run] [--prune]\n"
+        )
+        return header + yaml.safe_dump(
+            document, sort_keys=False, allow_unicode=True, default_flow_style=False
+        )
+    raise JobFileError(f"Unknown format {fmt!r}; use yaml or json.")
+
+
+# Import --------------------------------------------------------------------------
+
+
+def load_definitions(text: str, *, name: str) -> list[dict[str, Any]]:
+    """Parse a job file; raises JobFileError for anything but a list of jobs."""
+    try:
+        document = parse_structured_text(text, name=name)
+    except LegacyError as exc:
+        raise JobFileError(str(exc)) from None
+    if isinstance(document, dict):
+        unknown = sorted(set(document) - {"version", "exported_at", "jobs"}, key=str)
+        if unknown:
+            raise JobFileError(
+                f"{name}: unknown top-level field(s) {', '.join(map(str, unknown))}; "
+                "expected version, exported_at, jobs."
+            )
+        version = document.get("version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise JobFileError(
+                f"{name}: version {version!r} is not supported (expected "
+                f"{FORMAT_VERSION})."
+            )
+        document = document.get("jobs")
+    if not isinstance(document, list):
+        raise JobFileError(f"{name}: expected a list of jobs under 'jobs'.")
+    return document
+
+
+def import_plan(
+    definitions: list[Any], *, source: str, prune: bool = False
+) -> ImportPlan:
+    """Validate every definition and compare it with the database.
+
+    Collects every error before failing, each naming the job and the dotted
+    field ("jobs[2] (nightly): schedule.cron: …"), so one run shows them all.
+    """
+    errors: list[str] = []
+    items: list[ImportItem] = []
+    seen: dict[str, int] = {}
+    existing = {job.name: job for job in DynamicJob.objects.all()}
+    for index, definition in enumerate(definitions):
+        where = f"jobs[{index}]"
+        if not isinstance(definition, dict):
+            errors.append(f"{where}: must be an object of job fields.")
+            continue
+        name = definition.get("name")
+        if isinstance(name, str) and name.strip():
+            where += f" ({name})"
+        unknown = sorted(set(definition) - set(FIELDS), key=str)
+        for key in unknown:
+            errors.append(f"{where}: {key}: unknown field.")
+        if not isinstance(name, str) or not name.strip():
+            errors.append(f"{where}: name: required.")
+            continue
+        name = services.strip_control_characters(name)
+        if name in seen:
+            errors.append(f"{where}: name: also used by jobs[{seen[name]}].")
+            continue
+        seen[name] = index
+        legacy_name = definition.get("legacy_name") or ""
+        if not isinstance(legacy_name, str) or len(legacy_name) > 200:
+            errors.append(
+                f"{where}: legacy_name: must be text, at most 200 characters."
+            )
+            continue
+        data = {k: v for k, v in definition.items() if k in services.EDITABLE_FIELDS}
+        job = existing.get(name)
+        try:
+            cleaned = services.job_clean(data, instance=job)
+        except ValidationError as exc:
+            errors.extend(f"{where}: {line}" for line in _error_lines(exc))
+            continue
+        masked = _masked_secrets(cleaned)
+        if masked:
+            errors.extend(
+                f"{where}: {path}: the value is masked ({SECRET_MASK}) and no "
+                "secret is stored for it; put the real value in the file."
+                for path in masked
+            )
+            continue
+        if job is None:
+            items.append(ImportItem(CREATE, name, data=data, legacy_name=legacy_name))
+            continue
+        before = services.job_as_dict(job)
+        changed = [key for key in cleaned if before.get(key) != cleaned[key]]
+        action = UPDATE if changed else UNCHANGED
+        items.append(ImportItem(action, name, data=data, job=job, changed=changed))
+    if errors:
+        raise JobFileError(
+            f"{source}: {len(errors)} error(s); nothing was imported:\n"
+            + "\n".join(f"  {line}" for line in errors)
+        )
+    if prune:
+        for name, job in sorted(existing.items()):
+            if name not in seen:
+                items.append(ImportItem(DELETE, name, job=job))
+    return ImportPlan(source=source, items=items)
+
+
+def _error_lines(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "error_dict"):
+        return [
+            f"{key}: {' '.join(m for e in errs for m in e.messages)}"
+            for key, errs in exc.error_dict.items()
+        ]
+    return [validation_text(exc)]
+
+
+def _masked_secrets(cleaned: dict[str, Any]) -> list[str]:
+    """Dotted paths still holding the mask after job_clean restored stored secrets."""
+    paths = []
+    template = registry.get(cleaned["template_type"])
+    for key in template.secret_parameters:
+        if cleaned["parameters"].get(key) == SECRET_MASK:
+            paths.append(f"parameters.{key}")
+    if SECRET_MASK in (cleaned.get("notifications") or {}).get("slack_webhook", ""):
+        paths.append("notifications.slack_webhook")
+    return paths
+
+
+def import_apply(plan: ImportPlan, *, actor: str) -> None:
+    """Apply a plan in one transaction: every job changes, or none does.
+
+    Updates use the version read when the plan was made, so a job edited in the
+    meantime fails the whole import with VersionConflict instead of being
+    overwritten.
+    """
+    if not plan.has_changes:
+        return
+    with transaction.atomic():
+        for item in plan.items:
+            if item.action == CREATE:
+                services.job_create(
+                    user=actor,
+                    data=item.data,
+                    source="command",
+                    legacy_name=item.legacy_name,
+                )
+            elif item.action == UPDATE:
+                services.job_update(
+                    job=item.job,
+                    user=actor,
+                    data=item.data,
+                    expected_version=item.job.version,
+                    source="command",
+                )
+            elif item.action == DELETE:
+                services.job_delete(job=item.job, user=actor, source="command")
+        audit.record(
+            actor=actor,
+            action="import",
+            target=("job_file", "", plan.source[:200]),
+            changes={
+                "file": plan.source,
+                "created": [i.name for i in plan.of(CREATE)],
+                "updated": {i.name: i.changed for i in plan.of(UPDATE)},
+                "deleted": [i.name for i in plan.of(DELETE)],
+                "unchanged": len(plan.of(UNCHANGED)),
+            },
+            source="command",
+        )
+
+
+def read_text(path: str) -> tuple[str, str]:
+    """(text, display name) of a file, or of standard input for '-'."""
+    if path == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        return Path(path).read_text(encoding="utf-8"), path
+    except FileNotFoundError:
+        raise JobFileError(f"{path}: no such file.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JobFileError(f"{path}: cannot be read: {exc}") from None

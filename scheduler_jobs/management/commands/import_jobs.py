@@ -1,0 +1,69 @@
+"""`manage.py import_jobs FILE [--dry-run] [--prune]`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from scheduler_jobs import jobfiles
+from scheduler_jobs.legacy import operator_name, validation_text
+from scheduler_jobs.services import QuotaExceeded, VersionConflict
+
+
+class Command(BaseCommand):
+    help = (
+        "Create and update jobs from a YAML or JSON file (as written by export_jobs). "
+        "Validates every job first, prints the plan, then applies it in one "
+        "transaction: all of it or nothing."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "file", metavar="FILE", help="YAML or JSON file; - for stdin."
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Print the plan; change nothing."
+        )
+        parser.add_argument(
+            "--prune",
+            action="store_true",
+            help="Also delete jobs that are not in the file.",
+        )
+
+    def handle(self, *args: Any, file: str, **options: Any) -> None:
+        try:
+            text, name = jobfiles.read_text(file)
+            definitions = jobfiles.load_definitions(text, name=name)
+            plan = jobfiles.import_plan(
+                definitions, source=name, prune=options["prune"]
+            )
+        except jobfiles.JobFileError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Plan for {name} ({len(definitions)} job(s) in the file):")
+        width = max((len(item.action) for item in plan.items), default=0)
+        for item in plan.items:
+            detail = f": {', '.join(item.changed)}" if item.changed else ""
+            self.stdout.write(f"  {item.action.ljust(width)}  {item.name}{detail}")
+        counts = ", ".join(f"{n} {action}" for action, n in plan.counts().items())
+        if options["dry_run"]:
+            self.stdout.write(f"Dry run: {counts}; nothing was changed.")
+            return
+        if not plan.has_changes:
+            self.stdout.write(f"Nothing to change ({counts}).")
+            return
+        try:
+            jobfiles.import_apply(plan, actor=operator_name("import_jobs"))
+        except ValidationError as exc:
+            raise CommandError(
+                f"{name}: {validation_text(exc)}; nothing was imported."
+            ) from None
+        except (QuotaExceeded, VersionConflict) as exc:
+            raise CommandError(f"{name}: {exc} Nothing was imported.") from None
+        done = {"create": "created", "update": "updated", "delete": "deleted"}
+        self.stdout.write(
+            "Imported: "
+            + ", ".join(f"{n} {done.get(a, a)}" for a, n in plan.counts().items())
+            + "."
+        )
