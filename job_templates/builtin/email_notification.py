@@ -1,0 +1,346 @@
+from __future__ import annotations
+
+import functools
+import hashlib
+import mimetypes
+import os
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.message import make_msgid
+from django.core.validators import validate_email
+from django.template import Context, Engine, TemplateSyntaxError
+from django.template.base import Template
+from django.template.defaulttags import DebugNode, LoadNode
+from django.template.loader_tags import ExtendsNode, IncludeNode
+from django.utils import timezone
+
+from job_templates.base import JobTemplate, TemplateError
+from job_templates.context import ExecutionContext
+from job_templates.files import (
+    UnsafePath,
+    check_inside_root,
+    check_template_path,
+    folder_storage,
+    render_path,
+)
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+# Tags that could reach other templates, tag libraries or the whole context.
+FORBIDDEN_NODES = (DebugNode, LoadNode, IncludeNode, ExtendsNode)
+# No loaders, no tag libraries: only the built-in tags and filters.
+TEXT_ENGINE = Engine(loaders=[], libraries={}, autoescape=False)
+HTML_ENGINE = Engine(loaders=[], libraries={}, autoescape=True)
+
+
+def compile_template(source: str, *, key: str, html: bool = False) -> Template:
+    """A Django template from a user's text; ValidationError keyed `key`."""
+    engine = HTML_ENGINE if html else TEXT_ENGINE
+    try:
+        template = engine.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise ValidationError({key: [f"Template error: {exc}"]}) from None
+    for node_type in FORBIDDEN_NODES:
+        if template.nodelist.get_nodes_by_type(node_type):
+            tag = node_type.__name__.removesuffix("Node").lower()
+            raise ValidationError(
+                {key: [f"The {{% {tag} %}} tag is not allowed here."]}
+            )
+    return template
+
+
+def execution_counts(window_hours: int) -> dict[str, int]:
+    """Executions by status over the last `window_hours`, for digests.
+
+    Reads the project's own execution history through the model label, so this
+    template does not import the executions app (templates know nothing of
+    jobs or executions); without that app the counts are empty.
+    """
+    from django.apps import apps
+
+    try:
+        execution_model = apps.get_model("executions", "JobExecution")
+    except LookupError:
+        return {}
+    from django.db.models import Count
+
+    since = timezone.now() - timedelta(hours=window_hours)
+    rows = (
+        execution_model._base_manager.filter(created_at__gte=since)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts = {status: n for status, n in rows}
+    return counts
+
+
+def template_context(ctx: ExecutionContext, window_hours: int) -> dict[str, Any]:
+    """The small fixed context of email bodies: job, now, and digest counts.
+
+    `counts` is computed only if the template uses it.
+    """
+
+    @functools.cache
+    def counts() -> dict[str, int]:
+        return execution_counts(window_hours)
+
+    @functools.cache
+    def digest() -> dict[str, Any]:
+        values = counts()
+        failed = sum(values.get(s, 0) for s in ("failed", "timeout", "exhausted"))
+        return {
+            "total": sum(values.values()),
+            "completed": values.get("completed", 0),
+            "failed": failed,
+            "by_status": values,
+        }
+
+    return {
+        "job": {"id": ctx.job_id, "name": ctx.job_name},
+        "now": timezone.now(),
+        "window_hours": window_hours,
+        "counts": counts,
+        "digest": digest,
+    }
+
+
+def message_id(ctx: ExecutionContext, part: str) -> str:
+    """Stable over every attempt of one slot, so receivers can drop repeats."""
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "dynamic-scheduler"
+    if not ctx.idempotency_key:
+        return make_msgid(domain=domain)
+    tag = hashlib.sha256(part.encode()).hexdigest()[:12]
+    return f"<{ctx.idempotency_key}.{tag}@{domain}>"
+
+
+def clean_recipients(recipients: list[str], *, key: str = "recipients") -> list[str]:
+    errors: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for index, address in enumerate(recipients):
+        try:
+            validate_email(address)
+        except ValidationError:
+            errors[f"{key}.{index}"] = [f"{address!r} is not a valid email address."]
+            continue
+        if address.lower() in seen:
+            errors[f"{key}.{index}"] = [f"{address!r} is listed twice."]
+        seen.add(address.lower())
+    if errors:
+        raise ValidationError(errors)
+    return recipients
+
+
+def clean_subject(subject: str, *, key: str = "subject") -> str:
+    if "\r" in subject or "\n" in subject:
+        raise ValidationError({key: ["The subject must be one line (no CR or LF)."]})
+    return subject
+
+
+def attachment_file(item: dict[str, str], *, key: str) -> tuple[str, str]:
+    """(real path, file name) of an attachment from the export or report folder."""
+    storage = folder_storage(item["folder"])
+    name = render_path(item["path"])
+    try:
+        check_inside_root(storage, name)
+    except UnsafePath as exc:
+        raise TemplateError(f"{key}: {exc}") from None
+    if not storage.exists(name):
+        raise TemplateError(f"{key}: {item['folder']}/{name} does not exist.")
+    path = storage.path(name)
+    if not os.path.isfile(path):
+        raise TemplateError(f"{key}: {item['folder']}/{name} is not a file.")
+    return path, os.path.basename(name)
+
+
+class EmailNotificationTemplate(JobTemplate):
+    """Sends an email rendered from small Django templates, one message per recipient.
+
+    One message each keeps the recipient list private. Message-IDs come from
+    the execution's idempotency key, so a retried slot sends the same ids.
+    """
+
+    type = "email_notification"
+    name = "Email notification"
+    description = (
+        "Sends an email (plain text and optional HTML) to up to 100 recipients, "
+        "optionally with a digest of recent executions and attachments from the "
+        "export or report folders."
+    )
+    category = "notifications"
+    icon = "📧"
+    risk_level = "low"
+    resource_usage = "low"
+    estimated_duration = "seconds"
+    guidance = "Send messages?"
+    supports_dry_run = True
+    parameters_schema = {
+        "type": "object",
+        "properties": {
+            "recipients": {
+                "type": "array",
+                "title": "Recipients",
+                "description": "Email addresses; each gets their own message.",
+                "items": {"type": "string", "maxLength": 254},
+                "minItems": 1,
+                "maxItems": 100,
+            },
+            "subject": {
+                "type": "string",
+                "title": "Subject",
+                "description": "One line; may use {{ job.name }} and {{ now|date:'Y-m-d' }}.",
+                "minLength": 1,
+                "maxLength": 200,
+            },
+            "body": {
+                "type": "string",
+                "title": "Body (plain text)",
+                "description": (
+                    "A Django template. Context: job.name, job.id, now, window_hours, "
+                    "counts (executions by status over the window), digest.total, "
+                    "digest.completed, digest.failed."
+                ),
+                "widget": "textarea",
+                "maxLength": 100_000,
+            },
+            "html_body": {
+                "type": "string",
+                "title": "Body (HTML, optional)",
+                "description": "Same context as the body; values are HTML-escaped.",
+                "widget": "textarea",
+                "default": "",
+                "maxLength": 200_000,
+            },
+            "window_hours": {
+                "type": "integer",
+                "title": "Digest window (hours)",
+                "description": "How far back the execution counts go.",
+                "default": 24,
+                "minimum": 1,
+                "maximum": 24 * 90,
+            },
+            "attachments": {
+                "type": "array",
+                "title": "Attachments",
+                "description": (
+                    "Files from the export or report folder; paths may use {date}."
+                ),
+                "default": [],
+                "maxItems": 10,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "folder": {
+                            "type": "string",
+                            "title": "Folder",
+                            "enum": ["exports", "reports"],
+                            "default": "exports",
+                        },
+                        "path": {
+                            "type": "string",
+                            "title": "Path",
+                            "description": "e.g. tickets/{date}.csv",
+                            "maxLength": 255,
+                        },
+                    },
+                    "required": ["folder", "path"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "required": ["recipients", "subject", "body"],
+        "additionalProperties": False,
+    }
+
+    def clean(self, params: dict[str, Any]) -> dict[str, Any]:
+        errors: dict[str, list[str]] = {}
+        checks = (
+            lambda: clean_recipients(params["recipients"]),
+            lambda: clean_subject(params["subject"]),
+            lambda: compile_template(params["subject"], key="subject"),
+            lambda: compile_template(params["body"], key="body"),
+            lambda: compile_template(params["html_body"], key="html_body", html=True),
+        )
+        for check in checks:
+            try:
+                check()
+            except ValidationError as exc:
+                for key, messages in exc.message_dict.items():
+                    errors.setdefault(key, messages)
+        for index, item in enumerate(params["attachments"]):
+            try:
+                check_template_path(item["path"])
+            except UnsafePath as exc:
+                errors[f"attachments.{index}.path"] = [str(exc)]
+        if errors:
+            raise ValidationError(errors)
+        return params
+
+    def execute(self, params: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
+        context = Context(template_context(ctx, params["window_hours"]))
+        subject = compile_template(params["subject"], key="subject").render(context)
+        subject = " ".join(subject.split())[:200]
+        body = compile_template(params["body"], key="body").render(context)
+        html = ""
+        if params["html_body"]:
+            html = compile_template(
+                params["html_body"], key="html_body", html=True
+            ).render(context)
+        files = []
+        total = 0
+        for index, item in enumerate(params["attachments"]):
+            path, filename = attachment_file(item, key=f"attachments.{index}")
+            total += os.path.getsize(path)
+            files.append((path, filename))
+        if total > MAX_ATTACHMENT_BYTES:
+            raise TemplateError(
+                f"attachments: {total} bytes in total; the limit is {MAX_ATTACHMENT_BYTES}."
+            )
+        recipients = params["recipients"]
+        if ctx.dry_run:
+            ctx.logger.info(
+                "Dry run: would send %r to %s recipient(s) with %s attachment(s)",
+                subject,
+                len(recipients),
+                len(files),
+            )
+            return {
+                "dry_run": True,
+                "would_send": len(recipients),
+                "subject": subject,
+                "attachments": [name for _, name in files],
+                "body_preview": body[:500],
+            }
+        messages = []
+        for address in recipients:
+            message = EmailMultiAlternatives(
+                subject=subject,
+                body=body,
+                to=[address],
+                headers={"Message-ID": message_id(ctx, address.lower())},
+            )
+            if html:
+                message.attach_alternative(html, "text/html")
+            for path, filename in files:
+                with open(path, "rb") as handle:
+                    content_type = mimetypes.guess_type(filename)[0]
+                    message.attach(filename, handle.read(), content_type)
+            messages.append(message)
+        timeout = getattr(settings, "SCHEDULER_NOTIFICATION_TIMEOUT_SECONDS", 10)
+        with get_connection(timeout=timeout) as connection:
+            sent = connection.send_messages(messages) or 0
+        ids = [m.extra_headers["Message-ID"] for m in messages]
+        ctx.logger.info(
+            "Sent %r to %s of %s recipient(s)", subject, sent, len(recipients)
+        )
+        if sent < len(messages):
+            raise TemplateError(f"Only {sent} of {len(messages)} messages were sent.")
+        return {
+            "sent": sent,
+            "message_ids": ids,
+            "subject": subject,
+            "attachments": [name for _, name in files],
+        }
