@@ -567,7 +567,8 @@ def execution_finish(
         if job is not None:
             DynamicJob.objects.filter(pk=job.pk).update(last_status=final_status)
             transaction.on_commit(lambda: release_held(job_id=job.pk))
-    execution.status = final_status
+    execution.status, execution.error, execution.result = final_status, error, result
+    execution.completed_at = now
     if job is not None:
         from executions.notifications import notify
 
