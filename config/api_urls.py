@@ -6,15 +6,33 @@ clients that POST to /scheduler-jobs would otherwise lose their body to a 301.
 
 from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.routers import DefaultRouter
+from rest_framework import routers
 
 from audit.api import AuditEntryViewSet
-from config.rest import api_not_found
+from config.rest import IsStaff, api_not_found
 from executions.api import JobExecutionViewSet, MetricsView
 from job_templates.api import JobTemplateViewSet
 from scheduler_jobs.api import DynamicJobViewSet, SchedulePreviewView
 
-router = DefaultRouter(trailing_slash="/?")
+
+class ApiRootView(routers.APIRootView):
+    """The Dynamic Scheduler API: the collections below. Staff only."""
+
+    permission_classes = [IsStaff]
+
+
+class Router(routers.DefaultRouter):
+    """DefaultRouter whose routes match with or without the trailing slash."""
+
+    APIRootView = ApiRootView
+    include_format_suffixes = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = Router()
 router.register("scheduler-jobs", DynamicJobViewSet, basename="dynamicjob")
 router.register("executions", JobExecutionViewSet, basename="jobexecution")
 router.register("job-templates", JobTemplateViewSet, basename="jobtemplate")

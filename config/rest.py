@@ -123,12 +123,11 @@ class SafeSearchFilter(SearchFilter):
     """`?search=` refusing NUL, which PostgreSQL rejects in any query."""
 
     def get_search_terms(self, request):
-        terms = super().get_search_terms(request)
-        if any("\x00" in term for term in terms):
+        if "\x00" in request.query_params.get(self.search_param, ""):
             raise exceptions.ValidationError(
                 {self.search_param: ["Must not contain NUL characters."]}
             )
-        return terms
+        return super().get_search_terms(request)
 
 
 # --- Throttling ------------------------------------------------------------------

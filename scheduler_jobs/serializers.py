@@ -29,6 +29,7 @@ from scheduler_jobs.services import (
 # Control characters other than tab and newlines; see sanitise_parameters.
 _PARAMETER_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CRITICAL_PERMISSION = "job_templates.use_critical_template"
+VERSION_REQUIRED = "Send the version you read; it guards against lost updates."
 
 CRON_SCHEDULE_SCHEMA = {
     "type": "object",
@@ -253,10 +254,14 @@ class DynamicJobUpdateSerializer(DynamicJobSerializer):
         min_value=1,
         max_value=2**31 - 1,
         help_text="The version you read. A stale one gets 409 with current_version.",
-        error_messages={
-            "required": "Send the version you read; it guards against lost updates."
-        },
+        error_messages={"required": VERSION_REQUIRED},
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # PATCH skips "required"; the version is required all the same.
+        if "version" not in attrs:
+            raise serializers.ValidationError({"version": [VERSION_REQUIRED]})
+        return super().validate(attrs)
 
 
 class RunRequestSerializer(serializers.Serializer):
