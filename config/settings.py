@@ -253,7 +253,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["config.rest.IsStaff", "config.rest.ModelPermissions"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "config.rest.IsStaff",
+        "config.rest.ModelPermissions",
+    ],
     # JSON only: jobs are nested objects, which forms cannot express.
     "DEFAULT_PARSER_CLASSES": ["config.rest.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
