@@ -1,4 +1,4 @@
-"""Items 1, 2, 9 and the triple publish: killed workers, self-killing jobs, lost messages.
+"""Items 1, 2, 9 and a triple publish: killed workers, self-killing jobs, lost messages.
 
 One stack runs every scenario side by side, each on its own queue and worker,
 so the module costs about as long as its slowest scenario (a 60 s job whose
@@ -163,7 +163,8 @@ def observed(stacks, django_db_blocker):
 
         child_row = wait_for(lambda: running(child_run), timeout=30)
         main_row = wait_for(lambda: running(main_run), timeout=30)
-        assert child_row and main_row, "the long jobs never started"
+        assert child_row, "the pool-child job never started"
+        assert main_row, "the main-process job never started"
         time.sleep(2)
         child_pid = execution_pid(child_row.execution_host)
         os.kill(child_pid, signal.SIGKILL)
