@@ -298,7 +298,7 @@ def _beat_jobs() -> dict[str, LegacyJob]:
         if task.expire_seconds or task.expires:
             job.options["expires"] = task.expire_seconds or task.expires.isoformat()
         _set_schedule(job, *_periodic_task_schedule(task))
-        if task.one_off:
+        if task.one_off and not task.clocked_id:  # clocked says it better
             job.problems.append(
                 "one_off task: runs once, and dynamic jobs are recurring"
             )
@@ -851,11 +851,9 @@ def _migrated_jobs(names: list[str]) -> dict[str, DynamicJob]:
 
 def _plan_one(job: LegacyJob, rules: dict[str, Rule], existing) -> PlanEntry:
     entry = PlanEntry(legacy=job, job=existing)
-    if job.problems:
-        entry.reason = "; ".join(job.problems)
-        return entry
-    if job.schedule_error:
-        entry.reason = job.schedule_error
+    problems = [*job.problems, *([job.schedule_error] if job.schedule_error else [])]
+    if problems:
+        entry.reason = "; ".join(problems)
         return entry
     found = find_rule(job, rules)
     if found is None:

@@ -284,10 +284,9 @@ def _json(value: Any) -> str:
 
 
 def _counts(statuses) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for status in statuses:
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+    statuses = list(statuses)
+    order = ("ready", "migrated", "unmappable")
+    return {status: statuses.count(status) for status in order if status in statuses}
 
 
 def _error_text(exc: Exception) -> str:
