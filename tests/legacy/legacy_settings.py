@@ -1,4 +1,4 @@
-"""A settings module with the seed's three hard-coded jobs, as a legacy project has them.
+"""The seed's three hard-coded jobs in CELERY_BEAT_SCHEDULE, as a legacy project has.
 
 Used by the legacy tests (copied onto `settings`) and usable as
 DJANGO_SETTINGS_MODULE to try the migration commands against a scratch database:
