@@ -1,14 +1,94 @@
+"""The audit log, read-only: nobody (superusers included) adds, edits or deletes."""
+
+from __future__ import annotations
+
+import json
+
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
 from audit.models import AuditEntry
 
 
+class ObjectFilter(admin.SimpleListFilter):
+    """One object's entries: ?object=<app_label.model>:<id> (uses audit_target_idx)."""
+
+    title = "object"
+    parameter_name = "object"
+
+    def lookups(self, request, model_admin):
+        value = request.GET.get(self.parameter_name, "")
+        if ":" in value:
+            target_type, _, target_id = value.partition(":")
+            entry = (
+                AuditEntry.objects.filter(target_type=target_type, target_id=target_id)
+                .only("target_repr")
+                .first()
+            )
+            return [(value, entry.target_repr if entry else value)]
+        return []
+
+    def queryset(self, request, queryset):
+        value = self.value() or ""
+        if ":" in value:
+            target_type, _, target_id = value.partition(":")
+            return queryset.filter(target_type=target_type, target_id=target_id)
+        return queryset
+
+
+class ActorFilter(admin.SimpleListFilter):
+    """By user (the indexed actor column); "system" for beat, reaper, commands."""
+
+    title = "actor"
+    parameter_name = "actor"
+
+    def lookups(self, request, model_admin):
+        users = (
+            get_user_model().objects.filter(is_staff=True).order_by("username")[:100]
+        )
+        return [("system", "system"), *((str(u.pk), u.get_username()) for u in users)]
+
+    def queryset(self, request, queryset):
+        if self.value() == "system":
+            return queryset.filter(actor__isnull=True)
+        if self.value() and self.value().isdigit():
+            return queryset.filter(actor_id=int(self.value()))
+        return queryset
+
+
+def admin_url_for(target_type: str, target_id: str) -> str:
+    app_label, _, model = target_type.partition(".")
+    if not target_id:
+        return ""
+    try:
+        return reverse(f"admin:{app_label}_{model}_change", args=[target_id])
+    except NoReverseMatch:
+        return ""
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "actor_repr", "action", "target_type", "target_repr")
-    list_filter = ("action", "target_type")
-    search_fields = ("actor_repr", "target_repr", "target_id")
+    list_display = (
+        "created_at",
+        "actor_column",
+        "action",
+        "target_column",
+        "fields_column",
+        "source",
+        "ip_address",
+    )
+    list_filter = (ActorFilter, "action", "target_type", "source", ObjectFilter)
+    search_fields = ("target_repr", "=target_id", "actor_repr")
+    list_select_related = False
     show_full_result_count = False
+    date_hierarchy = None
+    list_per_page = 100
+    actions = None
+
+    class Media:
+        css = {"all": ["scheduler_jobs/admin.css"]}
 
     def has_add_permission(self, request):
         return False
@@ -18,3 +98,79 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Actor", ordering="actor_repr")
+    def actor_column(self, entry: AuditEntry) -> str:
+        return entry.actor_repr or "system"
+
+    @admin.display(description="Object")
+    def target_column(self, entry: AuditEntry) -> str:
+        url = admin_url_for(entry.target_type, entry.target_id)
+        text = f"{entry.target_repr or entry.target_id} ({entry.target_type})"
+        if url:
+            return format_html('<a href="{}">{}</a>', url, text)
+        return text
+
+    @admin.display(description="Fields")
+    def fields_column(self, entry: AuditEntry) -> str:
+        changes = entry.changes or {}
+        if entry.action in ("update", "enable", "disable"):
+            return ", ".join(sorted(changes))
+        return ""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        entry = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if entry is not None:
+            extra["entry"] = entry
+            extra["diff_rows"] = diff_rows(entry)
+            extra["target_url"] = admin_url_for(entry.target_type, entry.target_id)
+            extra["object_log_url"] = (
+                reverse("admin:audit_auditentry_changelist")
+                + f"?object={entry.target_type}:{entry.target_id}"
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+
+def _show(value) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    if value is None:
+        return "—"
+    return str(value)
+
+
+def diff_rows(entry: AuditEntry) -> list[dict[str, str]]:
+    """(field, before, after) rows from the entry's changes, whatever their shape.
+
+    Updates store {field: {"before", "after"}}; creates {"after": {...}};
+    deletes {"before": {...}}; runs and cancels their own details.
+    """
+    changes = entry.changes or {}
+    rows = []
+    if set(changes) <= {"before", "after"} and any(
+        isinstance(changes.get(k), dict) for k in ("before", "after")
+    ):
+        before = changes.get("before") or {}
+        after = changes.get("after") or {}
+        for key in sorted(set(before) | set(after)):
+            rows.append(
+                {
+                    "field": key,
+                    "before": _show(before.get(key)) if key in before else "",
+                    "after": _show(after.get(key)) if key in after else "",
+                }
+            )
+        return rows
+    for key, value in changes.items():
+        if isinstance(value, dict) and set(value) <= {"before", "after"} and value:
+            rows.append(
+                {
+                    "field": key,
+                    "before": _show(value.get("before")),
+                    "after": _show(value.get("after")),
+                }
+            )
+        else:
+            rows.append({"field": key, "before": "", "after": _show(value)})
+    return rows

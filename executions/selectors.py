@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import timedelta
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import Avg, Count, Q
@@ -13,7 +15,11 @@ from executions.models import JobExecution
 from scheduler_jobs.models import DynamicJob
 
 Status = JobExecution.Status
-WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+WINDOWS = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
 _WINDOW = re.compile(r"^(\d{1,4})([hd])$")
 SUCCESS = (Status.COMPLETED,)
 FAILURE = (Status.FAILED, Status.TIMEOUT, Status.EXHAUSTED)
@@ -96,3 +102,109 @@ def dashboard_metrics(*, window: timedelta, top: int = 10) -> dict[str, Any]:
         "top_jobs": top_jobs,
         "recent_failures": recent_failures,
     }
+
+
+# --- Chart series for the admin dashboard -----------------------------------------
+
+CHART_STATUSES = (
+    Status.COMPLETED,
+    Status.FAILED,
+    Status.TIMEOUT,
+    Status.EXHAUSTED,
+    Status.SKIPPED,
+    Status.CANCELLED,
+)
+PERCENTILE_SAMPLE = 20_000
+
+
+def bucket_size(window: timedelta) -> timedelta:
+    """Bars per chart stay between 24 and 168: hourly up to two days, then coarser."""
+    if window <= timedelta(days=2):
+        return timedelta(hours=1)
+    if window <= timedelta(days=7):
+        return timedelta(hours=6)
+    return timedelta(days=1)
+
+
+def runs_per_bucket(
+    *, window: timedelta, now: datetime | None = None
+) -> tuple[timedelta, list[dict[str, Any]]]:
+    """Finished runs per time bucket and status, oldest bucket first.
+
+    Returns (bucket size, [{"start": aware datetime, "counts": {status: n}}]).
+    Grouping is by hour in the database (a few hundred rows at most), then
+    folded into the bucket size here, which works the same on SQLite and
+    PostgreSQL.
+    """
+    from django.db.models.functions import TruncHour
+
+    now = now or timezone.now()
+    size = bucket_size(window)
+    since = now - window
+    hour = timedelta(hours=1)
+    first = _floor(since, size)
+    count = int((now - first) / size) + 1
+    buckets = [
+        {"start": first + size * i, "counts": dict.fromkeys(CHART_STATUSES, 0)}
+        for i in range(count)
+    ]
+    rows = (
+        JobExecution.objects.filter(completed_at__gte=since, status__in=CHART_STATUSES)
+        .annotate(hour=TruncHour("completed_at"))
+        .values("hour", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        at = row["hour"]
+        if at is None:
+            continue
+        index = int((_floor(at, hour) - first) / size)
+        if 0 <= index < count:
+            buckets[index]["counts"][row["status"]] += row["n"]
+    return size, buckets
+
+
+def _floor(at: datetime, size: timedelta) -> datetime:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + ((at - epoch) // size) * size
+
+
+def duration_percentiles_by_template(
+    *, window: timedelta, sample: int = PERCENTILE_SAMPLE
+) -> list[dict[str, Any]]:
+    """p50 and p95 run duration per template over finished runs in the window.
+
+    Computed in Python over the latest `sample` runs (SQLite has no percentile
+    function); that bounds the work on a table of millions.
+    """
+    since = timezone.now() - window
+    durations: dict[str, list[float]] = defaultdict(list)
+    rows = (
+        JobExecution.objects.filter(
+            completed_at__gte=since,
+            status__in=SUCCESS + FAILURE,
+            duration_seconds__isnull=False,
+        )
+        .order_by("-id")
+        .values_list("template_type", "duration_seconds")[:sample]
+    )
+    for template_type, seconds in rows:
+        durations[template_type].append(seconds)
+    result = [
+        {
+            "template_type": template_type,
+            "runs": len(values),
+            "p50": _percentile(values, 0.50),
+            "p95": _percentile(values, 0.95),
+        }
+        for template_type, values in durations.items()
+    ]
+    return sorted(result, key=lambda r: (-r["p95"], r["template_type"]))
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (no interpolation): always a duration that happened."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return round(ordered[rank - 1], 3)

@@ -1,7 +1,400 @@
-"""Non-admin HTTP views of the executor: Prometheus metrics."""
+"""HTTP views of the executor: Prometheus /metrics and the admin dashboard.
 
-from django.http import HttpResponse
+Both show the same figures (executions.selectors.dashboard_metrics). Charts are
+drawn here as inline SVG, so the dashboard needs no JavaScript and no asset
+from the internet, and follows the admin's light or dark theme through CSS
+classes.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from executions import selectors
+from executions.models import JobExecution
+from job_templates.registry import registry
+
+DASHBOARD_WINDOWS = (("24h", "24 hours"), ("7d", "7 days"), ("30d", "30 days"))
+STATUS_LABELS = dict(JobExecution.Status.choices)
 
 
-def prometheus_metrics(request):
-    return HttpResponse(status=404)
+# --- Prometheus ---------------------------------------------------------------------
+
+
+def _bearer_token(request: HttpRequest) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+class _DashboardCollector:
+    """Exposes one dashboard_metrics() call as Prometheus gauges."""
+
+    def __init__(self, window: timedelta, window_label: str) -> None:
+        self.window = window
+        self.window_label = window_label
+
+    def collect(self):
+        m = selectors.dashboard_metrics(window=self.window, top=0)
+        w = self.window_label
+
+        def gauge(
+            name: str, doc: str, value: Any, labels: dict[str, str] | None = None
+        ):
+            labels = {"window": w, **(labels or {})}
+            family = GaugeMetricFamily(name, doc, labels=list(labels))
+            family.add_metric(list(labels.values()), float(value))
+            return family
+
+        runs = GaugeMetricFamily(
+            "dynamic_scheduler_runs",
+            "Executions finished in the window, by status.",
+            labels=["window", "status"],
+        )
+        for status in ("completed", "failed", "skipped", "cancelled"):
+            runs.add_metric([w, status], float(m[status]))
+        yield runs
+        yield gauge(
+            "dynamic_scheduler_runs_total_window",
+            "All executions finished in the window.",
+            m["total_runs"],
+        )
+        if m["success_rate"] is not None:
+            yield gauge(
+                "dynamic_scheduler_success_rate",
+                "Completed / (completed + failed) in the window (0-1).",
+                m["success_rate"],
+            )
+            yield gauge(
+                "dynamic_scheduler_failure_rate",
+                "Failed, timed out or exhausted / judged runs in the window (0-1).",
+                m["failure_rate"],
+            )
+        if m["avg_duration_seconds"] is not None:
+            yield gauge(
+                "dynamic_scheduler_avg_duration_seconds",
+                "Average duration of completed and failed runs in the window.",
+                m["avg_duration_seconds"],
+            )
+        for name, doc, key in (
+            ("dynamic_scheduler_active_jobs", "Enabled jobs.", "active_jobs"),
+            (
+                "dynamic_scheduler_running_jobs",
+                "Executions running now.",
+                "running_jobs",
+            ),
+            ("dynamic_scheduler_queue_depth", "Executions queued now.", "queue_depth"),
+            (
+                "dynamic_scheduler_retry_pending",
+                "Retries waiting for their delay.",
+                "retry_pending",
+            ),
+        ):
+            family = GaugeMetricFamily(name, doc)
+            family.add_metric([], float(m[key]))
+            yield family
+
+
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """The dashboard figures in Prometheus' text format.
+
+    Allowed for a staff session, or with `Authorization: Bearer <token>` when
+    SCHEDULER_METRICS_TOKEN is set. Otherwise 401 (no credentials) or 403.
+    `?window=24h|7d|30d` picks the window of the rates (default 24h).
+    """
+    token = settings.SCHEDULER_METRICS_TOKEN
+    offered = _bearer_token(request)
+    by_token = (
+        bool(token)
+        and bool(offered)
+        and hmac.compare_digest(offered.encode(), token.encode())
+    )
+    user = getattr(request, "user", None)
+    if not by_token:
+        if offered or not (user and user.is_authenticated):
+            response = HttpResponse(
+                "Authentication required: a staff session or a bearer token.\n",
+                status=401,
+                content_type="text/plain",
+            )
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+        if not user.is_staff:
+            return HttpResponse("Staff only.\n", status=403, content_type="text/plain")
+    label = request.GET.get("window", "24h")
+    try:
+        window = selectors.parse_window(label)
+    except ValueError as exc:
+        return HttpResponse(f"window: {exc}\n", status=400, content_type="text/plain")
+    registry_ = CollectorRegistry(auto_describe=False)
+    registry_.register(_DashboardCollector(window, label))
+    return HttpResponse(generate_latest(registry_), content_type=CONTENT_TYPE_LATEST)
+
+
+# --- Dashboard ------------------------------------------------------------------------
+
+
+def workers_online() -> dict[str, Any]:
+    """Celery workers answering a ping within half a second.
+
+    The filesystem broker (the embedded default) has no remote control, so the
+    number cannot be known there; that is said rather than shown as zero.
+    """
+    broker = str(settings.CELERY_BROKER_URL)
+    if broker.startswith("filesystem://"):
+        return {"known": False, "text": "unknown (this broker has no remote control)"}
+    from config.celery import app
+
+    try:
+        replies = app.control.ping(timeout=0.5) or []
+    except Exception as exc:  # broker down or no remote control
+        return {"known": False, "text": f"unknown ({type(exc).__name__}: {exc})"[:200]}
+    names = sorted(name for reply in replies for name in reply)
+    return {"known": True, "count": len(names), "names": names, "text": str(len(names))}
+
+
+def _nice_max(value: float) -> float:
+    """A round axis maximum at or above `value` (1, 2 or 5 times a power of ten)."""
+    if value <= 0:
+        return 1
+    magnitude = 1.0
+    while magnitude * 10 <= value:
+        magnitude *= 10
+    for step in (1, 2, 5, 10):
+        if step * magnitude >= value:
+            return step * magnitude
+    return 10 * magnitude  # pragma: no cover
+
+
+def runs_chart(window: timedelta) -> dict[str, Any]:
+    """Stacked bars of finished runs per bucket and status, as SVG geometry."""
+    size, buckets = selectors.runs_per_bucket(window=window)
+    width, height, left, bottom, top = 720, 220, 40, 24, 10
+    plot_w, plot_h = width - left - 10, height - bottom - top
+    totals = [sum(b["counts"].values()) for b in buckets]
+    y_max = _nice_max(max(totals or [0]))
+    slot = plot_w / max(1, len(buckets))
+    bar_w = max(1.0, slot * 0.8)
+    bars = []
+    fmt = "%d %b %H:%M" if size < timedelta(days=1) else "%d %b"
+    for i, bucket in enumerate(buckets):
+        x = left + i * slot + (slot - bar_w) / 2
+        y = top + plot_h
+        segments = []
+        for status, n in bucket["counts"].items():
+            if not n:
+                continue
+            h = plot_h * n / y_max
+            y -= h
+            segments.append(
+                {"status": status, "y": round(y, 1), "h": round(h, 1), "n": n}
+            )
+        start = timezone.localtime(bucket["start"])
+        bars.append(
+            {
+                "x": round(x, 1),
+                "w": round(bar_w, 1),
+                "segments": segments,
+                "title": f"{start.strftime(fmt)}: {totals[i]} run(s)",
+            }
+        )
+    label_every = max(1, len(buckets) // 6)
+    x_labels = [
+        {
+            "x": round(left + i * slot + slot / 2, 1),
+            "text": timezone.localtime(b["start"]).strftime(fmt),
+        }
+        for i, b in enumerate(buckets)
+        if i % label_every == 0
+    ]
+    y_ticks = [
+        {"y": round(top + plot_h - plot_h * f, 1), "text": f"{y_max * f:g}"}
+        for f in (0, 0.5, 1)
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - 10,
+        "baseline": top + plot_h,
+        "label_y": height - 6,
+        "bars": bars,
+        "x_labels": x_labels,
+        "y_ticks": y_ticks,
+        "bucket": _describe_bucket(size),
+        "empty": not any(totals),
+        "statuses": [(s, STATUS_LABELS[s]) for s in selectors.CHART_STATUSES],
+    }
+
+
+def _describe_bucket(size: timedelta) -> str:
+    hours = int(size.total_seconds() // 3600)
+    if hours == 1:
+        return "per hour"
+    if hours < 24:
+        return f"per {hours} hours"
+    return "per day"
+
+
+def hbar_chart(
+    rows: list[dict[str, Any]], *, series: list[str], label_key: str
+) -> dict:
+    """Horizontal bars, one group per row, one bar per series."""
+    multi = len(series) > 1
+    width, left = 720, 200
+    row_h, bar_h = (30, 9) if multi else (22, 14)
+    plot_w = width - left - 70
+    top = 6
+    x_max = _nice_max(max((r[s] for r in rows for s in series), default=0))
+    out = []
+    for i, row in enumerate(rows):
+        y = top + i * row_h
+        bars = []
+        for j, s in enumerate(series):
+            w = plot_w * row[s] / x_max if x_max else 0
+            bars.append(
+                {
+                    "series": s,
+                    "y": y + j * (bar_h + 2),
+                    "w": round(max(w, 1), 1),
+                    "value": row[s],
+                    "text_x": round(left + max(w, 1) + 4, 1),
+                    "text_y": y + j * (bar_h + 2) + bar_h - 2,
+                }
+            )
+        out.append(
+            {
+                "label": row[label_key],
+                "label_y": y + (len(series) * (bar_h + 2)) / 2 + 3,
+                "bars": bars,
+                "url": row.get("url", ""),
+            }
+        )
+    return {
+        "width": width,
+        "height": top * 2 + max(1, len(rows)) * row_h,
+        "left": left,
+        "bar_h": bar_h,
+        "rows": out,
+        "empty": not rows,
+    }
+
+
+def _fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 120:
+        return f"{value:.1f} s"
+    return f"{value / 60:.1f} min"
+
+
+def dashboard(request: HttpRequest, *, model_admin) -> TemplateResponse:
+    """The admin dashboard: the seed's metrics, SVG charts, failures, workers."""
+    window_label = request.GET.get("window", "24h")
+    if window_label not in dict(DASHBOARD_WINDOWS):
+        window_label = "24h"
+    window = selectors.parse_window(window_label)
+    metrics = selectors.dashboard_metrics(window=window, top=10)
+    changelist = reverse("admin:executions_jobexecution_changelist")
+    top_rows = [
+        {
+            "label": row["job_name"],
+            "runs": row["runs"],
+            "url": f"{changelist}?job={row['job_id']}",
+        }
+        for row in metrics["top_jobs"]
+    ]
+    percentiles = selectors.duration_percentiles_by_template(window=window)
+    duration_rows = []
+    for row in percentiles:
+        template = (
+            registry.get(row["template_type"])
+            if row["template_type"] in registry
+            else None
+        )
+        duration_rows.append(
+            {
+                "label": f"{template.icon} {template.name}"
+                if template
+                else row["template_type"],
+                "p50": row["p50"],
+                "p95": row["p95"],
+            }
+        )
+    duration_chart = hbar_chart(duration_rows, series=["p50", "p95"], label_key="label")
+    for chart_row in duration_chart["rows"]:
+        for bar in chart_row["bars"]:
+            bar["text"] = _fmt_seconds(bar["value"])
+    top_chart = hbar_chart(top_rows, series=["runs"], label_key="label")
+    for chart_row in top_chart["rows"]:
+        for bar in chart_row["bars"]:
+            bar["text"] = str(bar["value"])
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value * 100:.1f} %"
+
+    cards = [
+        {
+            "label": "Success rate",
+            "value": pct(metrics["success_rate"]),
+            "note": f"{metrics['completed']} completed",
+            "tone": "good" if (metrics["success_rate"] or 0) >= 0.95 else "",
+        },
+        {
+            "label": "Failure rate",
+            "value": pct(metrics["failure_rate"]),
+            "note": f"{metrics['failed']} failed, timed out or exhausted",
+            "tone": "bad" if (metrics["failure_rate"] or 0) > 0.05 else "",
+        },
+        {
+            "label": "Average duration",
+            "value": _fmt_seconds(metrics["avg_duration_seconds"]),
+            "note": "completed and failed runs",
+        },
+        {
+            "label": "Total runs",
+            "value": metrics["total_runs"],
+            "note": f"{metrics['skipped']} skipped, {metrics['cancelled']} cancelled",
+        },
+        {"label": "Active jobs", "value": metrics["active_jobs"], "note": "enabled"},
+        {
+            "label": "Running now",
+            "value": metrics["running_jobs"],
+            "note": "executions",
+        },
+        {
+            "label": "Queue depth",
+            "value": metrics["queue_depth"],
+            "note": f"{metrics['retry_pending']} retries pending",
+        },
+    ]
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": "Dashboard",
+        "subtitle": None,
+        "windows": DASHBOARD_WINDOWS,
+        "window": window_label,
+        "window_text": dict(DASHBOARD_WINDOWS)[window_label],
+        "metrics": metrics,
+        "cards": cards,
+        "runs_chart": runs_chart(window),
+        "top_chart": top_chart,
+        "duration_chart": duration_chart,
+        "workers": workers_online(),
+        "changelist_url": changelist,
+        "media": model_admin.media,
+    }
+    return TemplateResponse(request, "admin/executions/dashboard.html", context)

@@ -1,11 +1,468 @@
-from django.contrib import admin
+"""The job admin: list, creation wizard (add view), change form, row and bulk actions.
 
+Every write goes through scheduler_jobs.services or executions.services (which
+validate and audit) and reports with Django messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from audit.models import AuditEntry
+from executions import services as execution_services
+from executions.models import JobExecution
+from job_templates.registry import registry
+from scheduler_jobs import services
+from scheduler_jobs.admin_views import relative_time, schedule_preview
+from scheduler_jobs.forms import DynamicJobChangeForm
 from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.wizard import JobCreationWizard
+
+STATUS_LABELS = dict(JobExecution.Status.choices)
+
+
+def status_badge(status: str) -> str:
+    if not status:
+        return format_html('<span class="ds-badge ds-status-none">never run</span>')
+    return format_html(
+        '<span class="ds-badge ds-status-{}">{}</span>',
+        status,
+        STATUS_LABELS.get(status, status),
+    )
+
+
+def template_label(template_type: str) -> str:
+    if template_type in registry:
+        template = registry.get(template_type)
+        return format_html(
+            '<span class="ds-template">'
+            '<span class="ds-icon" aria-hidden="true">{}</span> {}</span>',
+            template.icon,
+            template.name,
+        )
+    return format_html(
+        '<span class="ds-quiet">{} (not installed)</span>', template_type
+    )
+
+
+class TemplateFilter(admin.SimpleListFilter):
+    title = "template"
+    parameter_name = "template"
+
+    def lookups(self, request, model_admin):
+        return [(t.type, f"{t.icon} {t.name}") for t in registry]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(template_type=self.value())
+        return queryset
+
+
+class CategoryFilter(admin.SimpleListFilter):
+    title = "category"
+    parameter_name = "category"
+
+    def lookups(self, request, model_admin):
+        categories = sorted({t.category for t in registry})
+        return [(c, c.capitalize()) for c in categories]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            types = [t.type for t in registry if t.category == self.value()]
+            return queryset.filter(template_type__in=types)
+        return queryset
+
+
+class LastStatusFilter(admin.SimpleListFilter):
+    title = "last status"
+    parameter_name = "last_status"
+
+    def lookups(self, request, model_admin):
+        return [("never", "Never run"), *JobExecution.Status.choices]
+
+    def queryset(self, request, queryset):
+        if self.value() == "never":
+            return queryset.filter(last_status="")
+        if self.value():
+            return queryset.filter(last_status=self.value())
+        return queryset
 
 
 @admin.register(DynamicJob)
 class DynamicJobAdmin(admin.ModelAdmin):
-    list_display = ("name", "template_type", "enabled", "next_run_at", "last_status")
-    list_filter = ("enabled", "template_type", "last_status")
+    form = DynamicJobChangeForm
+    list_display = (
+        "name",
+        "template_column",
+        "schedule_column",
+        "next_run_column",
+        "last_run_column",
+        "enabled_column",
+        "row_actions",
+    )
+    list_display_links = ("name",)
+    list_filter = (TemplateFilter, CategoryFilter, LastStatusFilter, "enabled")
     search_fields = ("name", "description")
-    readonly_fields = ("next_run_at", "last_run_at", "last_status", "version")
+    list_per_page = 50
+    show_full_result_count = False
+    actions = [
+        "run_selected",
+        "enable_selected",
+        "disable_selected",
+        "duplicate_selected",
+    ]
+    fieldsets = (
+        (None, {"fields": ("name", "description", "enabled", "version")}),
+        ("Parameters", {"fields": ("parameters",)}),
+        (
+            "Schedule",
+            {
+                "fields": (
+                    "schedule_type",
+                    ("every", "every_unit"),
+                    "timezone",
+                    "cron",
+                    "schedule_preview",
+                )
+            },
+        ),
+        (
+            "Running",
+            {
+                "fields": (
+                    "timeout_seconds",
+                    ("max_retries", "delay_seconds", "backoff"),
+                    "overlap_policy",
+                    "misfire_policy",
+                    "queue",
+                )
+            },
+        ),
+        ("Notifications", {"fields": ("notify_emails", "slack_webhook", "notify_on")}),
+    )
+
+    class Media:
+        css = {"all": ["scheduler_jobs/admin.css"]}
+        js = ["scheduler_jobs/schedule.js"]
+
+    # --- permissions ---
+
+    def has_run_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("scheduler_jobs.run_dynamicjob")
+
+    # --- list columns ---
+
+    @admin.display(description="Template", ordering="template_type")
+    def template_column(self, job: DynamicJob) -> str:
+        return template_label(job.template_type)
+
+    @admin.display(description="Schedule")
+    def schedule_column(self, job: DynamicJob) -> str:
+        return job.schedule_description
+
+    @admin.display(description="Next run", ordering="next_run_at")
+    def next_run_column(self, job: DynamicJob) -> str:
+        if not job.enabled:
+            return format_html('<span class="ds-quiet">disabled</span>')
+        return relative_time(job.next_run_at)
+
+    @admin.display(description="Last run", ordering="last_run_at")
+    def last_run_column(self, job: DynamicJob) -> str:
+        if not job.last_run_at and not job.last_status:
+            return status_badge("")
+        return format_html(
+            "{} {}", status_badge(job.last_status), relative_time(job.last_run_at)
+        )
+
+    @admin.display(description="Enabled", ordering="enabled")
+    def enabled_column(self, job: DynamicJob) -> str:
+        url = reverse("admin:scheduler_jobs_dynamicjob_toggle", args=[job.pk])
+        label = "On" if job.enabled else "Off"
+        title = "Disable this job" if job.enabled else "Enable this job"
+        # The list sits inside the changelist <form>; formaction sends that form
+        # (and its CSRF token) to the toggle view without a nested form.
+        return format_html(
+            '<button type="submit" class="ds-toggle ds-toggle-{}" formaction="{}" '
+            'formmethod="post" title="{}" aria-pressed="{}">'
+            '<span class="ds-toggle-knob"></span>{}</button>',
+            label.lower(),
+            url,
+            title,
+            "true" if job.enabled else "false",
+            label,
+        )
+
+    @admin.display(description="")
+    def row_actions(self, job: DynamicJob) -> str:
+        history = reverse("admin:executions_jobexecution_changelist") + f"?job={job.pk}"
+        history_link = format_html(
+            '<a class="button ds-row-button" href="{}">History</a>', history
+        )
+        if not self._can_run:
+            return history_link
+        run_url = reverse("admin:scheduler_jobs_dynamicjob_run", args=[job.pk])
+        return format_html(
+            '<button type="submit" class="button ds-row-button ds-run-button" '
+            'formaction="{}" formmethod="post" name="next" value="changelist">'
+            "▶ Run now</button> {}",
+            run_url,
+            history_link,
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        self._can_run = self.has_run_permission(request)
+        return super().changelist_view(request, extra_context)
+
+    # --- bulk actions ---
+
+    @admin.action(description="Run selected jobs now", permissions=["run"])
+    def run_selected(self, request: HttpRequest, queryset) -> None:
+        queued, failed = [], []
+        for job in queryset:
+            try:
+                execution_services.run_now(
+                    job=job, user=request.user, request=request, source="admin"
+                )
+                queued.append(job.name)
+            except ValidationError as exc:
+                failed.append(f"{job.name}: {'; '.join(exc.messages)}")
+        if queued:
+            self.message_user(
+                request, f"Queued {len(queued)} run(s): {', '.join(queued)}."
+            )
+        for message in failed:
+            self.message_user(request, f"Not run: {message}", messages.ERROR)
+
+    @admin.action(description="Enable selected jobs", permissions=["change"])
+    def enable_selected(self, request: HttpRequest, queryset) -> None:
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Disable selected jobs", permissions=["change"])
+    def disable_selected(self, request: HttpRequest, queryset) -> None:
+        self._set_enabled(request, queryset, False)
+
+    def _set_enabled(self, request: HttpRequest, queryset, enabled: bool) -> None:
+        changed = 0
+        for job in queryset:
+            if job.enabled == enabled:
+                continue
+            try:
+                services.job_set_enabled(
+                    job=job, user=request.user, enabled=enabled, request=request
+                )
+                changed += 1
+            except (ValidationError, services.VersionConflict) as exc:
+                self.message_user(request, f"{job.name}: {exc}", messages.ERROR)
+        word = "Enabled" if enabled else "Disabled"
+        self.message_user(request, f"{word} {changed} job(s).")
+
+    @admin.action(
+        description="Duplicate selected jobs (disabled copies)", permissions=["add"]
+    )
+    def duplicate_selected(self, request: HttpRequest, queryset) -> None:
+        names = []
+        for job in queryset:
+            try:
+                copy = services.job_duplicate(
+                    job=job, user=request.user, request=request
+                )
+                names.append(copy.name)
+            except (ValidationError, services.QuotaExceeded) as exc:
+                self.message_user(request, f"{job.name}: {exc}", messages.ERROR)
+        if names:
+            self.message_user(
+                request, f"Created {len(names)} disabled cop(ies): {', '.join(names)}."
+            )
+
+    # Deletes (the change page's and the bulk "delete selected") go through the
+    # service so they are audited like API deletes.
+    def delete_model(self, request: HttpRequest, obj: DynamicJob) -> None:
+        services.job_delete(job=obj, user=request.user, request=request, source="admin")
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for job in queryset:
+            services.job_delete(
+                job=job, user=request.user, request=request, source="admin"
+            )
+
+    # --- add (wizard) and change ---
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        return JobCreationWizard.as_view(model_admin=self)(request)
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.request = request
+        return form
+
+    def save_model(self, request, obj, form, change) -> None:
+        # Saved by job_update in the form's clean(); see DynamicJobChangeForm.
+        pass
+
+    def save_related(self, request, form, formsets, change) -> None:
+        pass
+
+    def change_view(
+        self, request: HttpRequest, object_id, form_url="", extra_context=None
+    ):
+        job = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if job is not None:
+            template = (
+                registry.get(job.template_type)
+                if job.template_type in registry
+                else None
+            )
+            extra.update(
+                job=job,
+                job_template=template,
+                can_run=self.has_run_permission(request),
+                recent_executions=list(
+                    JobExecution.objects.filter(job=job)
+                    .order_by("-id")
+                    .only(
+                        "id",
+                        "status",
+                        "attempt",
+                        "triggered_by",
+                        "scheduled_for",
+                        "started_at",
+                        "duration_seconds",
+                        "dry_run",
+                    )[:10]
+                ),
+                audit_entries=list(
+                    AuditEntry.objects.filter(
+                        target_type=DynamicJob._meta.label_lower, target_id=str(job.pk)
+                    ).order_by("-created_at", "-id")[:10]
+                ),
+                history_url=reverse("admin:executions_jobexecution_changelist")
+                + f"?job={job.pk}",
+                audit_url=reverse("admin:audit_auditentry_changelist")
+                + f"?object={DynamicJob._meta.label_lower}:{job.pk}",
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    def render_change_form(
+        self, request, context, add=False, change=False, form_url="", obj=None
+    ):
+        form = context.get("adminform").form if context.get("adminform") else None
+        if form is not None and getattr(form, "conflict", None) is not None:
+            context["conflict"] = form.conflict
+            context["conflict_entries"] = AuditEntry.objects.filter(
+                target_type=DynamicJob._meta.label_lower, target_id=str(obj.pk)
+            ).order_by("-created_at", "-id")[:3]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ()
+
+    # --- extra URLs ---
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "schedule-preview/",
+                wrap(self.schedule_preview_view),
+                name="scheduler_jobs_dynamicjob_schedule_preview",
+            ),
+            path(
+                "<int:job_id>/run/",
+                wrap(self.run_view),
+                name="scheduler_jobs_dynamicjob_run",
+            ),
+            path(
+                "<int:job_id>/toggle/",
+                wrap(self.toggle_view),
+                name="scheduler_jobs_dynamicjob_toggle",
+            ),
+            *super().get_urls(),
+        ]
+
+    def schedule_preview_view(self, request: HttpRequest):
+        if not (
+            self.has_add_permission(request) or self.has_change_permission(request)
+        ):
+            raise PermissionDenied
+        return schedule_preview(request)
+
+    def _back(self, request: HttpRequest, job: DynamicJob) -> HttpResponseRedirect:
+        target = request.POST.get("next") or ""
+        if target == "changelist":
+            return HttpResponseRedirect(
+                reverse("admin:scheduler_jobs_dynamicjob_changelist")
+            )
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}
+        ):
+            return HttpResponseRedirect(target)
+        return HttpResponseRedirect(
+            reverse("admin:scheduler_jobs_dynamicjob_change", args=[job.pk])
+        )
+
+    def run_view(self, request: HttpRequest, job_id: int):
+        """Run now (optionally as a dry run); POST only, needs run_dynamicjob."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(DynamicJob, pk=job_id)
+        dry_run = True if request.POST.get("dry_run") else None
+        try:
+            execution = execution_services.run_now(
+                job=job,
+                user=request.user,
+                dry_run=dry_run,
+                request=request,
+                source="admin",
+            )
+        except ValidationError as exc:
+            self.message_user(
+                request,
+                f"{job.name} was not run: {'; '.join(exc.messages)}",
+                messages.ERROR,
+            )
+            return self._back(request, job)
+        url = reverse("admin:executions_jobexecution_change", args=[execution.pk])
+        self.message_user(
+            request,
+            format_html(
+                '{} “{}” queued as <a href="{}">execution #{}</a>.',
+                "Dry run of" if execution.dry_run else "Run of",
+                job.name,
+                url,
+                execution.pk,
+            ),
+            messages.SUCCESS,
+        )
+        return self._back(request, job)
+
+    def toggle_view(self, request: HttpRequest, job_id: int):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = get_object_or_404(DynamicJob, pk=job_id)
+        if not self.has_change_permission(request, job):
+            raise PermissionDenied
+        job = services.job_set_enabled(
+            job=job, user=request.user, enabled=not job.enabled, request=request
+        )
+        state = "enabled" if job.enabled else "disabled"
+        self.message_user(request, f"“{job.name}” is now {state}.", messages.SUCCESS)
+        return HttpResponseRedirect(
+            request.POST.get("next_url")
+            if url_has_allowed_host_and_scheme(
+                request.POST.get("next_url", ""), allowed_hosts={request.get_host()}
+            )
+            else reverse("admin:scheduler_jobs_dynamicjob_changelist")
+        )
