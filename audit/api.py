@@ -6,11 +6,11 @@ import django_filters
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import viewsets
+from rest_framework import exceptions, viewsets
 
 from audit.models import AuditEntry
 from audit.serializers import AuditEntrySerializer
-from config.rest import IsStaff, ModelPermissions, NewestFirstCursorPagination
+from config.rest import MAX_ID, IsStaff, ModelPermissions, NewestFirstCursorPagination
 
 
 class AuditEntryFilter(django_filters.FilterSet):
@@ -28,7 +28,10 @@ class AuditEntryFilter(django_filters.FilterSet):
         fields = ["actor", "action", "target_type", "target_id"]
 
     def filter_actor(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        """A user id, or the name recorded (also for deleted users and commands)."""
         if value.isdigit():
+            if int(value) > MAX_ID:
+                raise exceptions.ValidationError({name: ["No user has this id."]})
             return queryset.filter(actor_id=int(value))
         return queryset.filter(actor_repr=value)
 

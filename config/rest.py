@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.filters import SearchFilter
 from rest_framework.pagination import (
     Cursor,
@@ -31,6 +31,8 @@ from executions.services import NotCancellable
 from scheduler_jobs.services import QuotaExceeded, VersionConflict
 
 DATABASE_RETRY_AFTER_SECONDS = 5
+# The largest id a bigint column holds; larger ones in a query are a 400.
+MAX_ID = 2**63 - 1
 
 # --- Permissions ----------------------------------------------------------------
 
@@ -58,6 +60,48 @@ class ModelPermissions(DjangoModelPermissions):
         "GET": ["%(app_label)s.view_%(model_name)s"],
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
     }
+
+
+# --- Strict JSON fields --------------------------------------------------------------
+# DRF's fields accept "60" for an integer, 12 for a string and "yes" for a boolean.
+# The API documents JSON types and holds to them, so a client's type mistake is a
+# 400 naming the field instead of a silent conversion.
+
+
+class StrictCharField(serializers.CharField):
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    default_error_messages = {"not_an_integer": "Must be a whole number."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("not_an_integer")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"not_a_boolean": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if data is None and self.allow_null:
+            return None
+        if not isinstance(data, bool):
+            self.fail("not_a_boolean")
+        return data
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
 
 
 # --- Parsing ---------------------------------------------------------------------

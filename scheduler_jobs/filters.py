@@ -9,7 +9,9 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.db.models import QuerySet
+from rest_framework import exceptions
 
+from config.rest import MAX_ID
 from executions.models import JobExecution
 from scheduler_jobs.models import DynamicJob
 
@@ -34,15 +36,26 @@ class StrictBooleanFilter(django_filters.Filter):
     field_class = StrictBooleanField
 
 
-class IntegerFilter(django_filters.Filter):
-    """A whole number (NumberFilter takes decimals, which ids never are)."""
+class IdField(forms.IntegerField):
+    """A database id: a whole number that fits a bigint column."""
 
-    field_class = forms.IntegerField
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
-def filter_user(queryset: QuerySet, field: str, value: str) -> QuerySet:
+class IdFilter(django_filters.Filter):
+    """An id (NumberFilter takes decimals, and numbers no column can hold)."""
+
+    field_class = IdField
+
+
+def filter_user(queryset: QuerySet, field: str, value: str, *, param: str) -> QuerySet:
     """A user by id (digits) or by username."""
     if value.isdigit():
+        if int(value) > MAX_ID:
+            raise exceptions.ValidationError({param: ["No user has this id."]})
         return queryset.filter(**{f"{field}_id": int(value)})
     return queryset.filter(**{f"{field}__username": value})
 
@@ -62,4 +75,4 @@ class DynamicJobFilter(django_filters.FilterSet):
         fields = ["template_type", "enabled", "last_status", "created_by"]
 
     def filter_created_by(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return filter_user(queryset, "created_by", value)
+        return filter_user(queryset, "created_by", value, param=name)

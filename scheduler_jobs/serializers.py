@@ -14,7 +14,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
-from config.rest import django_validation_error_data
+from config.rest import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictIntegerField,
+    django_validation_error_data,
+)
 from job_templates.base import unmask_parameters
 from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs.models import NOTIFICATION_EVENTS, DynamicJob
@@ -159,25 +165,25 @@ class DynamicJobSerializer(serializers.Serializer):
     """A job. Writes are validated by the job service; reads mask secrets."""
 
     id = serializers.IntegerField(read_only=True)
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(
+    name = StrictCharField(max_length=200)
+    description = StrictCharField(
         max_length=5000, required=False, allow_blank=True, trim_whitespace=False
     )
-    template_type = serializers.CharField(
+    template_type = StrictCharField(
         max_length=64,
         help_text="A template type from GET /api/v1/job-templates/.",
     )
     parameters = ParametersField(required=False)
     schedule = ScheduleField()
-    enabled = serializers.BooleanField(required=False)
-    timeout_seconds = serializers.IntegerField(
+    enabled = StrictBooleanField(required=False)
+    timeout_seconds = StrictIntegerField(
         min_value=1, max_value=MAX_TIMEOUT_SECONDS, required=False
     )
     retry_policy = RetryPolicyField(required=False)
-    overlap_policy = serializers.ChoiceField(
+    overlap_policy = StrictChoiceField(
         choices=DynamicJob.OverlapPolicy.choices, required=False
     )
-    misfire_policy = serializers.ChoiceField(
+    misfire_policy = StrictChoiceField(
         choices=DynamicJob.MisfirePolicy.choices, required=False
     )
     notifications = NotificationsField(required=False)
@@ -250,7 +256,7 @@ class DynamicJobSerializer(serializers.Serializer):
 class DynamicJobUpdateSerializer(DynamicJobSerializer):
     """PUT and PATCH: the same job, plus the version the client last read."""
 
-    version = serializers.IntegerField(
+    version = StrictIntegerField(
         min_value=1,
         max_value=2**31 - 1,
         help_text="The version you read. A stale one gets 409 with current_version.",
@@ -267,7 +273,7 @@ class DynamicJobUpdateSerializer(DynamicJobSerializer):
 class RunRequestSerializer(serializers.Serializer):
     """Optional overrides for one manual run."""
 
-    dry_run = serializers.BooleanField(
+    dry_run = StrictBooleanField(
         required=False,
         allow_null=True,
         default=None,
