@@ -573,7 +573,8 @@ def _file_schedule(value: Any, tz: str) -> tuple[dict | None, str, str]:
             raise LegacyError(
                 f"period {period!r} is not one of {', '.join(PERIOD_SECONDS)}."
             )
-        return _number_interval(value["every"], PERIOD_SECONDS[period])
+        dynamic, _text, error = _number_interval(value["every"], PERIOD_SECONDS[period])
+        return dynamic, f"every {value['every']} {period}", error
     if set(value) & set(CRON_FIELDS):
         unknown = set(value) - set(CRON_FIELDS) - {"timezone"}
         if unknown:
