@@ -216,6 +216,9 @@ SCHEDULER_REPORT_ROOT = env.str("SCHEDULER_REPORT_ROOT", default=str(VAR_DIR / "
 SCHEDULER_BACKUP_ROOT = env.str("SCHEDULER_BACKUP_ROOT", default=str(VAR_DIR / "backups"))
 SCHEDULER_WEBHOOK_ALLOWED_HOSTS = env.list("SCHEDULER_WEBHOOK_ALLOWED_HOSTS", default=[])
 SCHEDULER_LEGACY_TICKETS_MODEL = env.str("SCHEDULER_LEGACY_TICKETS_MODEL", default="")
+# Extra template classes (dotted paths) registered beside the built-ins and the
+# entry points, e.g. a project's own templates without packaging them.
+SCHEDULER_EXTRA_TEMPLATES = env.list("SCHEDULER_EXTRA_TEMPLATES", default=[])
 # API
 SCHEDULER_THROTTLE_WRITES = env.str("SCHEDULER_THROTTLE_WRITES", default="60/min")
 SCHEDULER_THROTTLE_RUNS = env.str("SCHEDULER_THROTTLE_RUNS", default="10/min")

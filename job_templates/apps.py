@@ -17,6 +17,9 @@ class JobTemplatesConfig(AppConfig):
         from job_templates.builtin import BUILTIN_TEMPLATES
         from job_templates.registry import registry
 
+        from django.conf import settings
+
         registry.load_builtins(BUILTIN_TEMPLATES)
+        registry.load_builtins(settings.SCHEDULER_EXTRA_TEMPLATES)
         registry.load_entry_points()
         post_migrate.connect(_sync_catalogue, sender=self)
