@@ -97,3 +97,25 @@ def test_catalogue_is_synced_after_migrate_and_marks_vanished_templates():
     counts = catalogue_sync()
     assert counts["unavailable"] == 1
     assert not CatalogueRow.objects.get(type="gone").available
+
+
+def test_templates_are_discovered_from_the_entry_point_group(tmp_path, monkeypatch):
+    """A real installed distribution (a dist-info folder on sys.path) adds a template."""
+    (tmp_path / "acme_templates.py").write_text(
+        "from job_templates.base import JobTemplate\n"
+        "class PurgeCacheTemplate(JobTemplate):\n"
+        "    type = 'acme_purge_cache'\n"
+        "    name = 'Purge cache'\n"
+        "    def execute(self, params, ctx):\n"
+        "        return {'purged': True}\n"
+    )
+    dist = tmp_path / "acme_templates-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-templates\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[dynamic_scheduler.templates]\npurge = acme_templates:PurgeCacheTemplate\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    local = TemplateRegistry()
+    local.load_entry_points()
+    assert local.get("acme_purge_cache").execute({}, None) == {"purged": True}
