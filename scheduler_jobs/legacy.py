@@ -898,6 +898,17 @@ def _plan_one(job: LegacyJob, rules: dict[str, Rule], existing) -> PlanEntry:
                 "and was not migrated from this legacy job; rename one of them"
             )
             return entry
+    else:
+        drift = [
+            key
+            for key in ("template_type", "parameters", "schedule")
+            if getattr(existing, key) != entry.data[key]
+        ]
+        if drift:
+            entry.notes.append(
+                f"the dynamic job differs from this mapping in {', '.join(drift)} "
+                "(changed since, or --live); migrate never overwrites it"
+            )
     entry.notes.extend(mapped.get("notes") or [])
     ignored = {k: v for k, v in job.options.items() if v not in (None, "", {}, [])}
     if ignored:

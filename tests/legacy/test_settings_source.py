@@ -11,6 +11,7 @@ from django_celery_beat.schedulers import ModelEntry
 from audit.models import AuditEntry
 from config.celery import app as celery_app
 from job_templates.registry import registry
+from scheduler_jobs import services
 from scheduler_jobs.models import DynamicJob
 from tests.legacy.conftest import run
 
@@ -277,8 +278,6 @@ def test_heartbeat_rule_refuses_kwargs_it_does_not_know(seed_settings):
 def test_name_clash_with_a_hand_made_job_is_reported_not_overwritten(
     seed_settings, staff_user
 ):
-    from scheduler_jobs import services
-
     services.job_create(
         user=staff_user,
         data={
@@ -292,3 +291,24 @@ def test_name_clash_with_a_hand_made_job_is_reported_not_overwritten(
         run("legacy_jobs", "migrate", "test_scheduler")
 
     assert DynamicJob.objects.get().schedule["every_seconds"] == 300
+
+
+def test_plan_notes_when_the_migrated_job_was_changed_since(seed_settings):
+    run("legacy_jobs", "migrate", "test_scheduler")
+    job = DynamicJob.objects.get()
+    services.job_update(
+        job=job,
+        user=None,
+        data={"schedule": {"type": "interval", "every_seconds": 120}},
+        expected_version=job.version,
+    )
+
+    out = run("legacy_jobs", "plan")
+    again = run("legacy_jobs", "migrate", "test_scheduler")
+
+    assert (
+        "note:       the dynamic job differs from this mapping in schedule (changed "
+        "since, or --live); migrate never overwrites it"
+    ) in out
+    assert "nothing to change" in again
+    assert DynamicJob.objects.get().schedule["every_seconds"] == 120
