@@ -61,6 +61,12 @@ class ModelPermissions(DjangoModelPermissions):
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
     }
 
+    def has_permission(self, request, view) -> bool:
+        # A method the view does not offer is a 405, not a missing permission.
+        if getattr(view, request.method.lower(), None) is None:
+            return True
+        return super().has_permission(request, view)
+
 
 # --- Strict JSON fields --------------------------------------------------------------
 # DRF's fields accept "60" for an integer, 12 for a string and "yes" for a boolean.
