@@ -4,7 +4,12 @@ from jsonschema.exceptions import SchemaError
 
 from job_templates.base import JobTemplate
 from job_templates.models import JobTemplate as CatalogueRow
-from job_templates.registry import AlreadyRegistered, TemplateRegistry, UnknownTemplate, registry
+from job_templates.registry import (
+    AlreadyRegistered,
+    TemplateRegistry,
+    UnknownTemplate,
+    registry,
+)
 from job_templates.services import catalogue_sync
 
 
@@ -40,7 +45,9 @@ def test_duplicate_type_from_another_class_is_refused_loudly():
 def test_broken_schema_fails_at_registration():
     local = TemplateRegistry()
     with pytest.raises(SchemaError):
-        local.register(template_class(parameters_schema={"type": "object", "properties": 3}))
+        local.register(
+            template_class(parameters_schema={"type": "object", "properties": 3})
+        )
 
 
 @pytest.mark.parametrize(
@@ -93,14 +100,16 @@ def test_catalogue_is_synced_after_migrate_and_marks_vanished_templates():
     row = CatalogueRow.objects.get(type="heartbeat")
     assert row.parameters_schema == registry.get("heartbeat").get_schema()
     assert row.available
-    CatalogueRow.objects.create(type="gone", name="Gone", resource_usage="low", risk_level="low")
+    CatalogueRow.objects.create(
+        type="gone", name="Gone", resource_usage="low", risk_level="low"
+    )
     counts = catalogue_sync()
     assert counts["unavailable"] == 1
     assert not CatalogueRow.objects.get(type="gone").available
 
 
 def test_templates_are_discovered_from_the_entry_point_group(tmp_path, monkeypatch):
-    """A real installed distribution (a dist-info folder on sys.path) adds a template."""
+    """A real installed distribution (a dist-info folder on sys.path) adds one."""
     (tmp_path / "acme_templates.py").write_text(
         "from job_templates.base import JobTemplate\n"
         "class PurgeCacheTemplate(JobTemplate):\n"
@@ -111,7 +120,9 @@ def test_templates_are_discovered_from_the_entry_point_group(tmp_path, monkeypat
     )
     dist = tmp_path / "acme_templates-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-templates\nVersion: 1.0\n")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: acme-templates\nVersion: 1.0\n"
+    )
     (dist / "entry_points.txt").write_text(
         "[dynamic_scheduler.templates]\npurge = acme_templates:PurgeCacheTemplate\n"
     )

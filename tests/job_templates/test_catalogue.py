@@ -1,0 +1,64 @@
+import pytest
+from jsonschema import Draft202012Validator
+
+from job_templates.base import CATEGORIES, RESOURCE_USAGES, RISK_LEVELS
+from job_templates.builtin import BUILTIN_TEMPLATES
+from job_templates.registry import registry
+
+MINIMAL = {
+    "database_cleanup": {"condition": {"created_at__lt": {"ago": "90d"}}},
+    "email_notification": {"recipients": ["a@example.com"], "subject": "s", "body": "b"},
+    "data_export": {"collection": "testapp.Ticket"},
+    "report_generation": {},
+    "backup": {},
+    "webhook_trigger": {"url": "https://hooks.example.com/x"},
+}
+EXPECTED = {
+    "database_cleanup": ("maintenance", "high", "Remove old data?"),
+    "email_notification": ("notifications", "low", "Send messages?"),
+    "data_export": ("reports", "medium", "Generate files?"),
+    "report_generation": ("reports", "low", "Create reports?"),
+    "backup": ("maintenance", "medium", "Backup data?"),
+    "webhook_trigger": ("integrations", "medium", "Call external API?"),
+}
+
+
+def test_all_six_templates_and_heartbeat_are_built_in():
+    assert len(BUILTIN_TEMPLATES) == 7
+    assert set(MINIMAL) | {"heartbeat"} <= set(registry.types())
+
+
+@pytest.mark.parametrize("template_type", sorted(MINIMAL))
+def test_catalogue_fields_and_renderable_schema(template_type):
+    template = registry.get(template_type)
+    assert (template.category, template.risk_level, template.guidance) == EXPECTED[
+        template_type
+    ]
+    assert template.category in CATEGORIES
+    assert template.risk_level in RISK_LEVELS
+    assert template.resource_usage in RESOURCE_USAGES
+    assert template.icon and template.description and template.estimated_duration
+    assert template.supports_dry_run is True
+    schema = template.get_schema()
+    Draft202012Validator.check_schema(schema)
+    for name, sub in schema["properties"].items():
+        assert sub.get("title"), f"{template_type}.{name} has no title"
+        assert sub.get("type") in ("string", "integer", "number", "boolean", "array", "object")
+        if "default" in sub:
+            assert not list(Draft202012Validator(sub).iter_errors(sub["default"]))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("template_type", sorted(MINIMAL))
+def test_minimal_parameters_validate_and_get_defaults(template_type):
+    template = registry.get(template_type)
+    cleaned = template.validate_params(MINIMAL[template_type])
+    assert set(cleaned) >= set(MINIMAL[template_type])
+    for name, sub in template.parameters_schema["properties"].items():
+        if "default" in sub:
+            assert name in cleaned
+
+
+def test_only_webhook_has_secret_parameters():
+    secrets = {t.type: t.secret_parameters for t in registry if t.secret_parameters}
+    assert secrets == {"webhook_trigger": ("signing_secret",)}
