@@ -113,10 +113,13 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -210,12 +213,24 @@ SCHEDULER_CLEANUP_MODELS = env.list(
 )
 SCHEDULER_EXPORT_MODELS = env.list(
     "SCHEDULER_EXPORT_MODELS",
-    default=["scheduler_jobs.DynamicJob", "executions.JobExecution", "audit.AuditEntry"],
+    default=[
+        "scheduler_jobs.DynamicJob",
+        "executions.JobExecution",
+        "audit.AuditEntry",
+    ],
 )
-SCHEDULER_EXPORT_ROOT = env.str("SCHEDULER_EXPORT_ROOT", default=str(VAR_DIR / "exports"))
-SCHEDULER_REPORT_ROOT = env.str("SCHEDULER_REPORT_ROOT", default=str(VAR_DIR / "reports"))
-SCHEDULER_BACKUP_ROOT = env.str("SCHEDULER_BACKUP_ROOT", default=str(VAR_DIR / "backups"))
-SCHEDULER_WEBHOOK_ALLOWED_HOSTS = env.list("SCHEDULER_WEBHOOK_ALLOWED_HOSTS", default=[])
+SCHEDULER_EXPORT_ROOT = env.str(
+    "SCHEDULER_EXPORT_ROOT", default=str(VAR_DIR / "exports")
+)
+SCHEDULER_REPORT_ROOT = env.str(
+    "SCHEDULER_REPORT_ROOT", default=str(VAR_DIR / "reports")
+)
+SCHEDULER_BACKUP_ROOT = env.str(
+    "SCHEDULER_BACKUP_ROOT", default=str(VAR_DIR / "backups")
+)
+SCHEDULER_WEBHOOK_ALLOWED_HOSTS = env.list(
+    "SCHEDULER_WEBHOOK_ALLOWED_HOSTS", default=[]
+)
 SCHEDULER_LEGACY_TICKETS_MODEL = env.str("SCHEDULER_LEGACY_TICKETS_MODEL", default="")
 # Extra template classes (dotted paths) registered beside the built-ins and the
 # entry points, e.g. a project's own templates without packaging them.

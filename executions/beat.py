@@ -41,7 +41,9 @@ class DynamicJobScheduler(DatabaseScheduler):
             retries = services.dispatch_retries()
             if time.monotonic() >= self._next_reap:
                 reaped = services.reap()
-                self._next_reap = time.monotonic() + settings.SCHEDULER_REAPER_INTERVAL_SECONDS
+                self._next_reap = (
+                    time.monotonic() + settings.SCHEDULER_REAPER_INTERVAL_SECONDS
+                )
                 if any(reaped.values()):
                     logger.info("Reaper: %s", reaped)
         except (DatabaseError, InterfaceError) as exc:

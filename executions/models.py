@@ -106,7 +106,9 @@ class JobExecution(models.Model):
         indexes = [
             # The seed's three.
             models.Index(fields=["job", "-started_at"], name="exec_job_started_idx"),
-            models.Index(fields=["status", "-started_at"], name="exec_status_started_idx"),
+            models.Index(
+                fields=["status", "-started_at"], name="exec_status_started_idx"
+            ),
             models.Index(fields=["-started_at"], name="exec_started_idx"),
             # Lists are newest first by id (creation order, never NULL).
             models.Index(fields=["job", "-id"], name="exec_job_id_idx"),

@@ -29,8 +29,10 @@ EVENT_FOR_STATUS = {
 
 
 def events_for(final_status: str, attempt_status: str) -> set[str]:
-    """An exhausted attempt also failed or timed out: subscribers of either hear of it."""
-    events = {EVENT_FOR_STATUS[final_status]} if final_status in EVENT_FOR_STATUS else set()
+    """An exhausted attempt also failed or timed out: both kinds of subscriber hear."""
+    events = (
+        {EVENT_FOR_STATUS[final_status]} if final_status in EVENT_FOR_STATUS else set()
+    )
     if final_status == Status.EXHAUSTED and attempt_status in EVENT_FOR_STATUS:
         events.add(EVENT_FOR_STATUS[attempt_status])
     return events
@@ -81,9 +83,13 @@ def _send_email(execution: JobExecution, recipients: list[str], event: str) -> d
             to=recipients,
             headers={"Message-ID": message_id},
         ).send()
-        return _log("INFO", f"Notification ({event}) emailed to {len(recipients)} recipient(s).")
+        return _log(
+            "INFO", f"Notification ({event}) emailed to {len(recipients)} recipient(s)."
+        )
     except Exception as exc:
-        logger.warning("Email notification for execution %s failed: %s", execution.pk, exc)
+        logger.warning(
+            "Email notification for execution %s failed: %s", execution.pk, exc
+        )
         return _log("ERROR", f"Email notification ({event}) failed: {exc}")
 
 
@@ -96,7 +102,9 @@ def _send_slack(execution: JobExecution, url: str, event: str) -> dict:
         method="POST",
         headers={
             "Content-Type": "application/json",
-            "X-Idempotency-Key": f"{execution.idempotency_key}-a{execution.attempt}-{event}",
+            "X-Idempotency-Key": (
+                f"{execution.idempotency_key}-a{execution.attempt}-{event}"
+            ),
         },
     )
     try:
@@ -105,7 +113,9 @@ def _send_slack(execution: JobExecution, url: str, event: str) -> dict:
             status = response.status
         return _log("INFO", f"Notification ({event}) posted to Slack (HTTP {status}).")
     except Exception as exc:
-        logger.warning("Slack notification for execution %s failed: %s", execution.pk, exc)
+        logger.warning(
+            "Slack notification for execution %s failed: %s", execution.pk, exc
+        )
         return _log("ERROR", f"Slack notification ({event}) failed: {exc}")
 
 
@@ -113,7 +123,9 @@ def _append_logs(execution: JobExecution, entries: list[dict]) -> None:
     if not entries:
         return
     logs = list(
-        JobExecution.objects.filter(pk=execution.pk).values_list("logs", flat=True).first()
+        JobExecution.objects.filter(pk=execution.pk)
+        .values_list("logs", flat=True)
+        .first()
         or []
     )
     JobExecution.objects.filter(pk=execution.pk).update(logs=[*logs, *entries])

@@ -20,7 +20,6 @@ import socket
 import time
 import traceback
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,10 +71,12 @@ class DispatchReport:
 
 
 def queue_for(*, job_queue: str, template_type: str) -> str:
-    """The Celery queue: the job's own, else the one for the template's resource usage."""
+    """The Celery queue: the job's own, else the one for the template's usage."""
     if job_queue:
         return job_queue
-    usage = registry.get(template_type).resource_usage if template_type in registry else ""
+    usage = (
+        registry.get(template_type).resource_usage if template_type in registry else ""
+    )
     return settings.SCHEDULER_QUEUES.get(usage) or settings.CELERY_TASK_DEFAULT_QUEUE
 
 
@@ -88,7 +89,9 @@ def _effective_dry_run(parameters: dict[str, Any], override: bool | None) -> boo
 # --- Dispatch (beat) ----------------------------------------------------------
 
 
-def dispatch_due(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
+def dispatch_due(
+    *, now: datetime | None = None, limit: int | None = None
+) -> DispatchReport:
     """Claim due jobs and create their executions; send them after commit.
 
     One indexed query finds the due jobs. Each is claimed by moving its
@@ -185,7 +188,9 @@ def _scheduled_execution(
             "policy is skip."
         )
         kind = "misfire"
-    elif policy == DynamicJob.OverlapPolicy.SKIP and (job_id in running or job_id in queued):
+    elif policy == DynamicJob.OverlapPolicy.SKIP and (
+        job_id in running or job_id in queued
+    ):
         reason = "The previous run is still queued or running; overlap policy is skip."
         kind = "overlap"
     elif policy == DynamicJob.OverlapPolicy.QUEUE and job_id in queued:
@@ -405,7 +410,9 @@ def execution_run(*, execution_id: int) -> str | None:
     try:
         execution = JobExecution.objects.get(pk=execution_id)
     except JobExecution.DoesNotExist:
-        logger.warning("Execution %s does not exist; dropping its message.", execution_id)
+        logger.warning(
+            "Execution %s does not exist; dropping its message.", execution_id
+        )
         return None
     if execution.status != Status.QUEUED:
         logger.info(
@@ -436,7 +443,9 @@ def execution_run(*, execution_id: int) -> str | None:
         max_message_chars=settings.SCHEDULER_LOG_MAX_MESSAGE_CHARS,
     )
     ctx = ExecutionContext(
-        logger=make_logger(f"dynamic_scheduler.templates.{execution.template_type}", handler),
+        logger=make_logger(
+            f"dynamic_scheduler.templates.{execution.template_type}", handler
+        ),
         dry_run=execution.dry_run,
         deadline=time.monotonic() + execution.timeout_seconds,
         execution_id=execution.pk,
@@ -512,7 +521,11 @@ def execution_finish(
     (cancelled or already reaped).
     """
     now = timezone.now()
-    job = DynamicJob.objects.filter(pk=execution.job_id).first() if execution.job_id else None
+    job = (
+        DynamicJob.objects.filter(pk=execution.job_id).first()
+        if execution.job_id
+        else None
+    )
     final_status = status
     retry = None
     if status in (Status.FAILED, Status.TIMEOUT) and job is not None:
@@ -541,7 +554,9 @@ def execution_finish(
             final_status = Status.EXHAUSTED
     started = execution.started_at or now
     with transaction.atomic():
-        rows = JobExecution.objects.filter(pk=execution.pk, status=Status.RUNNING).update(
+        rows = JobExecution.objects.filter(
+            pk=execution.pk, status=Status.RUNNING
+        ).update(
             status=final_status,
             completed_at=now,
             duration_seconds=round((now - started).total_seconds(), 3),
@@ -563,7 +578,11 @@ def execution_finish(
                 with transaction.atomic():
                     retry.save()
             except IntegrityError:
-                logger.warning("Attempt %s already exists for execution %s", retry.attempt, execution.pk)
+                logger.warning(
+                    "Attempt %s already exists for execution %s",
+                    retry.attempt,
+                    execution.pk,
+                )
         if job is not None:
             DynamicJob.objects.filter(pk=job.pk).update(last_status=final_status)
             transaction.on_commit(lambda: release_held(job_id=job.pk))
@@ -581,7 +600,9 @@ def release_held(*, job_id: int) -> int:
     if JobExecution.objects.filter(job_id=job_id, status=Status.RUNNING).exists():
         return 0
     waiting = (
-        JobExecution.objects.filter(job_id=job_id, status=Status.QUEUED, sent_at__isnull=True)
+        JobExecution.objects.filter(
+            job_id=job_id, status=Status.QUEUED, sent_at__isnull=True
+        )
         .order_by("id")
         .first()
     )
@@ -632,7 +653,9 @@ def reap(*, now: datetime | None = None) -> dict[str, int]:
         status=Status.QUEUED,
     )[:500]
     running_jobs = set(
-        JobExecution.objects.filter(status=Status.RUNNING).values_list("job_id", flat=True)
+        JobExecution.objects.filter(status=Status.RUNNING).values_list(
+            "job_id", flat=True
+        )
     )
     to_send = []
     for execution in candidates:
@@ -642,4 +665,3 @@ def reap(*, now: datetime | None = None) -> dict[str, int]:
     if to_send:
         resent = len(execution_send(to_send))
     return {"lost": lost, "resent": resent}
-

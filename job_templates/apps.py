@@ -14,10 +14,10 @@ class JobTemplatesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from job_templates.builtin import BUILTIN_TEMPLATES
         from job_templates.registry import registry
-
-        from django.conf import settings
 
         registry.load_builtins(BUILTIN_TEMPLATES)
         registry.load_builtins(settings.SCHEDULER_EXTRA_TEMPLATES)

@@ -164,10 +164,12 @@ def describe_schema_error(error: SchemaError) -> tuple[str, str]:
     return (".".join(path) or "__all__", message)
 
 
-SECRET_MASK = "••••••••"
+SECRET_MASK = "••••••••"  # noqa: S105 - a mask, not a secret
 
 
-def mask_parameters(template: JobTemplate | None, params: dict[str, Any]) -> dict[str, Any]:
+def mask_parameters(
+    template: JobTemplate | None, params: dict[str, Any]
+) -> dict[str, Any]:
     """A copy of `params` with the template's secret parameters masked."""
     masked = dict(params or {})
     for key in getattr(template, "secret_parameters", ()):

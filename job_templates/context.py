@@ -39,7 +39,9 @@ class BoundedLogHandler(logging.Handler):
         except Exception:  # a bad format string must not break the job
             message = str(record.msg)
         if record.exc_info and record.exc_info[0] is not None:
-            message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
+            message = (
+                f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
+            )
         if len(message) > self.max_message_chars:
             cut = len(message) - self.max_message_chars
             message = f"{message[: self.max_message_chars]}… [{cut} characters cut]"

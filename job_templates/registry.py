@@ -1,4 +1,4 @@
-"""The registry of templates: built-ins plus the `dynamic_scheduler.templates` entry points."""
+"""The template registry: built-ins plus the `dynamic_scheduler.templates` group."""
 
 from __future__ import annotations
 
@@ -90,8 +90,9 @@ def _check_template_class(cls: type[JobTemplate]) -> None:
     )
     for attr, allowed in checks:
         if getattr(cls, attr) not in allowed:
+            value = getattr(cls, attr)
             raise TypeError(
-                f"Template {name}: {attr} {getattr(cls, attr)!r} is not one of {allowed}."
+                f"Template {name}: {attr} {value!r} is not one of {allowed}."
             )
     schema = cls.parameters_schema
     Draft202012Validator.check_schema(schema)

@@ -77,7 +77,9 @@ class DynamicJob(models.Model):
         permissions = [("run_dynamicjob", "Can run a dynamic job now")]
         indexes = [
             # The dispatcher's one query per tick: due, enabled jobs.
-            models.Index(fields=["enabled", "next_run_at"], name="dynamic_jobs_due_idx"),
+            models.Index(
+                fields=["enabled", "next_run_at"], name="dynamic_jobs_due_idx"
+            ),
             models.Index(fields=["template_type"], name="dynamic_jobs_template_idx"),
             models.Index(fields=["last_status"], name="dynamic_jobs_status_idx"),
         ]

@@ -36,13 +36,12 @@ MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-MONTH_NAMES = {
-    name: i
-    for i, name in enumerate(
-        "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1
-    )
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun")
+MONTHS += ("jul", "aug", "sep", "oct", "nov", "dec")
+MONTH_NAMES = {name: i for i, name in enumerate(MONTHS, start=1)}
+DAY_NAMES = {
+    name: i for i, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))
 }
-DAY_NAMES = {name: i for i, name in enumerate("sun mon tue wed thu fri sat".split())}
 FIELDS = (
     # (name, low, high, names)
     ("minute", 0, 59, {}),
@@ -207,9 +206,9 @@ class CronSchedule:
             if best is not None and earliest >= best.at:
                 break
             for instant in (earliest, later):
-                if instant is not None and instant > after:
-                    if best is None or instant < best.at:
-                        best = RunTime(instant, note)
+                beats_best = best is None or (instant is not None and instant < best.at)
+                if instant is not None and instant > after and beats_best:
+                    best = RunTime(instant, note)
             if best is not None and best.at == earliest:
                 break
         if best is None:  # pragma: no cover - parse_cron rejects impossible dates
@@ -356,8 +355,10 @@ def _parse_interval_schedule(data: dict[str, Any]) -> IntervalSchedule:
         errors[key] = ["Unknown schedule field for an interval schedule."]
     every = data.get("every_seconds")
     minimum = settings.SCHEDULER_MIN_INTERVAL_SECONDS
-    if isinstance(every, bool) or not isinstance(every, int | float) or every != int(
-        every
+    if (
+        isinstance(every, bool)
+        or not isinstance(every, int | float)
+        or every != int(every)
     ):
         errors["every_seconds"] = ["Must be a whole number of seconds."]
     elif every < minimum:

@@ -62,9 +62,7 @@ def strip_control_characters(text: str, *, keep_newlines: bool = False) -> str:
     """Remove control characters; newlines and tabs survive only where allowed."""
     if keep_newlines:
         return _CONTROL.sub("", text)
-    return "".join(
-        ch for ch in text if unicodedata.category(ch) != "Cc"
-    ).strip()
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cc").strip()
 
 
 def job_as_dict(job: DynamicJob) -> dict[str, Any]:
@@ -140,7 +138,10 @@ def job_clean(
 
     timeout = values.get("timeout_seconds")
     if not _is_int(timeout) or not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
-        fail("timeout_seconds", f"Must be a whole number from 1 to {MAX_TIMEOUT_SECONDS}.")
+        fail(
+            "timeout_seconds",
+            f"Must be a whole number from 1 to {MAX_TIMEOUT_SECONDS}.",
+        )
     else:
         cleaned["timeout_seconds"] = timeout
 
@@ -194,23 +195,34 @@ def _join(prefix: str, key: str) -> str:
 
 def _error_items(exc: ValidationError) -> list[tuple[str, list[str]]]:
     if hasattr(exc, "error_dict"):
-        return [(key, [m for e in errs for m in e.messages]) for key, errs in exc.error_dict.items()]
+        return [
+            (key, [m for e in errs for m in e.messages])
+            for key, errs in exc.error_dict.items()
+        ]
     return [("__all__", exc.messages)]
 
 
 def _clean_retry_policy(value: Any, fail) -> dict[str, Any]:
     policy = {**default_retry_policy(), **(value if isinstance(value, dict) else {})}
     if value is not None and not isinstance(value, dict):
-        fail("retry_policy", "Must be an object with max_retries, delay_seconds, backoff.")
+        fail(
+            "retry_policy",
+            "Must be an object with max_retries, delay_seconds, backoff.",
+        )
     for key in sorted(set(policy) - {"max_retries", "delay_seconds", "backoff"}):
         fail(f"retry_policy.{key}", "Unknown retry option.")
     if not _is_int(policy["max_retries"]) or not 0 <= policy["max_retries"] <= 10:
         fail("retry_policy.max_retries", "Must be a whole number from 0 to 10.")
-    if not _is_int(policy["delay_seconds"]) or not 0 <= policy["delay_seconds"] <= 86400:
+    if (
+        not _is_int(policy["delay_seconds"])
+        or not 0 <= policy["delay_seconds"] <= 86400
+    ):
         fail("retry_policy.delay_seconds", "Must be a whole number from 0 to 86400.")
     backoff = policy["backoff"]
-    if isinstance(backoff, bool) or not isinstance(backoff, int | float) or not (
-        1.0 <= backoff <= 10.0
+    if (
+        isinstance(backoff, bool)
+        or not isinstance(backoff, int | float)
+        or not (1.0 <= backoff <= 10.0)
     ):
         fail("retry_policy.backoff", "Must be a number from 1 to 10.")
     else:
@@ -237,7 +249,9 @@ def _clean_notifications(value: Any, current: dict[str, Any], fail) -> dict[str,
             validate_email(email.strip())
             clean_emails.append(email.strip())
         except ValidationError:
-            fail(f"notifications.emails.{i}", f"{email!r} is not a valid email address.")
+            fail(
+                f"notifications.emails.{i}", f"{email!r} is not a valid email address."
+            )
     webhook = value.get("slack_webhook") or ""
     if webhook and webhook == mask_webhook(current.get("slack_webhook", "")):
         webhook = current.get("slack_webhook", "")
@@ -246,7 +260,9 @@ def _clean_notifications(value: Any, current: dict[str, Any], fail) -> dict[str,
         if error:
             fail("notifications.slack_webhook", error)
     events = value.get("on", ["failure", "exhausted"])
-    if not isinstance(events, list) or any(e not in NOTIFICATION_EVENTS for e in events):
+    if not isinstance(events, list) or any(
+        e not in NOTIFICATION_EVENTS for e in events
+    ):
         fail(
             "notifications.on",
             f"Must be a list of events from: {', '.join(NOTIFICATION_EVENTS)}.",
@@ -273,7 +289,9 @@ def webhook_url_error(url: Any) -> str | None:
         return None
     if parts.scheme == "http" and allowed:
         return None
-    return "Must be an https URL (http only for hosts in SCHEDULER_WEBHOOK_ALLOWED_HOSTS)."
+    return (
+        "Must be an https URL (http only for hosts in SCHEDULER_WEBHOOK_ALLOWED_HOSTS)."
+    )
 
 
 def mask_webhook(url: str) -> str:
@@ -291,7 +309,9 @@ def masked_notifications(notifications: dict[str, Any]) -> dict[str, Any]:
 
 
 def masked_job_parameters(job: DynamicJob) -> dict[str, Any]:
-    template = registry.get(job.template_type) if job.template_type in registry else None
+    template = (
+        registry.get(job.template_type) if job.template_type in registry else None
+    )
     return mask_parameters(template, job.parameters)
 
 
@@ -417,7 +437,9 @@ def job_update(
                 {"name": ["A job with this name already exists."]}
             ) from exc
         if rows == 0:
-            latest = DynamicJob.objects.filter(pk=job.pk).values_list("version", flat=True)
+            latest = DynamicJob.objects.filter(pk=job.pk).values_list(
+                "version", flat=True
+            )
             raise VersionConflict(latest.first() or expected_version)
         updated = DynamicJob.objects.get(pk=job.pk)
         action = "update"
@@ -427,9 +449,7 @@ def job_update(
             actor=user,
             action=action,
             target=updated,
-            changes=audit.diff(
-                _audit_view(before), _audit_view({**before, **changed})
-            ),
+            changes=audit.diff(_audit_view(before), _audit_view({**before, **changed})),
             request=request,
             source=source,
         )
@@ -437,7 +457,12 @@ def job_update(
 
 
 def job_set_enabled(
-    *, job: DynamicJob, user: Any, enabled: bool, request: Any = None, source: str = "admin"
+    *,
+    job: DynamicJob,
+    user: Any,
+    enabled: bool,
+    request: Any = None,
+    source: str = "admin",
 ) -> DynamicJob:
     """Enable or disable; enabling a cron job waits for its next slot."""
     current = DynamicJob.objects.get(pk=job.pk)

@@ -31,7 +31,9 @@ class DynamicJobFactory(factory.django.DjangoModelFactory):
     )
     schedule = factory.LazyFunction(lambda: {"type": "interval", "every_seconds": 60})
     enabled = True
-    next_run_at = factory.LazyFunction(lambda: timezone.now() + timezone.timedelta(minutes=1))
+    next_run_at = factory.LazyFunction(
+        lambda: timezone.now() + timezone.timedelta(minutes=1)
+    )
 
 
 class JobExecutionFactory(factory.django.DjangoModelFactory):
@@ -40,7 +42,9 @@ class JobExecutionFactory(factory.django.DjangoModelFactory):
 
     job = factory.SubFactory(DynamicJobFactory)
     job_name = factory.LazyAttribute(lambda e: e.job.name if e.job else "deleted")
-    template_type = factory.LazyAttribute(lambda e: e.job.template_type if e.job else "heartbeat")
+    template_type = factory.LazyAttribute(
+        lambda e: e.job.template_type if e.job else "heartbeat"
+    )
     status = JobExecution.Status.COMPLETED
     scheduled_for = factory.LazyFunction(timezone.now)
     parameters = factory.LazyAttribute(lambda e: e.job.parameters if e.job else {})

@@ -25,7 +25,9 @@ def test_record_stores_actor_target_changes_and_ip(staff_user):
 
 def test_record_for_system_and_named_operators():
     system = services.record(actor=None, action="run", target=("x.y", 5, "thing"))
-    operator = services.record(actor="command:legacy_jobs", action="migrate", target=("x.y", 5, "thing"))
+    operator = services.record(
+        actor="command:legacy_jobs", action="migrate", target=("x.y", 5, "thing")
+    )
     assert (system.actor, system.actor_repr) == (None, "system")
     assert (operator.actor, operator.actor_repr) == (None, "command:legacy_jobs")
     assert AuditEntry.objects.count() == 2

@@ -25,7 +25,9 @@ def make_job(name="job", *, every=60, next_run_at=T0, **overrides) -> DynamicJob
     return job
 
 
-def test_due_job_gets_one_queued_execution_and_its_next_slot(django_capture_on_commit_callbacks):
+def test_due_job_gets_one_queued_execution_and_its_next_slot(
+    django_capture_on_commit_callbacks,
+):
     job = make_job()
     with django_capture_on_commit_callbacks() as callbacks:
         report = services.dispatch_due(now=T0 + timedelta(seconds=1))
@@ -95,7 +97,9 @@ def test_overlap_skip_records_a_skipped_slot_while_a_run_is_active():
     assert skipped.result["skipped"] == "overlap"
 
 
-def test_overlap_queue_holds_one_run_and_skips_the_next(django_capture_on_commit_callbacks):
+def test_overlap_queue_holds_one_run_and_skips_the_next(
+    django_capture_on_commit_callbacks,
+):
     make_job(overlap_policy="queue")
     services.dispatch_due(now=T0)
     JobExecution.objects.update(status=Status.RUNNING)

@@ -102,8 +102,11 @@ def test_failing_template_stores_the_error_with_traceback_frames():
 
 
 def test_soft_time_limit_ends_timeout():
-    job = make_job(template_type="test_times_out", timeout_seconds=5,
-                   retry_policy={"max_retries": 0})
+    job = make_job(
+        template_type="test_times_out",
+        timeout_seconds=5,
+        retry_policy={"max_retries": 0},
+    )
     execution = run(queued_run(job))
     assert execution.status == Status.TIMEOUT
     assert "still running after 5s" in execution.error
@@ -180,7 +183,9 @@ def test_reaper_fails_a_run_whose_worker_died_and_retries_it():
     execution = queued_run(job)
     long_ago = timezone.now() - timedelta(hours=1)
     JobExecution.objects.filter(pk=execution.pk).update(
-        status=Status.RUNNING, started_at=long_ago, deadline_at=long_ago,
+        status=Status.RUNNING,
+        started_at=long_ago,
+        deadline_at=long_ago,
         execution_host="host/123",
     )
     assert services.reap()["lost"] == 1
@@ -207,7 +212,9 @@ def test_reaper_resends_a_queued_execution_whose_message_was_never_sent(monkeypa
         created_at=timezone.now() - timedelta(minutes=1)
     )
     sent = []
-    monkeypatch.setattr(services, "execution_send", lambda rows: sent.extend(rows) or [])
+    monkeypatch.setattr(
+        services, "execution_send", lambda rows: sent.extend(rows) or []
+    )
     services.reap()
     assert [e.pk for e in sent] == [execution.pk]
 
@@ -228,9 +235,14 @@ def test_a_run_cancelled_while_running_keeps_cancelled():
     execution = queued_run(job)
     JobExecution.objects.filter(pk=execution.pk).update(status=Status.RUNNING)
     execution.refresh_from_db()
-    assert services.execution_finish(execution=execution, status=Status.FAILED) == Status.FAILED
+    assert (
+        services.execution_finish(execution=execution, status=Status.FAILED)
+        == Status.FAILED
+    )
     # A second finish (e.g. the reaper racing the worker) changes nothing.
-    assert services.execution_finish(execution=execution, status=Status.COMPLETED) is None
+    assert (
+        services.execution_finish(execution=execution, status=Status.COMPLETED) is None
+    )
     assert JobExecution.objects.get(pk=execution.pk).status == Status.FAILED
 
 
@@ -249,7 +261,7 @@ def test_deleting_a_job_keeps_its_executions_with_the_name():
 class _Receiver(http.server.BaseHTTPRequestHandler):
     received: list = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append((dict(self.headers), json.loads(body)))
         self.send_response(200)
@@ -275,14 +287,19 @@ def test_failure_notifies_by_email_and_slack_with_idempotency_keys(slack_receive
     job = make_job(
         parameters={"fail": True},
         retry_policy={"max_retries": 0},
-        notifications={"emails": ["ops@example.com"], "slack_webhook": url,
-                       "on": ["failure"]},
+        notifications={
+            "emails": ["ops@example.com"],
+            "slack_webhook": url,
+            "on": ["failure"],
+        },
     )
     execution = run(queued_run(job))
     [message] = mail.outbox
     assert message.to == ["ops@example.com"]
     assert "job: failed" in message.subject
-    assert message.extra_headers["Message-ID"].startswith(f"<{execution.idempotency_key}")
+    assert message.extra_headers["Message-ID"].startswith(
+        f"<{execution.idempotency_key}"
+    )
     [(headers, payload)] = received
     assert headers["X-Idempotency-Key"].startswith(execution.idempotency_key)
     assert "Heartbeat asked to fail" in payload["text"]
@@ -301,13 +318,17 @@ def test_success_is_not_notified_unless_asked():
 def test_a_failing_notification_is_logged_and_does_not_change_the_status(settings):
     settings.SCHEDULER_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     job = make_job(
-        notifications={"slack_webhook": "http://127.0.0.1:9/nothing-listens",
-                       "on": ["success"]},
+        notifications={
+            "slack_webhook": "http://127.0.0.1:9/nothing-listens",
+            "on": ["success"],
+        },
     )
     execution = run(queued_run(job))
     assert execution.status == Status.COMPLETED
     assert execution.logs[-1]["level"] == "ERROR"
-    assert execution.logs[-1]["message"].startswith("Slack notification (success) failed")
+    assert execution.logs[-1]["message"].startswith(
+        "Slack notification (success) failed"
+    )
 
 
 def test_exhausted_notifies_failure_subscribers_once_per_attempt():

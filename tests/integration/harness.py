@@ -88,7 +88,11 @@ class Stack:
         return process
 
     def start_worker(
-        self, name: str = "worker", *, concurrency: int = 3, queues: str = "celery,heavy"
+        self,
+        name: str = "worker",
+        *,
+        concurrency: int = 3,
+        queues: str = "celery,heavy",
     ) -> subprocess.Popen:
         return self._start(
             name,

@@ -6,11 +6,16 @@ about a minute however many scenarios it holds.
 
 from __future__ import annotations
 
+import itertools
+import json
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.db.models import Count
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from executions import services as execution_services
 from executions.models import JobExecution
@@ -43,9 +48,7 @@ def observed(stack, django_db_blocker):
             model.objects.all().delete()
         ticking = job_services.job_create(
             user=None,
-            data=_job(
-                "every-10s", schedule={"type": "interval", "every_seconds": 10}
-            ),
+            data=_job("every-10s", schedule={"type": "interval", "every_seconds": 10}),
         )
         failing = job_services.job_create(
             user=None,
@@ -58,6 +61,28 @@ def observed(stack, django_db_blocker):
         hanging = job_services.job_create(
             user=None,
             data=_job("hangs", parameters={"sleep_seconds": 60}, timeout_seconds=2),
+        )
+        # A django-celery-beat periodic task beside the dynamic jobs: it sends the
+        # executor task for an execution nobody else sends (sent_at stays empty;
+        # the reaper would set it).
+        legacy_target = JobExecution.objects.create(
+            job=hanging,
+            job_name="via PeriodicTask",
+            template_type="heartbeat",
+            scheduled_for=timezone.now(),
+            parameters={"message": "sent by django-celery-beat"},
+            status=Status.QUEUED,
+            celery_task_id=str(uuid.uuid4()),
+        )
+        every_second, _ = IntervalSchedule.objects.get_or_create(
+            every=1, period=IntervalSchedule.SECONDS
+        )
+        PeriodicTask.objects.create(
+            name="django-celery-beat task beside dynamic jobs",
+            task="executions.run_execution",
+            args=json.dumps([legacy_target.pk]),
+            interval=every_second,
+            one_off=True,
         )
         started = time.monotonic()
         execution_services.execution_send(
@@ -88,12 +113,14 @@ def observed(stack, django_db_blocker):
             "failing": list(
                 JobExecution.objects.filter(job=failing)
                 .order_by("attempt")
-                .values("attempt", "status", "error", "first_attempt_id", "id", "due_at")
+                .values(
+                    "attempt", "status", "error", "first_attempt_id", "id", "due_at"
+                )
             ),
             "hanging": list(
-                JobExecution.objects.filter(job=hanging).values(
-                    "status", "error", "duration_seconds"
-                )
+                JobExecution.objects.filter(job=hanging, attempt=1)
+                .exclude(pk=legacy_target.pk)
+                .values("status", "error", "duration_seconds")
             ),
             "duplicates": list(
                 JobExecution.objects.values("job_id", "scheduled_for", "attempt")
@@ -101,7 +128,11 @@ def observed(stack, django_db_blocker):
                 .filter(n__gt=1)
             ),
             "beat_logs": stack.log("beat1") + stack.log("beat2"),
+            "periodic_task_run": JobExecution.objects.filter(pk=legacy_target.pk)
+            .values("status", "sent_at", "result")
+            .first(),
         }
+        PeriodicTask.objects.all().delete()
         for model in (JobExecution, DynamicJob):
             model.objects.all().delete()
     return snapshot
@@ -122,12 +153,14 @@ def test_two_beats_produce_one_execution_per_slot_and_lose_none(observed):
     slots = [run["scheduled_for"] for run in observed["ticking"] if run["attempt"] == 1]
     assert len(slots) == len(set(slots))
     assert len(slots) >= 5, f"{len(slots)} slots in {OBSERVE_SECONDS} s"
-    gaps = {later - earlier for earlier, later in zip(slots, slots[1:], strict=False)}
+    gaps = {later - earlier for earlier, later in itertools.pairwise(slots)}
     assert gaps == {timedelta(seconds=10)}, f"slots not 10 s apart: {gaps}"
     assert "already has an execution" not in observed["beat_logs"]
 
 
-def test_failing_job_with_two_retries_leaves_three_attempts_the_last_exhausted(observed):
+def test_failing_job_with_two_retries_leaves_three_attempts_the_last_exhausted(
+    observed,
+):
     runs = observed["failing"]
     assert [run["attempt"] for run in runs] == [1, 2, 3]
     assert [run["status"] for run in runs] == [
@@ -145,3 +178,10 @@ def test_job_sleeping_past_its_timeout_ends_timeout(observed):
     assert run["status"] == Status.TIMEOUT
     assert "Timed out" in run["error"]
     assert run["duration_seconds"] < 10
+
+
+def test_django_celery_beat_periodic_tasks_still_run_beside_dynamic_jobs(observed):
+    run = observed["periodic_task_run"]
+    assert run["status"] == Status.COMPLETED
+    assert run["result"]["message"] == "sent by django-celery-beat"
+    assert run["sent_at"] is None  # sent by the PeriodicTask, not by our reaper

@@ -45,7 +45,11 @@ def test_create_fills_defaults_and_schedules_the_next_run(staff_user):
 def test_create_is_audited_with_the_values(staff_user):
     job = services.job_create(user=staff_user, data=job_data(), source="api")
     entry = AuditEntry.objects.get()
-    assert (entry.action, entry.actor, entry.target_id) == ("create", staff_user, str(job.pk))
+    assert (entry.action, entry.actor, entry.target_id) == (
+        "create",
+        staff_user,
+        str(job.pk),
+    )
     assert entry.changes["after"]["name"] == "nightly heartbeat"
     assert entry.source == "api"
 
@@ -54,13 +58,23 @@ def test_create_is_audited_with_the_values(staff_user):
     ("overrides", "key", "fragment"),
     [
         ({"template_type": "nope"}, "template_type", "Unknown template 'nope'"),
-        ({"parameters": {"sleep_seconds": 99999}}, "parameters.sleep_seconds", "≤ 3600"),
+        (
+            {"parameters": {"sleep_seconds": 99999}},
+            "parameters.sleep_seconds",
+            "≤ 3600",
+        ),
         ({"parameters": {"colour": "red"}}, "parameters.colour", "Unknown parameter"),
         ({"parameters": "text"}, "parameters", "JSON object"),
-        ({"schedule": {"type": "cron", "cron": "61 * * * *"}}, "schedule.cron",
-         "minute field: 61 is out of range 0-59"),
-        ({"schedule": {"type": "interval", "every_seconds": 1}}, "schedule.every_seconds",
-         "at least 10 seconds"),
+        (
+            {"schedule": {"type": "cron", "cron": "61 * * * *"}},
+            "schedule.cron",
+            "minute field: 61 is out of range 0-59",
+        ),
+        (
+            {"schedule": {"type": "interval", "every_seconds": 1}},
+            "schedule.every_seconds",
+            "at least 10 seconds",
+        ),
         ({"schedule": None}, "schedule", "JSON object"),
         ({"name": "  "}, "name", "needs a name"),
         ({"timeout_seconds": 0}, "timeout_seconds", "from 1 to 86400"),
@@ -68,17 +82,29 @@ def test_create_is_audited_with_the_values(staff_user):
         ({"retry_policy": {"backoff": 0.5}}, "retry_policy.backoff", "1 to 10"),
         ({"overlap_policy": "sometimes"}, "overlap_policy", "skip, queue, allow"),
         ({"misfire_policy": "never"}, "misfire_policy", "run_once, skip"),
-        ({"notifications": {"emails": ["not-an-email"]}}, "notifications.emails.0",
-         "not a valid email"),
-        ({"notifications": {"on": ["sometimes"]}}, "notifications.on", "success, failure"),
-        ({"notifications": {"slack_webhook": "ftp://x"}}, "notifications.slack_webhook",
-         "https"),
+        (
+            {"notifications": {"emails": ["not-an-email"]}},
+            "notifications.emails.0",
+            "not a valid email",
+        ),
+        (
+            {"notifications": {"on": ["sometimes"]}},
+            "notifications.on",
+            "success, failure",
+        ),
+        (
+            {"notifications": {"slack_webhook": "ftp://x"}},
+            "notifications.slack_webhook",
+            "https",
+        ),
         ({"queue": "bad queue!"}, "queue", "Letters, digits"),
         ({"enabled": "yes"}, "enabled", "true or false"),
     ],
 )
 def test_bad_input_is_refused_with_a_message_naming_the_field(overrides, key, fragment):
-    errors = errors_of(lambda: services.job_create(user=None, data=job_data(**overrides)))
+    errors = errors_of(
+        lambda: services.job_create(user=None, data=job_data(**overrides))
+    )
     assert key in errors, errors
     assert any(fragment in message for message in errors[key]), errors[key]
     assert DynamicJob.objects.count() == 0
@@ -117,14 +143,18 @@ def test_update_needs_the_current_version_and_bumps_it(staff_user):
 
 def test_update_without_changes_keeps_the_version():
     job = services.job_create(user=None, data=job_data())
-    same = services.job_update(job=job, user=None, data={"name": job.name}, expected_version=1)
+    same = services.job_update(
+        job=job, user=None, data={"name": job.name}, expected_version=1
+    )
     assert same.version == 1
 
 
 def test_update_does_not_overwrite_run_state_written_meanwhile():
     job = services.job_create(user=None, data=job_data())
     DynamicJob.objects.filter(pk=job.pk).update(last_status="completed")
-    services.job_update(job=job, user=None, data={"description": "x"}, expected_version=1)
+    services.job_update(
+        job=job, user=None, data={"description": "x"}, expected_version=1
+    )
     assert DynamicJob.objects.get().last_status == "completed"
 
 
@@ -157,8 +187,12 @@ def test_duplicate_creates_a_disabled_copy_with_a_free_name(staff_user):
     job = services.job_create(user=staff_user, data=job_data())
     copy1 = services.job_duplicate(job=job, user=staff_user)
     copy2 = services.job_duplicate(job=job, user=staff_user)
-    assert (copy1.name, copy2.name) == ("nightly heartbeat (copy)", "nightly heartbeat (copy 2)")
-    assert not copy1.enabled and copy1.next_run_at is None
+    assert (copy1.name, copy2.name) == (
+        "nightly heartbeat (copy)",
+        "nightly heartbeat (copy 2)",
+    )
+    assert not copy1.enabled
+    assert copy1.next_run_at is None
     assert copy1.parameters == job.parameters
 
 
@@ -199,4 +233,6 @@ def test_slack_webhook_is_masked_and_kept_when_sent_back_masked():
         expected_version=1,
     )
     assert job.notifications["slack_webhook"].endswith("/T0/B0/secret")
-    assert "secret" not in str(AuditEntry.objects.values_list("changes", flat=True)[::1])
+    assert "secret" not in str(
+        AuditEntry.objects.values_list("changes", flat=True)[::1]
+    )

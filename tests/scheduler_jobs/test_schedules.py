@@ -31,7 +31,10 @@ def cron(expression: str, tz: str = "UTC") -> CronSchedule:
         ("* * 0 * *", "day-of-month field: 0 is out of range 1-31"),
         ("* * * 13 *", "month field: 13 is out of range 1-12"),
         ("* * * * 8", "day-of-week field: 8 is out of range 0-7"),
-        ("* * * *", "expected 5 fields (minute hour day-of-month month day-of-week), got 4"),
+        (
+            "* * * *",
+            "expected 5 fields (minute hour day-of-month month day-of-week), got 4",
+        ),
         ("x * * * *", "minute field: 'x' is not a number"),
         ("30-10 * * * *", "minute field: range 30-10 runs backwards"),
         ("*/0 * * * *", "minute field: step '0' must be a whole number ≥ 1"),
@@ -48,9 +51,10 @@ def test_invalid_cron_names_the_field_and_the_problem(expression, message):
 def test_unknown_time_zone_is_refused_with_an_example():
     with pytest.raises(ValidationError) as excinfo:
         cron("0 2 * * *", "Mars/Olympus")
-    assert "'Mars/Olympus' is not an IANA time zone" in excinfo.value.message_dict[
-        "timezone"
-    ][0]
+    assert (
+        "'Mars/Olympus' is not an IANA time zone"
+        in excinfo.value.message_dict["timezone"][0]
+    )
 
 
 def test_interval_below_minimum_is_refused(settings):
@@ -111,8 +115,12 @@ def test_interval_description(seconds, text):
 @time_machine.travel(utc(2026, 6, 1, 12, 0, 30), tick=False)
 def test_next_runs_default_to_now_and_are_strictly_increasing():
     runs = cron("*/15 * * * *").next_runs(4)
-    assert runs == [utc(2026, 6, 1, 12, 15), utc(2026, 6, 1, 12, 30),
-                    utc(2026, 6, 1, 12, 45), utc(2026, 6, 1, 13, 0)]
+    assert runs == [
+        utc(2026, 6, 1, 12, 15),
+        utc(2026, 6, 1, 12, 30),
+        utc(2026, 6, 1, 12, 45),
+        utc(2026, 6, 1, 13, 0),
+    ]
 
 
 def test_daily_cron_runs_at_local_wall_clock_time():
@@ -126,9 +134,19 @@ def test_daily_cron_runs_at_local_wall_clock_time():
     ("tz", "after", "expected_first", "expected_second"),
     [
         # 2026-03-29: Berlin skips 02:00-03:00; 02:30 does not exist.
-        ("Europe/Berlin", utc(2026, 3, 28, 12), utc(2026, 3, 29, 1, 0), utc(2026, 3, 30, 0, 30)),
+        (
+            "Europe/Berlin",
+            utc(2026, 3, 28, 12),
+            utc(2026, 3, 29, 1, 0),
+            utc(2026, 3, 30, 0, 30),
+        ),
         # 2026-03-08: New York skips 02:00-03:00.
-        ("America/New_York", utc(2026, 3, 7, 12), utc(2026, 3, 8, 7, 0), utc(2026, 3, 9, 6, 30)),
+        (
+            "America/New_York",
+            utc(2026, 3, 7, 12),
+            utc(2026, 3, 8, 7, 0),
+            utc(2026, 3, 9, 6, 30),
+        ),
     ],
 )
 def test_spring_forward_gap_runs_once_at_the_end_of_the_gap(
@@ -143,16 +161,30 @@ def test_spring_forward_gap_runs_once_at_the_end_of_the_gap(
 
 def test_several_matches_inside_one_gap_run_only_once():
     runs = cron("*/20 2 * * *", "Europe/Berlin").next_runs(3, utc(2026, 3, 28, 12))
-    assert runs == [utc(2026, 3, 29, 1, 0), utc(2026, 3, 30, 0, 0), utc(2026, 3, 30, 0, 20)]
+    assert runs == [
+        utc(2026, 3, 29, 1, 0),
+        utc(2026, 3, 30, 0, 0),
+        utc(2026, 3, 30, 0, 20),
+    ]
 
 
 @pytest.mark.parametrize(
     ("tz", "after", "first_occurrence", "next_day"),
     [
         # 2026-10-25: Berlin repeats 02:00-03:00 (CEST then CET).
-        ("Europe/Berlin", utc(2026, 10, 24, 12), utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)),
+        (
+            "Europe/Berlin",
+            utc(2026, 10, 24, 12),
+            utc(2026, 10, 25, 0, 30),
+            utc(2026, 10, 26, 1, 30),
+        ),
         # 2026-11-01: New York repeats 01:00-02:00 (EDT then EST).
-        ("America/New_York", utc(2026, 10, 31, 12), utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)),
+        (
+            "America/New_York",
+            utc(2026, 10, 31, 12),
+            utc(2026, 11, 1, 5, 30),
+            utc(2026, 11, 2, 6, 30),
+        ),
     ],
 )
 def test_fall_back_repeated_time_runs_once_at_its_first_occurrence(
@@ -167,7 +199,9 @@ def test_fall_back_repeated_time_runs_once_at_its_first_occurrence(
 def test_wildcard_hour_keeps_its_cadence_through_the_repeated_hour():
     runs = cron("*/30 * * * *", "Europe/Berlin").next_runs(6, utc(2026, 10, 25, 0, 10))
     # 02:30 CEST, 02:00 CET, 02:30 CET, 03:00 CET … every 30 real minutes.
-    assert runs == [utc(2026, 10, 25, 0, 30) + timedelta(minutes=30 * i) for i in range(6)]
+    assert runs == [
+        utc(2026, 10, 25, 0, 30) + timedelta(minutes=30 * i) for i in range(6)
+    ]
 
 
 @time_machine.travel(utc(2026, 3, 29, 0, 59, 59), tick=False)
@@ -181,7 +215,9 @@ def test_frozen_clock_just_before_spring_forward():
 def test_interval_following_keeps_phase_and_skips_missed_slots():
     schedule = IntervalSchedule(60)
     slot = utc(2026, 1, 1, 0, 0)
-    assert schedule.following(slot, utc(2026, 1, 1, 0, 0, 0, 400000)) == utc(2026, 1, 1, 0, 1)
+    assert schedule.following(slot, utc(2026, 1, 1, 0, 0, 0, 400000)) == utc(
+        2026, 1, 1, 0, 1
+    )
     # Beat was down for 5 slots: next one is the first after now, in phase.
     assert schedule.following(slot, utc(2026, 1, 1, 0, 5, 30)) == utc(2026, 1, 1, 0, 6)
     assert schedule.following(slot, utc(2026, 1, 1, 0, 5)) == utc(2026, 1, 1, 0, 6)

@@ -10,7 +10,9 @@ class Ticket(models.Model):
         CLOSED = "closed"
 
     title = models.CharField(max_length=200)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.OPEN
+    )
     priority = models.PositiveSmallIntegerField(default=3)
     requester_email = models.EmailField(blank=True)
     api_token = models.CharField(max_length=64, blank=True)
@@ -29,8 +31,13 @@ class Ticket(models.Model):
 class TicketComment(models.Model):
     """Deleted with its ticket (CASCADE): cleanup dry runs must count these too."""
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="comments"
+    )
     body = models.TextField()
 
     class Meta:
         db_table = "testapp_ticket_comments"
+
+    def __str__(self) -> str:
+        return self.body[:50]

@@ -35,7 +35,8 @@ class Command(BaseCommand):
         else:
             self.stdout.write(
                 f"Admin user '{username}' already exists; its password is unchanged "
-                f"(reset it with `.venv/bin/python manage.py changepassword {username}`)."
+                "(reset it with `.venv/bin/python manage.py changepassword "
+                f"{username}`)."
             )
         if not DynamicJob.objects.filter(name=EXAMPLE_JOB).exists():
             services.job_create(
