@@ -4,6 +4,8 @@ with a readable result, a log viewer and error details, plus the dashboard.
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -17,6 +19,7 @@ from django.utils.html import format_html
 from executions import services
 from executions.models import JobExecution
 from executions.views import dashboard
+from job_templates.base import mask_parameters
 from job_templates.registry import registry
 from scheduler_jobs.admin import status_badge, template_label
 from scheduler_jobs.admin_views import relative_time, summary_items
@@ -233,6 +236,17 @@ class JobExecutionAdmin(admin.ModelAdmin):
                 if execution.template_type in registry
                 else None,
                 started_relative=relative_time(execution.started_at),
+                parameters_json=json.dumps(
+                    mask_parameters(
+                        registry.get(execution.template_type)
+                        if execution.template_type in registry
+                        else None,
+                        execution.parameters,
+                    ),
+                    indent=2,
+                    ensure_ascii=False,
+                    sort_keys=True,
+                ),
             )
         return super().change_view(request, object_id, form_url, extra)
 

@@ -186,7 +186,7 @@ def runs_chart(window: timedelta) -> dict[str, Any]:
     slot = plot_w / max(1, len(buckets))
     bar_w = max(1.0, slot * 0.8)
     bars = []
-    fmt = "%d %b %H:%M" if size < timedelta(days=1) else "%d %b"
+    hourly = size < timedelta(days=1)
     for i, bucket in enumerate(buckets):
         x = left + i * slot + (slot - bar_w) / 2
         y = top + plot_h
@@ -205,18 +205,21 @@ def runs_chart(window: timedelta) -> dict[str, Any]:
                 "x": round(x, 1),
                 "w": round(bar_w, 1),
                 "segments": segments,
-                "title": f"{start.strftime(fmt)}: {totals[i]} run(s)",
+                "title": f"{start:%d %b %H:%M}: {totals[i]} run(s)",
             }
         )
-    label_every = max(1, len(buckets) // 6)
-    x_labels = [
-        {
-            "x": round(left + i * slot + slot / 2, 1),
-            "text": timezone.localtime(b["start"]).strftime(fmt),
-        }
-        for i, b in enumerate(buckets)
-        if i % label_every == 0
-    ]
+    label_every = max(1, len(buckets) // 8)
+    x_labels = []
+    for i, b in enumerate(buckets):
+        if i % label_every:
+            continue
+        start = timezone.localtime(b["start"])
+        x_labels.append(
+            {
+                "x": round(left + i * slot + slot / 2, 1),
+                "text": start.strftime("%H:%M" if hourly and start.hour else "%d %b"),
+            }
+        )
     y_ticks = [
         {"y": round(top + plot_h - plot_h * f, 1), "text": f"{y_max * f:g}"}
         for f in (0, 0.5, 1)
@@ -251,9 +254,9 @@ def hbar_chart(
 ) -> dict:
     """Horizontal bars, one group per row, one bar per series."""
     multi = len(series) > 1
-    width, left = 720, 200
-    row_h, bar_h = (30, 9) if multi else (22, 14)
-    plot_w = width - left - 70
+    width, left = 460, 150
+    row_h, bar_h = (34, 12) if multi else (24, 16)
+    plot_w = width - left - 80
     top = 6
     x_max = _nice_max(max((r[s] for r in rows for s in series), default=0))
     out = []

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 
 from audit.models import AuditEntry
 from executions import services as execution_services
@@ -31,7 +32,7 @@ STATUS_LABELS = dict(JobExecution.Status.choices)
 
 def status_badge(status: str) -> str:
     if not status:
-        return format_html('<span class="ds-badge ds-status-none">never run</span>')
+        return mark_safe('<span class="ds-badge ds-status-none">never run</span>')
     return format_html(
         '<span class="ds-badge ds-status-{}">{}</span>',
         status,
@@ -207,12 +208,13 @@ class DynamicJobAdmin(admin.ModelAdmin):
             '<a class="button ds-row-button" href="{}">History</a>', history
         )
         if not self._can_run:
-            return history_link
+            return format_html('<div class="ds-row-actions">{}</div>', history_link)
         run_url = reverse("admin:scheduler_jobs_dynamicjob_run", args=[job.pk])
         return format_html(
+            '<div class="ds-row-actions">'
             '<button type="submit" class="button ds-row-button ds-run-button" '
             'formaction="{}" formmethod="post" name="next" value="changelist">'
-            "▶ Run now</button> {}",
+            "▶ Run now</button>{}</div>",
             run_url,
             history_link,
         )

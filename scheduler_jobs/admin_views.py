@@ -56,23 +56,7 @@ def schedule_preview(request: HttpRequest) -> JsonResponse:
             field = {"every_seconds": "every", "__all__": "cron"}.get(key, key)
             errors.setdefault(field, []).append(message)
         return JsonResponse({"valid": False, "errors": errors})
-    tz = ZoneInfo(schedule.get("timezone") or "UTC")
-    now = datetime.now(UTC)
-    runs = []
-    warnings = []
-    for run in parsed.upcoming(5, after=now):
-        local = run.at.astimezone(tz)
-        runs.append(
-            {
-                "at": run.at.isoformat(),
-                "local": local.strftime("%a %d %b %Y, %H:%M %Z"),
-                "utc": run.at.strftime("%H:%M UTC"),
-                "relative": f"in {timeuntil(run.at, now)}",
-                "note": run.note,
-            }
-        )
-        if run.note:
-            warnings.append(f"The run on {local:%a %d %b %Y} {DST_NOTES[run.note]}.")
+    runs, warnings = describe_runs(parsed, schedule.get("timezone") or "UTC")
     return JsonResponse(
         {
             "valid": True,
@@ -81,6 +65,30 @@ def schedule_preview(request: HttpRequest) -> JsonResponse:
             "warnings": warnings,
         }
     )
+
+
+def describe_runs(
+    parsed: Any, tz_name: str, n: int = 5
+) -> tuple[list[dict], list[str]]:
+    """The next `n` runs in the job's time zone, and a warning per DST-moved run."""
+    tz = ZoneInfo(tz_name)
+    now = datetime.now(UTC)
+    runs = []
+    warnings = []
+    for run in parsed.upcoming(n, after=now):
+        local = run.at.astimezone(tz)
+        runs.append(
+            {
+                "at": run.at.isoformat(),
+                "local": local.strftime("%a %d %b %Y, %H:%M %Z"),
+                "utc": run.at.strftime("%Y-%m-%d %H:%M UTC"),
+                "relative": "in " + timeuntil(run.at, now).replace("\xa0", " "),
+                "note": run.note,
+            }
+        )
+        if run.note:
+            warnings.append(f"The run on {local:%a %d %b %Y} {DST_NOTES[run.note]}.")
+    return runs, warnings
 
 
 def relative_time(value: datetime | None, *, empty: str = "—") -> str:

@@ -9,6 +9,7 @@ field that produced them by `add_service_errors`.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 from zoneinfo import available_timezones
@@ -103,9 +104,12 @@ def add_service_errors(
             form.add_error(None, f"{key}: {message}" if key != "__all__" else message)
             continue
         if field == "parameters" and rest and rest != "__all__":
-            widget = form.fields["parameters"].widget
-            if isinstance(widget, JSONFormWidget):
-                widget.add_error({rest.replace(".", "§"): [message]})
+            field_obj = form.fields["parameters"]
+            if isinstance(field_obj.widget, JSONFormWidget):
+                head = rest.split(".")[0]
+                # Keys edited as JSON text have no inner widgets to attach to.
+                coords = head if head in getattr(field_obj, "json_keys", ()) else rest
+                field_obj.widget.add_error({coords.replace(".", "§"): [message]})
             message = f"{rest}: {message}"
         elif rest and field != "notify_emails" and rest != "__all__":
             message = f"{rest}: {message}"
@@ -428,15 +432,100 @@ def options_initial(job: DynamicJob) -> dict[str, Any]:
 # --- Parameters ------------------------------------------------------------------
 
 
+def _free_form(schema: dict[str, Any]) -> bool:
+    """A parameter django-jsonform cannot build a form for: edited as JSON text."""
+    kind = schema.get("type")
+    if kind is None or isinstance(kind, list):
+        return "enum" not in schema
+    return kind == "object" and not schema.get("properties")
+
+
+def widget_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The template's schema as django-jsonform renders it, and the JSON-text keys.
+
+    JSON Schema `description` becomes the widget's field help; free-form
+    objects (a cleanup condition, a JSON body) become a textarea of JSON, since
+    a key/value editor of strings cannot express {"ago": "30d"}.
+    """
+    schema = copy.deepcopy(schema)
+    json_keys: set[str] = set()
+
+    def with_help(sub: dict[str, Any]) -> dict[str, Any]:
+        if sub.get("description") and "help_text" not in sub:
+            sub["help_text"] = sub["description"]
+        for child in (sub.get("properties") or {}).values():
+            with_help(child)
+        if isinstance(sub.get("items"), dict):
+            with_help(sub["items"])
+        return sub
+
+    for name, sub in list((schema.get("properties") or {}).items()):
+        if _free_form(sub):
+            example = (sub.get("examples") or [sub.get("default")])[0]
+            schema["properties"][name] = {
+                "type": "string",
+                "widget": "textarea",
+                "title": sub.get("title", name),
+                "help_text": " ".join(
+                    part for part in (sub.get("description", ""), "Enter JSON.") if part
+                ),
+                "placeholder": json.dumps(example, ensure_ascii=False)
+                if example is not None
+                else "",
+            }
+            json_keys.add(name)
+    schema.pop("$schema", None)
+    return with_help(schema), json_keys
+
+
+class ParametersField(forms.JSONField):
+    """Template parameters edited with django-jsonform; free-form keys as JSON text."""
+
+    def __init__(self, *, template: JobTemplate, **kwargs: Any) -> None:
+        schema, self.json_keys = widget_schema(template.get_schema())
+        kwargs.setdefault("widget", JSONFormWidget(schema=schema))
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("label", "Parameters")
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            value = {
+                key: (
+                    json.dumps(item, indent=2, ensure_ascii=False)
+                    if key in self.json_keys and not isinstance(item, str)
+                    else item
+                )
+                for key, item in value.items()
+            }
+        return super().prepare_value(value)
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        if not isinstance(value, dict):
+            return value
+        errors = {}
+        for key in self.json_keys:
+            text = value.get(key)
+            if not isinstance(text, str):
+                continue
+            if not text.strip():
+                value.pop(key)
+                continue
+            try:
+                value[key] = json.loads(text)
+            except json.JSONDecodeError as exc:
+                errors[key] = f"{key}: not valid JSON ({exc.msg} at line {exc.lineno})."
+        if errors:
+            self.widget.add_error({key: [message] for key, message in errors.items()})
+            raise ValidationError(list(errors.values()), code="invalid")
+        return value
+
+
 def parameters_field(
     template: JobTemplate, *, label: str = "Parameters"
 ) -> forms.Field:
-    return forms.JSONField(
-        label=label,
-        required=False,
-        widget=JSONFormWidget(schema=template.get_schema()),
-        help_text="",
-    )
+    return ParametersField(template=template, label=label)
 
 
 def default_parameters(template: JobTemplate) -> dict[str, Any]:

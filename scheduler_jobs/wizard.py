@@ -20,7 +20,7 @@ from formtools.wizard.views import SessionWizardView
 
 from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs import forms as job_forms
-from scheduler_jobs.admin_views import summary_items
+from scheduler_jobs.admin_views import describe_runs, summary_items
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.schedules import parse_schedule
 from scheduler_jobs.services import QuotaExceeded, job_create
@@ -190,17 +190,19 @@ class JobCreationWizard(SessionWizardView):
             schedule = schedule_form.schedule_data()
             parsed = parse_schedule(schedule)
             context["review_schedule"] = parsed.describe()
-            context["review_runs"] = parsed.upcoming(5)
-            context["review_schedule_tz"] = schedule.get("timezone", "UTC")
+            context["review_runs"], context["review_warnings"] = describe_runs(
+                parsed, schedule.get("timezone", "UTC")
+            )
         if options_form is not None:
             context["review_options"] = options_form.options_data()
         if template is not None and template.supports_dry_run and parameters:
             context["preview"] = self.dry_run_preview(
                 template, parameters["parameters"]
             )
-        context["review_parameters_json"] = json.dumps(
-            context["review_parameters"], indent=2, ensure_ascii=False, sort_keys=True
-        )
+        context["review_parameter_rows"] = [
+            (key, json.dumps(value, ensure_ascii=False))
+            for key, value in context["review_parameters"].items()
+        ]
         return context
 
     @staticmethod
@@ -210,6 +212,7 @@ class JobCreationWizard(SessionWizardView):
         except Exception as exc:  # the preview must never break the wizard
             return {"supported": True, "error": f"{type(exc).__name__}: {exc}"}
         preview["result_items"] = summary_items(preview.get("result"))
+        preview["headline"] = preview_headline(preview)
         return preview
 
     def _valid_form(self, step: str):
@@ -310,3 +313,15 @@ def _as_dict(items: list[tuple[str, str]]) -> dict[str, list[str]]:
     for key, message in items:
         errors.setdefault(key, []).append(message)
     return errors
+
+
+def preview_headline(preview: dict[str, Any]) -> str:
+    """One sentence for the preview: the result's summary, else its dry-run log line."""
+    result = preview.get("result")
+    if isinstance(result, dict) and isinstance(result.get("summary"), str):
+        return result["summary"]
+    messages = [entry.get("message", "") for entry in preview.get("logs") or []]
+    for message in reversed(messages):
+        if message.lower().startswith("dry run"):
+            return message
+    return messages[-1] if messages else ""
