@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.request
 from typing import Any
 
 from django.conf import settings
@@ -94,29 +93,38 @@ def _send_email(execution: JobExecution, recipients: list[str], event: str) -> d
 
 
 def _send_slack(execution: JobExecution, url: str, event: str) -> dict:
+    """Post through the SSRF guard: the URL was checked on save, and the address it
+    resolves to now is checked again (DNS can change)."""
+    from job_templates import net
+
     subject, body = _summary(execution, event)
     payload = json.dumps({"text": f"*{subject}*\n{body}"}).encode()
-    request = urllib.request.Request(  # noqa: S310 - scheme checked on save
-        url,
-        data=payload,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Idempotency-Key": (
-                f"{execution.idempotency_key}-a{execution.attempt}-{event}"
-            ),
-        },
-    )
     try:
-        timeout = settings.SCHEDULER_NOTIFICATION_TIMEOUT_SECONDS
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            status = response.status
-        return _log("INFO", f"Notification ({event}) posted to Slack (HTTP {status}).")
-    except Exception as exc:
+        response = net.safe_request(
+            "POST",
+            url,
+            headers={
+                "Content-Type": "application/json",
+                "X-Idempotency-Key": (
+                    f"{execution.idempotency_key}-a{execution.attempt}-{event}"
+                ),
+            },
+            body=payload,
+            timeout=settings.SCHEDULER_NOTIFICATION_TIMEOUT_SECONDS,
+        )
+    except (net.UnsafeURL, net.RequestFailed) as exc:
         logger.warning(
             "Slack notification for execution %s failed: %s", execution.pk, exc
         )
         return _log("ERROR", f"Slack notification ({event}) failed: {exc}")
+    if not response.ok:
+        return _log(
+            "ERROR",
+            f"Slack notification ({event}) failed: HTTP {response.status}.",
+        )
+    return _log(
+        "INFO", f"Notification ({event}) posted to Slack (HTTP {response.status})."
+    )
 
 
 def _append_logs(execution: JobExecution, entries: list[dict]) -> None:

@@ -279,19 +279,25 @@ def webhook_url_error(url: Any) -> str | None:
     """Why a notification webhook URL is refused, or None.
 
     https only, except for hosts in SCHEDULER_WEBHOOK_ALLOWED_HOSTS (local
-    receivers and tests).
+    receivers and tests); and never an internal address (the SSRF guard, checked
+    again when sending).
     """
+    from job_templates import net
+
     if not isinstance(url, str) or len(url) > 2000 or _CONTROL.search(url):
         return "Must be an https URL."
     parts = urlsplit(url)
     allowed = parts.hostname in settings.SCHEDULER_WEBHOOK_ALLOWED_HOSTS
-    if parts.scheme == "https" and parts.hostname:
-        return None
-    if parts.scheme == "http" and allowed:
-        return None
-    return (
-        "Must be an https URL (http only for hosts in SCHEDULER_WEBHOOK_ALLOWED_HOSTS)."
-    )
+    if not (parts.scheme == "https" or (parts.scheme == "http" and allowed)):
+        return (
+            "Must be an https URL (http only for hosts in "
+            "SCHEDULER_WEBHOOK_ALLOWED_HOSTS)."
+        )
+    try:
+        net.check_url_for_save(url)
+    except net.UnsafeURL as exc:
+        return f"Refused: {exc}"
+    return None
 
 
 def mask_webhook(url: str) -> str:

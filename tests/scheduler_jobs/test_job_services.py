@@ -236,3 +236,22 @@ def test_slack_webhook_is_masked_and_kept_when_sent_back_masked():
     assert "secret" not in str(
         AuditEntry.objects.values_list("changes", flat=True)[::1]
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.5/hook",
+        "https://2130706433/hook",
+        "https://a@127.0.0.1/hook",
+    ],
+)
+def test_slack_webhook_to_internal_addresses_is_refused_on_save(url):
+    errors = errors_of(
+        lambda: services.job_create(
+            user=None, data=job_data(notifications={"slack_webhook": url})
+        )
+    )
+    assert "notifications.slack_webhook" in errors
