@@ -23,7 +23,7 @@ def allowed_labels(setting: str) -> list[str]:
 def allowed_model(
     label: Any, *, setting: str, key: str = "collection"
 ) -> type[models.Model]:
-    """The model for `label` if `setting` lists it; ValidationError keyed `key` if not."""
+    """The model for `label` if `setting` lists it, else ValidationError on `key`."""
     allowed = allowed_labels(setting)
     if not isinstance(label, str) or label not in allowed:
         raise ValidationError(

@@ -292,7 +292,8 @@ def _convert(key: str, field: models.Field, value: Any, *, allow_relative: bool)
         raise ValidationError(f"{key!r}: numbers must be finite.")
     if isinstance(value, str) and (len(value) > MAX_STRING_CHARS or "\x00" in value):
         raise ValidationError(
-            f"{key!r}: strings must be under {MAX_STRING_CHARS} characters, without NUL."
+            f"{key!r}: strings must be under {MAX_STRING_CHARS} characters, "
+            "without NUL."
         )
     if isinstance(value, bool) and not isinstance(target, models.BooleanField):
         raise ValidationError(f"{key!r}: true/false only applies to boolean fields.")
@@ -302,9 +303,9 @@ def _convert(key: str, field: models.Field, value: Any, *, allow_relative: bool)
         raise ValidationError(f"{key!r}: {' '.join(exc.messages)}") from None
     except (TypeError, ValueError, OverflowError, ArithmeticError):
         raise ValidationError(f"{key!r}: {value!r} is not a valid value.") from None
-    if isinstance(converted, int) and not isinstance(converted, bool):
-        if not -INT64 <= converted < INT64:
-            raise ValidationError(f"{key!r}: {value!r} is out of range.")
+    is_int = isinstance(converted, int) and not isinstance(converted, bool)
+    if is_int and not -INT64 <= converted < INT64:
+        raise ValidationError(f"{key!r}: {value!r} is out of range.")
     if isinstance(converted, float) and not math.isfinite(converted):
         raise ValidationError(f"{key!r}: numbers must be finite.")
     if is_time and isinstance(converted, date) and converted.year < 2:

@@ -37,6 +37,11 @@ def unescape_cell(text: str) -> str:
 
 def cell(value: Any) -> str:
     """A database value as a CSV cell: numbers as they are, text escaped."""
+    kind = type(value)
+    if kind is str:
+        return escape_cell(value)
+    if kind is int:
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -81,14 +81,18 @@ class BackupTemplate(JobTemplate):
             "apps": {
                 "type": "array",
                 "title": "Apps",
-                "description": "App labels to include (e.g. auth, scheduler_jobs). Empty: all.",
+                "description": (
+                    "App labels to include (e.g. auth, scheduler_jobs). Empty: all."
+                ),
                 "items": {"type": "string", "maxLength": 100},
                 "default": [],
             },
             "models": {
                 "type": "array",
                 "title": "Models",
-                "description": "Model labels to include (e.g. auth.User), added to the apps.",
+                "description": (
+                    "Model labels to include (e.g. auth.User), added to the apps."
+                ),
                 "items": {"type": "string", "maxLength": 200},
                 "default": [],
             },
@@ -102,7 +106,9 @@ class BackupTemplate(JobTemplate):
             "keep_last": {
                 "type": "integer",
                 "title": "Keep last",
-                "description": "How many backups (with this prefix) to keep; older ones are deleted.",
+                "description": (
+                    "How many backups with this prefix to keep; older ones are deleted."
+                ),
                 "default": 7,
                 "minimum": 1,
                 "maximum": 1000,
@@ -218,7 +224,8 @@ class BackupTemplate(JobTemplate):
         verified = verify_jsonl(storage, written.name)
         if verified != counts:
             raise TemplateError(
-                f"Verification failed: wrote {dict(counts)} but read back {dict(verified)}."
+                f"Verification failed: wrote {dict(counts)} "
+                f"but read back {dict(verified)}."
             )
         path = _display_path(storage, written.name)
         ctx.logger.info(
@@ -298,7 +305,9 @@ class BackupTemplate(JobTemplate):
             "tables": tables,
             "sha256": written.sha256,
             "verified": True,
-            "restore": f"pg_restore --clean --if-exists --no-owner --dbname <database> {path}",
+            "restore": (
+                f"pg_restore --clean --if-exists --no-owner --dbname <database> {path}"
+            ),
         }
 
     def _rotation(
@@ -379,7 +388,7 @@ def select_models(params: dict[str, Any]) -> list[type[models.Model]]:
 
 
 def verify_jsonl(storage, name: str) -> Counter[str]:
-    """Read the backup back (gzip CRC and every JSON line) and count objects by model."""
+    """Read the backup back (gzip CRC, every JSON line); count objects by model."""
     counts: Counter[str] = Counter()
     try:
         with storage.open(name, "rb") as raw, gzip.GzipFile(fileobj=raw) as gz:

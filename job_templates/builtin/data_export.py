@@ -231,7 +231,8 @@ def columns(model: type[models.Model], names: list[str]) -> list[models.Field]:
             ]
         elif is_sensitive_name(name) or is_sensitive_name(field.name):
             errors[f"fields.{index}"] = [
-                f"{name!r} looks like a secret (password, token, key) and is never exported."
+                f"{name!r} looks like a secret (password, token, key); "
+                "it is never exported."
             ]
         elif field in chosen:
             errors[f"fields.{index}"] = [f"{name!r} is listed twice."]

@@ -88,7 +88,9 @@ class DatabaseCleanupTemplate(JobTemplate):
             "max_rows": {
                 "type": "integer",
                 "title": "Maximum rows per run",
-                "description": "Stop after deleting this many rows; the next run goes on.",
+                "description": (
+                    "Stop after deleting this many rows; the next run goes on."
+                ),
                 "default": 100_000,
                 "minimum": 1,
                 "maximum": 10_000_000,
@@ -211,7 +213,8 @@ class DatabaseCleanupTemplate(JobTemplate):
                     _count, per_model = model._base_manager.filter(pk__in=pks).delete()
             except (ProtectedError, RestrictedError) as exc:
                 raise TemplateError(
-                    f"Batch {result['batches'] + 1} could not be deleted: {exc.args[0]} "
+                    f"Batch {result['batches'] + 1} could not be deleted: "
+                    f"{exc.args[0]} "
                     f"({deleted} rows were deleted before it)."
                 ) from None
             result["batches"] += 1

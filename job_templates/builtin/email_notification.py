@@ -191,7 +191,9 @@ class EmailNotificationTemplate(JobTemplate):
             "subject": {
                 "type": "string",
                 "title": "Subject",
-                "description": "One line; may use {{ job.name }} and {{ now|date:'Y-m-d' }}.",
+                "description": (
+                    "One line; may use {{ job.name }} and {{ now|date:'Y-m-d' }}."
+                ),
                 "minLength": 1,
                 "maxLength": 200,
             },
@@ -297,7 +299,8 @@ class EmailNotificationTemplate(JobTemplate):
             files.append((path, filename))
         if total > MAX_ATTACHMENT_BYTES:
             raise TemplateError(
-                f"attachments: {total} bytes in total; the limit is {MAX_ATTACHMENT_BYTES}."
+                f"attachments: {total} bytes in total; "
+                f"the limit is {MAX_ATTACHMENT_BYTES}."
             )
         recipients = params["recipients"]
         if ctx.dry_run:

@@ -471,8 +471,10 @@ def svg_bar_chart(labels: list[str], series: list[tuple[str, str, list[int]]]) -
         f'width="100%" role="img" aria-label="chart">',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" '
         'stroke="#999"/>',
-        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="11">{peak}</text>',
-        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" font-size="11">0</text>',
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" '
+        f'font-size="11">{peak}</text>',
+        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" '
+        'font-size="11">0</text>',
     ]
     for i, label in enumerate(labels):
         x = left + i * step + (step - bar) / 2
@@ -496,8 +498,9 @@ def svg_bar_chart(labels: list[str], series: list[tuple[str, str, list[int]]]) -
     legend_x = left
     for name, color, _ in series:
         parts.append(
-            f'<rect x="{legend_x}" y="{height - 14}" width="10" height="10" fill="{color}"/>'
-            f'<text x="{legend_x + 14}" y="{height - 5}" font-size="11">{escape(name)}</text>'
+            f'<rect x="{legend_x}" y="{height - 14}" width="10" height="10" '
+            f'fill="{color}"/><text x="{legend_x + 14}" y="{height - 5}" '
+            f'font-size="11">{escape(name)}</text>'
         )
         legend_x += 90
     parts.append("</svg>")
@@ -516,7 +519,8 @@ def _render_html(report: dict[str, Any]) -> str:
         for row in report["rows"]
     )
     if not report["rows"]:
-        body = f'<tr><td colspan="{len(report["columns"])}">No data in this window.</td></tr>'
+        span = len(report["columns"])
+        body = f'<tr><td colspan="{span}">No data in this window.</td></tr>'
     summary = "".join(
         f"<li><b>{escape(k)}</b>: {escape('—' if v is None else v)}</li>"
         for k, v in report["summary"].items()

@@ -233,7 +233,8 @@ class WebhookTriggerTemplate(JobTemplate):
                 "Unexpected status %s (expected %s)", response.status, wanted
             )
             raise TemplateError(
-                f"HTTP {response.status} from {response.final_url} (expected {wanted}). "
+                f"HTTP {response.status} from {response.final_url} "
+                f"(expected {wanted}). "
                 f"Body: {response.body_prefix[:500]}"
             )
         return result

@@ -1,4 +1,4 @@
-"""Real parts for template tests: an SMTP server, HTTP servers, tmp folders, contexts."""
+"""Real parts for template tests: SMTP and HTTP servers, tmp folders, contexts."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class _Inbox:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append(
             {
                 "from": envelope.mail_from,
@@ -159,7 +159,7 @@ def _start_server() -> HTTPServer:
             if self.command != "HEAD":
                 self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve  # noqa: N815
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True

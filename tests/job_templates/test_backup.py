@@ -39,7 +39,8 @@ def test_backup_writes_verified_gzip_json_lines(data, roots, make_ctx):
     ctx, handler = make_ctx()
     result = run("backup", {}, ctx)
     path = roots["backups"] / result["path"]
-    assert result["path"].startswith("backup-") and result["path"].endswith(".jsonl.gz")
+    assert result["path"].startswith("backup-")
+    assert result["path"].endswith(".jsonl.gz")
     assert result["verified"] is True
     assert result["bytes"] == path.stat().st_size
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -70,7 +71,11 @@ def test_selection_by_apps_models_and_exclude(data, roots, make_ctx):
     ctx, _ = make_ctx()
     result = run(
         "backup",
-        {"apps": ["testapp"], "models": ["auth.User"], "exclude": ["testapp.TicketComment"]},
+        {
+            "apps": ["testapp"],
+            "models": ["auth.User"],
+            "exclude": ["testapp.TicketComment"],
+        },
         ctx,
     )
     assert set(result["models"]) == {"testapp.Ticket", "auth.User"}
@@ -78,8 +83,11 @@ def test_selection_by_apps_models_and_exclude(data, roots, make_ctx):
 
 def test_keep_last_rotates_only_this_templates_files(data, roots, make_ctx):
     folder = roots["backups"]
-    old = ["backup-20200101T000000Z.jsonl.gz", "backup-20200102T000000Z.jsonl.gz",
-           "backup-20200103T000000Z.jsonl.gz"]
+    old = [
+        "backup-20200101T000000Z.jsonl.gz",
+        "backup-20200102T000000Z.jsonl.gz",
+        "backup-20200103T000000Z.jsonl.gz",
+    ]
     for name in old:
         (folder / name).write_bytes(b"old")
     (folder / "backup-notes.txt").write_text("not ours")
@@ -98,7 +106,9 @@ def test_dry_run_counts_and_writes_nothing(data, roots, make_ctx):
     result = run("backup", {"apps": ["testapp"], "keep_last": 1}, ctx)
     assert result["objects"] == 2
     assert result["would_rotate"] == ["backup-20200101T000000Z.jsonl.gz"]
-    assert [p.name for p in roots["backups"].iterdir()] == ["backup-20200101T000000Z.jsonl.gz"]
+    assert [p.name for p in roots["backups"].iterdir()] == [
+        "backup-20200101T000000Z.jsonl.gz"
+    ]
     assert "Dry run: would back up 2 objects" in log_text(handler)
 
 
@@ -119,12 +129,16 @@ def test_bad_parameters_are_refused_naming_the_field(params, key):
     assert key in errors_for(params)
 
 
-@pytest.mark.skipif(connection.vendor == "postgresql", reason="checks the non-PostgreSQL refusal")
+@pytest.mark.skipif(
+    connection.vendor == "postgresql", reason="checks the non-PostgreSQL refusal"
+)
 def test_pg_dump_is_refused_when_the_database_is_not_postgresql():
     assert "PostgreSQL" in errors_for({"method": "pg_dump"})["method"][0]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_dump needs PostgreSQL")
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="pg_dump needs PostgreSQL"
+)
 def test_pg_dump_backup_is_listed_back_by_pg_restore(data, roots, make_ctx):
     ctx, _ = make_ctx()
     result = run("backup", {"method": "pg_dump", "keep_last": 1}, ctx)

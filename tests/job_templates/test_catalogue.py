@@ -7,7 +7,11 @@ from job_templates.registry import registry
 
 MINIMAL = {
     "database_cleanup": {"condition": {"created_at__lt": {"ago": "90d"}}},
-    "email_notification": {"recipients": ["a@example.com"], "subject": "s", "body": "b"},
+    "email_notification": {
+        "recipients": ["a@example.com"],
+        "subject": "s",
+        "body": "b",
+    },
     "data_export": {"collection": "testapp.Ticket"},
     "report_generation": {},
     "backup": {},
@@ -37,13 +41,22 @@ def test_catalogue_fields_and_renderable_schema(template_type):
     assert template.category in CATEGORIES
     assert template.risk_level in RISK_LEVELS
     assert template.resource_usage in RESOURCE_USAGES
-    assert template.icon and template.description and template.estimated_duration
+    assert template.icon
+    assert template.description
+    assert template.estimated_duration
     assert template.supports_dry_run is True
     schema = template.get_schema()
     Draft202012Validator.check_schema(schema)
     for name, sub in schema["properties"].items():
         assert sub.get("title"), f"{template_type}.{name} has no title"
-        assert sub.get("type") in ("string", "integer", "number", "boolean", "array", "object")
+        assert sub.get("type") in (
+            "string",
+            "integer",
+            "number",
+            "boolean",
+            "array",
+            "object",
+        )
         if "default" in sub:
             assert not list(Draft202012Validator(sub).iter_errors(sub["default"]))
 

@@ -10,7 +10,7 @@ from job_templates.csvsafe import FORMULA_PREFIXES, cell, escape_cell, unescape_
 
 @pytest.mark.parametrize(
     "dangerous",
-    ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "'=1"],
+    ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "'=1"],
 )
 def test_formula_like_cells_are_escaped(dangerous):
     escaped = escape_cell(dangerous)

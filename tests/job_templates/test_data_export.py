@@ -19,8 +19,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def tickets():
     Ticket.objects.create(
-        title="=HYPERLINK(\"http://evil\")", status="open", api_token="tok-1",
-        password_hint="dog", metadata={"a": 1},
+        title='=HYPERLINK("http://evil")',
+        status="open",
+        api_token="tok-1",
+        password_hint="dog",
+        metadata={"a": 1},
     )
     Ticket.objects.create(title="Printer", status="closed", priority=1)
     Ticket.objects.create(title="-1+2", status="open", priority=5)
@@ -48,12 +51,14 @@ def test_csv_export_escapes_formulas_and_leaves_out_secrets(tickets, roots, make
     assert result["rows"] == 2
     assert result["bytes"] == len(data)
     assert result["sha256"] == hashlib.sha256(data).hexdigest()
-    assert result["path"].startswith("tickets/") and result["path"].endswith(".csv")
+    assert result["path"].startswith("tickets/")
+    assert result["path"].endswith(".csv")
     rows = list(csv.reader(io.StringIO(data.decode())))
     header = rows[0]
-    assert "api_token" not in header and "password_hint" not in header
+    assert "api_token" not in header
+    assert "password_hint" not in header
     assert header[:4] == ["id", "title", "status", "priority"]
-    assert [r[1] for r in rows[1:]] == ["'=HYPERLINK(\"http://evil\")", "'-1+2"]
+    assert [r[1] for r in rows[1:]] == ['\'=HYPERLINK("http://evil")', "'-1+2"]
     assert "tok-1" not in data.decode()
     assert "Wrote 2 rows" in log_text(handler)
 
@@ -63,12 +68,24 @@ def test_json_formats_parse_back(tickets, roots, make_ctx, fmt):
     ctx, _ = make_ctx()
     result = run(
         "data_export",
-        {"collection": "testapp.Ticket", "format": fmt, "fields": ["id", "title", "metadata"]},
+        {
+            "collection": "testapp.Ticket",
+            "format": fmt,
+            "fields": ["id", "title", "metadata"],
+        },
         ctx,
     )
     text = (roots["exports"] / result["path"]).read_text()
-    rows = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
-    assert [r["title"] for r in rows] == ["=HYPERLINK(\"http://evil\")", "Printer", "-1+2"]
+    rows = (
+        json.loads(text)
+        if fmt == "json"
+        else [json.loads(line) for line in text.splitlines()]
+    )
+    assert [r["title"] for r in rows] == [
+        '=HYPERLINK("http://evil")',
+        "Printer",
+        "-1+2",
+    ]
     assert rows[0]["metadata"] == {"a": 1}
     assert set(rows[0]) == {"id", "title", "metadata"}
 
@@ -84,19 +101,27 @@ def test_gzip_export(tickets, roots, make_ctx):
     ctx, _ = make_ctx()
     result = run(
         "data_export",
-        {"collection": "testapp.Ticket", "format": "jsonl", "compress": True,
-         "destination": "t/{job}.jsonl"},
+        {
+            "collection": "testapp.Ticket",
+            "format": "jsonl",
+            "compress": True,
+            "destination": "t/{job}.jsonl",
+        },
         ctx,
     )
     assert result["path"] == "t/nightly.jsonl.gz"
-    lines = gzip.decompress((roots["exports"] / result["path"]).read_bytes()).splitlines()
+    lines = gzip.decompress(
+        (roots["exports"] / result["path"]).read_bytes()
+    ).splitlines()
     assert len(lines) == 3
 
 
 def test_existing_file_is_never_overwritten(tickets, roots, make_ctx):
     (roots["exports"] / "fixed.csv").write_text("keep me")
     ctx, _ = make_ctx()
-    result = run("data_export", {"collection": "testapp.Ticket", "destination": "fixed.csv"}, ctx)
+    result = run(
+        "data_export", {"collection": "testapp.Ticket", "destination": "fixed.csv"}, ctx
+    )
     assert result["path"] != "fixed.csv"
     assert (roots["exports"] / "fixed.csv").read_text() == "keep me"
 
@@ -115,7 +140,11 @@ def test_symlink_out_of_the_export_root_is_refused(tickets, roots, tmp_path, mak
     os.symlink(outside, roots["exports"] / "out")
     ctx, _ = make_ctx()
     with pytest.raises(TemplateError, match="destination"):
-        run("data_export", {"collection": "testapp.Ticket", "destination": "out/x.csv"}, ctx)
+        run(
+            "data_export",
+            {"collection": "testapp.Ticket", "destination": "out/x.csv"},
+            ctx,
+        )
     assert list(outside.iterdir()) == []
 
 

@@ -66,7 +66,12 @@ def test_real_run_deletes_in_batches_with_cascade(make_ctx):
     ctx, handler = make_ctx(dry_run=False)
     result = run(
         "database_cleanup",
-        {"collection": "testapp.Ticket", "condition": OLD, "dry_run": False, "batch_size": 2},
+        {
+            "collection": "testapp.Ticket",
+            "condition": OLD,
+            "dry_run": False,
+            "batch_size": 2,
+        },
         ctx,
     )
     assert result["deleted"] == 5
@@ -109,7 +114,9 @@ def test_dry_run_reports_the_cap(make_ctx):
 
 def test_default_allowlist_cleans_execution_history(make_ctx):
     old = JobExecutionFactory(status="completed")
-    JobExecution.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=100))
+    JobExecution.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(days=100)
+    )
     JobExecutionFactory(status="completed")
     ctx, _ = make_ctx(dry_run=False)
     result = run(
@@ -131,7 +138,10 @@ def test_default_allowlist_cleans_execution_history(make_ctx):
         ({"collection": "testapp.TicketComment", "condition": {"id": 1}}, "collection"),
         ({"collection": "testapp.Ticket", "condition": {}}, "condition"),
         ({"collection": "testapp.Ticket"}, "condition"),
-        ({"collection": "testapp.Ticket", "condition": {"api_token": "x"}}, "condition.api_token"),
+        (
+            {"collection": "testapp.Ticket", "condition": {"api_token": "x"}},
+            "condition.api_token",
+        ),
         (
             {"collection": "testapp.Ticket", "condition": {"title__regex": ".*"}},
             "condition.title__regex",
@@ -145,7 +155,10 @@ def test_default_allowlist_cleans_execution_history(make_ctx):
             {"collection": "testapp.Ticket", "condition": {"comments__body": 1}},
             "condition.comments__body",
         ),
-        ({"collection": "testapp.Ticket", "condition": {"id": 1}, "batch_size": 0}, "batch_size"),
+        (
+            {"collection": "testapp.Ticket", "condition": {"id": 1}, "batch_size": 0},
+            "batch_size",
+        ),
         (
             {"collection": "testapp.Ticket", "condition": {"id": 1}, "max_rows": 10**9},
             "max_rows",

@@ -38,7 +38,10 @@ def test_sends_one_message_per_recipient_through_smtp(smtp, make_ctx):
         ctx,
     )
     assert result["sent"] == 2
-    assert sorted(m["to"][0] for m in smtp.messages) == ["a@example.com", "b@example.com"]
+    assert sorted(m["to"][0] for m in smtp.messages) == [
+        "a@example.com",
+        "b@example.com",
+    ]
     first = parse(smtp.messages[0])
     assert first["Subject"] == "Report for nightly"
     assert first["To"] == smtp.messages[0]["to"][0]  # nobody sees the other recipients
@@ -51,7 +54,9 @@ def test_sends_one_message_per_recipient_through_smtp(smtp, make_ctx):
 def test_message_ids_come_from_the_idempotency_key_and_repeat_on_retry(smtp, make_ctx):
     ctx, _ = make_ctx(key="ds-7-20260101T000000000000Z")
     first = run("email_notification", BASE, ctx)
-    again = run("email_notification", BASE, make_ctx(key="ds-7-20260101T000000000000Z")[0])
+    again = run(
+        "email_notification", BASE, make_ctx(key="ds-7-20260101T000000000000Z")[0]
+    )
     assert first["message_ids"] == again["message_ids"]
     assert first["message_ids"][0].startswith("<ds-7-20260101T000000000000Z.")
     received = [parse(m)["Message-ID"] for m in smtp.messages]
@@ -102,7 +107,7 @@ def test_attachments_come_from_the_export_folder(smtp, roots, make_ctx):
 
 def test_missing_attachment_fails_the_run_without_sending(smtp, roots, make_ctx):
     ctx, _ = make_ctx()
-    with pytest.raises(TemplateError, match="attachments.0"):
+    with pytest.raises(TemplateError, match=r"attachments\.0"):
         run(
             "email_notification",
             {**BASE, "attachments": [{"folder": "reports", "path": "nope.html"}]},
@@ -113,7 +118,9 @@ def test_missing_attachment_fails_the_run_without_sending(smtp, roots, make_ctx)
 
 def test_dry_run_sends_nothing(smtp, make_ctx):
     ctx, handler = make_ctx(dry_run=True)
-    result = run("email_notification", {**BASE, "recipients": ["a@x.org", "b@x.org"]}, ctx)
+    result = run(
+        "email_notification", {**BASE, "recipients": ["a@x.org", "b@x.org"]}, ctx
+    )
     assert result["would_send"] == 2
     assert smtp.messages == []
     assert "Dry run: would send" in log_text(handler)
@@ -134,9 +141,18 @@ def test_dry_run_sends_nothing(smtp, make_ctx):
         ({"body": "{% debug %}"}, "body"),
         ({"body": "{% load static %}"}, "body"),
         ({"html_body": "{% include 'admin/base.html' %}"}, "html_body"),
-        ({"attachments": [{"folder": "exports", "path": "../secrets.txt"}]}, "attachments.0.path"),
-        ({"attachments": [{"folder": "exports", "path": "/etc/passwd"}]}, "attachments.0.path"),
-        ({"attachments": [{"folder": "backups", "path": "b.jsonl.gz"}]}, "attachments.0.folder"),
+        (
+            {"attachments": [{"folder": "exports", "path": "../secrets.txt"}]},
+            "attachments.0.path",
+        ),
+        (
+            {"attachments": [{"folder": "exports", "path": "/etc/passwd"}]},
+            "attachments.0.path",
+        ),
+        (
+            {"attachments": [{"folder": "backups", "path": "b.jsonl.gz"}]},
+            "attachments.0.folder",
+        ),
         ({"window_hours": 0}, "window_hours"),
     ],
 )
@@ -144,11 +160,17 @@ def test_bad_parameters_are_refused_naming_the_field(change, key):
     assert key in errors_for({**BASE, **change})
 
 
-def test_symlinked_attachment_outside_the_folder_is_refused(smtp, roots, tmp_path, make_ctx):
+def test_symlinked_attachment_outside_the_folder_is_refused(
+    smtp, roots, tmp_path, make_ctx
+):
     secret = tmp_path / "secret.txt"
     secret.write_text("s3cret")
     (roots["exports"] / "link.txt").symlink_to(secret)
     ctx, _ = make_ctx()
     with pytest.raises(TemplateError, match="outside"):
-        run("email_notification", {**BASE, "attachments": [{"folder": "exports", "path": "link.txt"}]}, ctx)
+        run(
+            "email_notification",
+            {**BASE, "attachments": [{"folder": "exports", "path": "link.txt"}]},
+            ctx,
+        )
     assert smtp.messages == []

@@ -48,7 +48,11 @@ def test_render_path_fills_values_without_attribute_access():
 
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert (
-        render_path("t/{date}_{time}_{job}.{ext}", values={"job": "My Job!", "ext": "csv"}, now=when)
+        render_path(
+            "t/{date}_{time}_{job}.{ext}",
+            values={"job": "My Job!", "ext": "csv"},
+            now=when,
+        )
         == "t/2026-01-02_030405_my_job.csv"
     )
 

@@ -61,9 +61,16 @@ def test_ssrf_refusals_send_no_request(canary, template, says):
 
 
 def test_allowlisted_host_is_called_and_answers(http_server, allow_local):
-    http_server.routes["/hook"] = (201, {"Content-Type": "application/json"}, b'{"a": 1}')
+    http_server.routes["/hook"] = (
+        201,
+        {"Content-Type": "application/json"},
+        b'{"a": 1}',
+    )
     response = safe_request(
-        "POST", http_server.url("/hook?x=1"), headers={"X-Test": "yes"}, body=b'{"k": 2}'
+        "POST",
+        http_server.url("/hook?x=1"),
+        headers={"X-Test": "yes"},
+        body=b'{"k": 2}',
     )
     assert response.status == 201
     assert response.ok
@@ -111,7 +118,9 @@ def test_a_fourth_redirect_is_refused(http_server, allow_local):
         "http://169.254.169.254/",
     ],
 )
-def test_redirects_are_checked_like_the_first_url(http_server, canary, allow_local, target):
+def test_redirects_are_checked_like_the_first_url(
+    http_server, canary, allow_local, target
+):
     location = target.format(port=canary.port)
     http_server.routes["/go"] = (307, {"Location": location}, b"")
     with pytest.raises(UnsafeURL):
@@ -123,7 +132,9 @@ def test_redirect_to_another_origin_drops_credentials(http_server, canary, setti
     settings.SCHEDULER_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     http_server.routes["/go"] = (302, {"Location": canary.url("/landing")}, b"")
     safe_request(
-        "GET", http_server.url("/go"), headers={"Authorization": "Bearer abc", "X-A": "1"}
+        "GET",
+        http_server.url("/go"),
+        headers={"Authorization": "Bearer abc", "X-A": "1"},
     )
     (landed,) = canary.requests
     assert "Authorization" not in landed.headers
@@ -150,7 +161,9 @@ def test_a_slow_server_times_out(http_server, allow_local):
     assert time.monotonic() - started < 2.5
 
 
-def test_the_checked_address_is_the_one_connected_to(http_server, settings, monkeypatch):
+def test_the_checked_address_is_the_one_connected_to(
+    http_server, settings, monkeypatch
+):
     """One DNS answer per hop: a rebinding resolver gets no second chance."""
     settings.SCHEDULER_WEBHOOK_ALLOWED_HOSTS = ["localhost"]
     real = socket.getaddrinfo
@@ -184,9 +197,22 @@ def tls_server(tmp_path):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost",
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
         ],
         check=True,
         capture_output=True,
@@ -197,7 +223,7 @@ def tls_server(tmp_path):
         def log_message(self, *args):
             pass
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             seen.append(self.headers["Host"])
             self.send_response(200)
             self.send_header("Content-Length", "2")

@@ -37,24 +37,35 @@ def errors_for(params):
     return info.value.message_dict
 
 
-def test_execution_summary_html_has_a_table_and_an_inline_chart(history, roots, make_ctx):
+def test_execution_summary_html_has_a_table_and_an_inline_chart(
+    history, roots, make_ctx
+):
     ctx, _ = make_ctx()
     result = run("report_generation", {"kind": "execution_summary"}, ctx)
     assert result["summary"] == {
-        "jobs": 2, "runs": 7, "completed": 6, "failed": 1, "success_rate": 85.7,
+        "jobs": 2,
+        "runs": 7,
+        "completed": 6,
+        "failed": 1,
+        "success_rate": 85.7,
     }
     html = (roots["reports"] / result["path"]).read_text()
-    assert result["path"].startswith("nightly/") and result["path"].endswith(".html")
-    assert "<table>" in html and "<svg" in html
-    assert "<script" not in html and "http://" not in html.replace(
-        'xmlns="http://www.w3.org/2000/svg"', ""
+    assert result["path"].startswith("nightly/")
+    assert result["path"].endswith(".html")
+    assert "<table>" in html
+    assert "<svg" in html
+    assert "<script" not in html
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert (
+        "<td>backup</td><td>6</td><td>5</td><td>1</td><td>0</td><td>83.3</td>" in html
     )
-    assert "<td>backup</td><td>6</td><td>5</td><td>1</td><td>0</td><td>83.3</td>" in html
 
 
 def test_execution_summary_json_gives_percentiles(history, roots, make_ctx):
     ctx, _ = make_ctx()
-    result = run("report_generation", {"kind": "execution_summary", "format": "json"}, ctx)
+    result = run(
+        "report_generation", {"kind": "execution_summary", "format": "json"}, ctx
+    )
     data = json.loads((roots["reports"] / result["path"]).read_text())
     rows = {r["job"]: r for r in data["rows"]}
     assert rows["backup"]["p50_seconds"] == 3  # nearest rank of 1, 2, 3, 4, 5, 100
@@ -69,11 +80,18 @@ def test_model_counts_csv_by_field_and_day(roots, make_ctx):
     ctx, _ = make_ctx()
     result = run(
         "report_generation",
-        {"kind": "model_counts", "collection": "testapp.Ticket", "group_by": "status",
-         "format": "csv", "window_days": 2},
+        {
+            "kind": "model_counts",
+            "collection": "testapp.Ticket",
+            "group_by": "status",
+            "format": "csv",
+            "window_days": 2,
+        },
         ctx,
     )
-    rows = list(csv.DictReader(io.StringIO((roots["reports"] / result["path"]).read_text())))
+    rows = list(
+        csv.DictReader(io.StringIO((roots["reports"] / result["path"]).read_text()))
+    )
     assert [(r["value"], r["total"]) for r in rows] == [("open", "2"), ("closed", "1")]
     today = timezone.now().date().isoformat()
     assert rows[0][today] == "2"
@@ -84,7 +102,11 @@ def test_report_is_emailed_as_an_attachment(history, roots, smtp, make_ctx):
     ctx, _ = make_ctx()
     result = run(
         "report_generation",
-        {"kind": "execution_summary", "recipients": ["boss@example.com"], "subject": "Weekly"},
+        {
+            "kind": "execution_summary",
+            "recipients": ["boss@example.com"],
+            "subject": "Weekly",
+        },
         ctx,
     )
     assert result["emailed"] == 1
@@ -106,12 +128,35 @@ def test_dry_run_writes_and_sends_nothing(history, roots, smtp, make_ctx):
 @pytest.mark.parametrize(
     ("params", "key"),
     [
-        ({"kind": "model_counts", "collection": "auth.User", "group_by": "id"}, "collection"),
-        ({"kind": "model_counts", "collection": "testapp.Ticket", "group_by": "api_token"},
-         "group_by"),
-        ({"kind": "model_counts", "collection": "testapp.Ticket", "group_by": "nope"}, "group_by"),
-        ({"kind": "model_counts", "collection": "testapp.Ticket", "group_by": "status",
-          "date_field": "title"}, "date_field"),
+        (
+            {"kind": "model_counts", "collection": "auth.User", "group_by": "id"},
+            "collection",
+        ),
+        (
+            {
+                "kind": "model_counts",
+                "collection": "testapp.Ticket",
+                "group_by": "api_token",
+            },
+            "group_by",
+        ),
+        (
+            {
+                "kind": "model_counts",
+                "collection": "testapp.Ticket",
+                "group_by": "nope",
+            },
+            "group_by",
+        ),
+        (
+            {
+                "kind": "model_counts",
+                "collection": "testapp.Ticket",
+                "group_by": "status",
+                "date_field": "title",
+            },
+            "date_field",
+        ),
         ({"kind": "weekly"}, "kind"),
         ({"format": "pdf"}, "format"),
         ({"destination": "../up.html"}, "destination"),

@@ -53,7 +53,9 @@ def test_posts_signed_json_with_the_idempotency_key(http_server, allow_local, ma
 
 def test_the_signing_secret_is_masked_for_display():
     template = registry.get("webhook_trigger")
-    masked = mask_parameters(template, {"url": "https://x.example", "signing_secret": SECRET})
+    masked = mask_parameters(
+        template, {"url": "https://x.example", "signing_secret": SECRET}
+    )
     assert masked["signing_secret"] == SECRET_MASK
 
 
@@ -64,7 +66,9 @@ def test_get_sends_no_body(http_server, allow_local, make_ctx):
     assert (request.method, request.body) == ("GET", b"")
 
 
-def test_unexpected_status_fails_the_run_with_the_status(http_server, allow_local, make_ctx):
+def test_unexpected_status_fails_the_run_with_the_status(
+    http_server, allow_local, make_ctx
+):
     http_server.routes["/hook"] = (500, {}, b"boom")
     ctx, handler = make_ctx()
     with pytest.raises(TemplateError, match=r"HTTP 500 .*expected 2xx.*boom"):
@@ -76,7 +80,9 @@ def test_expected_status_list_is_honoured(http_server, allow_local, make_ctx):
     http_server.routes["/gone"] = (410, {}, b"")
     ctx, _ = make_ctx()
     result = run(
-        "webhook_trigger", {"url": http_server.url("/gone"), "expected_status": [410]}, ctx
+        "webhook_trigger",
+        {"url": http_server.url("/gone"), "expected_status": [410]},
+        ctx,
     )
     assert result["status"] == 410
     with pytest.raises(TemplateError, match="expected 200"):
@@ -89,7 +95,11 @@ def test_expected_status_list_is_honoured(http_server, allow_local, make_ctx):
 
 def test_dry_run_sends_nothing(http_server, allow_local, make_ctx):
     ctx, handler = make_ctx(dry_run=True)
-    result = run("webhook_trigger", {"url": http_server.url("/hook"), "signing_secret": SECRET}, ctx)
+    result = run(
+        "webhook_trigger",
+        {"url": http_server.url("/hook"), "signing_secret": SECRET},
+        ctx,
+    )
     assert result["dry_run"] is True
     assert http_server.requests == []
     assert SECRET not in log_text(handler)
@@ -128,7 +138,10 @@ def test_url_refused_on_save_is_refused_again_on_send(canary, settings, make_ctx
         ({"headers": {"Proxy-Authorization": "x"}}, "headers.Proxy-Authorization"),
         ({"headers": {"Host": "evil"}}, "headers.Host"),
         ({"headers": {"Bad Header": "x"}}, "headers.Bad Header"),
-        ({"headers": {"X-Scheduler-Signature": "forged"}}, "headers.X-Scheduler-Signature"),
+        (
+            {"headers": {"X-Scheduler-Signature": "forged"}},
+            "headers.X-Scheduler-Signature",
+        ),
         ({"timeout_seconds": 0}, "timeout_seconds"),
         ({"timeout_seconds": 61}, "timeout_seconds"),
         ({"expected_status": [700]}, "expected_status.0"),
