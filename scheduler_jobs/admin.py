@@ -172,7 +172,7 @@ class DynamicJobAdmin(admin.ModelAdmin):
     @admin.display(description="Next run", ordering="next_run_at")
     def next_run_column(self, job: DynamicJob) -> str:
         if not job.enabled:
-            return format_html('<span class="ds-quiet">disabled</span>')
+            return mark_safe('<span class="ds-quiet">disabled</span>')
         return relative_time(job.next_run_at)
 
     @admin.display(description="Last run", ordering="last_run_at")
