@@ -187,18 +187,18 @@ def import_plan(
             continue
         data = {k: v for k, v in definition.items() if k in services.EDITABLE_FIELDS}
         job = existing.get(name)
-        try:
-            cleaned = services.job_clean(data, instance=job)
-        except ValidationError as exc:
-            errors.extend(f"{where}: {line}" for line in _error_lines(exc))
-            continue
-        masked = _masked_secrets(cleaned)
+        masked = _masked_without_secret(data, job)
         if masked:
             errors.extend(
                 f"{where}: {path}: the value is masked ({SECRET_MASK}) and no "
                 "secret is stored for it; put the real value in the file."
                 for path in masked
             )
+            continue
+        try:
+            cleaned = services.job_clean(data, instance=job)
+        except ValidationError as exc:
+            errors.extend(f"{where}: {line}" for line in _error_lines(exc))
             continue
         if job is None:
             items.append(ImportItem(CREATE, name, data=data, legacy_name=legacy_name))
@@ -228,15 +228,30 @@ def _error_lines(exc: ValidationError) -> list[str]:
     return [validation_text(exc)]
 
 
-def _masked_secrets(cleaned: dict[str, Any]) -> list[str]:
-    """Dotted paths still holding the mask after job_clean restored stored secrets."""
+def _masked_without_secret(data: dict[str, Any], job: DynamicJob | None) -> list[str]:
+    """Dotted paths holding the mask where no stored secret can replace it.
+
+    A masked value means "keep the stored secret"; for a new job, or a field
+    that has no stored secret, it would otherwise be saved literally.
+    """
     paths = []
-    template = registry.get(cleaned["template_type"])
-    for key in template.secret_parameters:
-        if cleaned["parameters"].get(key) == SECRET_MASK:
-            paths.append(f"parameters.{key}")
-    if SECRET_MASK in (cleaned.get("notifications") or {}).get("slack_webhook", ""):
-        paths.append("notifications.slack_webhook")
+    template_type = data.get("template_type", job.template_type if job else None)
+    parameters = data.get("parameters")
+    if template_type in registry and isinstance(parameters, dict):
+        stored = job.parameters if job else {}
+        for key in registry.get(template_type).secret_parameters:
+            if parameters.get(key) == SECRET_MASK and not stored.get(key):
+                paths.append(f"parameters.{key}")
+    notifications = data.get("notifications")
+    webhook = (
+        notifications.get("slack_webhook") if isinstance(notifications, dict) else ""
+    )
+    if isinstance(webhook, str) and SECRET_MASK in webhook:
+        stored_webhook = (
+            (job.notifications or {}).get("slack_webhook", "") if job else ""
+        )
+        if not stored_webhook or webhook != services.mask_webhook(stored_webhook):
+            paths.append("notifications.slack_webhook")
     return paths
 
 

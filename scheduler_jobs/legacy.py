@@ -1030,9 +1030,10 @@ def migrate_entry(
     outcome.changed = bool(actions)
     if not actions:
         state = "enabled" if job.enabled else "disabled"
-        outcome.lines.append(
+        outcome.lines.insert(
+            0,
             f"{legacy.name}: already migrated to {job.name!r} (#{job.pk}, {state}); "
-            "nothing to change."
+            "nothing to change.",
         )
     if job is not None and job.enabled and legacy.runs:
         outcome.lines.append(

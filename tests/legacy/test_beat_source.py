@@ -181,8 +181,8 @@ def test_status_warns_while_both_sides_are_enabled(beat_rows):
     assert "enabled" in line
     assert line.split()[-1] == "BOTH"
     assert (
-        "WARNING: test_scheduler is enabled on both sides: every run happens twice. "
-        "Disable one: `legacy_jobs migrate test_scheduler --disable-legacy` or "
+        "WARNING: test_scheduler is enabled on both sides: every run happens twice; "
+        "disable one: `legacy_jobs migrate test_scheduler --disable-legacy` or "
         "`legacy_jobs rollback test_scheduler`."
     ) in out
     assert out.splitlines()[-1] == (

@@ -208,3 +208,18 @@ def test_rule_can_point_to_a_mapper_function(seed_settings):
 
     job = DynamicJob.objects.get()
     assert job.parameters["message"] == "digest for staff@example.com"
+
+
+def test_status_says_a_parallel_dry_run_changes_no_data(seed_settings):
+    run("legacy_jobs", "migrate", "data_cleanup", "--enable")
+
+    out = run("legacy_jobs", "status")
+
+    line = next(x for x in out.splitlines() if x.startswith("data_cleanup "))
+    assert line.split()[-4:] == ["enabled,", "dry", "run", "BOTH"]
+    assert (
+        "WARNING: data_cleanup is enabled on both sides: every run happens twice; the "
+        "dynamic job is a dry run, so only the legacy job changes data. When its "
+        "counts match, switch: `legacy_jobs migrate data_cleanup --live "
+        "--disable-legacy`."
+    ) in out

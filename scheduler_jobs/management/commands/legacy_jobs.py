@@ -213,11 +213,21 @@ class Command(BaseCommand):
         )
         both = [r for r in rows if r.running_on == "BOTH"]
         for row in both:
+            if row.job.parameters.get("dry_run") is True:
+                advice = (
+                    "the dynamic job is a dry run, so only the legacy job changes "
+                    "data. When its counts match, switch: `legacy_jobs migrate "
+                    f"{row.name} --live --disable-legacy`."
+                )
+            else:
+                advice = (
+                    f"disable one: `legacy_jobs migrate {row.name} --disable-legacy` "
+                    f"or `legacy_jobs rollback {row.name}`."
+                )
             self.stdout.write(
                 self.style.WARNING(
                     f"WARNING: {row.name} is enabled on both sides: every run happens "
-                    f"twice. Disable one: `legacy_jobs migrate {row.name} "
-                    f"--disable-legacy` or `legacy_jobs rollback {row.name}`."
+                    f"twice; {advice}"
                 )
             )
         migrated = sum(r.job is not None for r in rows)
