@@ -44,7 +44,7 @@ NAT64_NETWORK = ipaddress.ip_network("64:ff9b::/96")
 # Set by the client itself; a caller's value would confuse the request framing.
 _MANAGED_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
-_HOST_CHARS = re.compile(r"^[a-z0-9.-]+$")
+_HOST_CHARS = re.compile(r"^[a-z0-9_.-]+$")
 
 
 class UnsafeURL(ValueError):

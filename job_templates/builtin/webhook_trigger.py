@@ -182,14 +182,18 @@ class WebhookTriggerTemplate(JobTemplate):
         shown = ", ".join(sorted(headers))
         if ctx.dry_run:
             try:
-                target = check_url(url)
-            except (UnsafeURL, RequestFailed) as exc:
+                addresses = ", ".join(check_url(url).addresses)
+            except UnsafeURL as exc:
                 raise TemplateError(f"url: {exc}") from None
+            except RequestFailed as exc:
+                # A preview should still show what would be sent.
+                ctx.logger.warning("Dry run: %s", exc)
+                addresses = "unresolved"
             ctx.logger.info(
                 "Dry run: would %s %s (%s) with headers %s and %s body bytes",
                 method,
                 url,
-                ", ".join(target.addresses),
+                addresses,
                 shown,
                 len(body or b""),
             )
@@ -197,6 +201,7 @@ class WebhookTriggerTemplate(JobTemplate):
                 "dry_run": True,
                 "method": method,
                 "url": url,
+                "addresses": addresses,
                 "headers": sorted(headers),
             }
         ctx.logger.info(

@@ -75,3 +75,17 @@ def test_minimal_parameters_validate_and_get_defaults(template_type):
 def test_only_webhook_has_secret_parameters():
     secrets = {t.type: t.secret_parameters for t in registry if t.secret_parameters}
     assert secrets == {"webhook_trigger": ("signing_secret",)}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("template_type", sorted(MINIMAL))
+def test_wizard_preview_is_a_dry_run_that_changes_nothing(
+    template_type, roots, mailoutbox
+):
+    template = registry.get(template_type)
+    preview = template.preview(template.validate_params(MINIMAL[template_type]))
+    assert preview["supported"] is True
+    assert preview["result"]["dry_run"] is True
+    assert preview["logs"]
+    assert mailoutbox == []
+    assert all(not any(folder.iterdir()) for folder in roots.values())

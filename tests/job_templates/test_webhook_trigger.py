@@ -150,3 +150,15 @@ def test_url_refused_on_save_is_refused_again_on_send(canary, settings, make_ctx
 )
 def test_bad_parameters_are_refused_naming_the_field(change, key):
     assert key in errors_for({"url": "https://hooks.example.com/x", **change})
+
+
+def test_preview_of_an_unresolvable_host_still_shows_the_request():
+    template = registry.get("webhook_trigger")
+    preview = template.preview(
+        template.validate_params(
+            {"url": "https://hooks.invalid/x", "signing_secret": SECRET}
+        )
+    )
+    assert preview["result"]["addresses"] == "unresolved"
+    assert "X-Scheduler-Signature" in preview["result"]["headers"]
+    assert SECRET not in str(preview)
