@@ -183,8 +183,9 @@ def parse_url(url: Any) -> Target:
 def check_url(url: Any, *, resolve: bool = True) -> Target:
     """The save-time and send-time check; returns the target with its addresses.
 
-    Raises UnsafeURL. With resolve=False (or when the name does not resolve and
-    `resolve` is "lenient"), only the URL's shape and IP literals are checked.
+    Raises UnsafeURL when refused, RequestFailed when the name does not
+    resolve. With resolve=False only the URL's shape, "localhost" names and IP
+    literals are checked.
     """
     target = parse_url(url)
     allowed = target.host in allowed_hosts()
