@@ -51,5 +51,5 @@ urlpatterns = [
     ),
     *router.urls,
     # Last: any other path under /api/v1/ is a JSON 404, not the site's HTML page.
-    re_path(r"^.*$", api_not_found),
+    re_path(r"^[\s\S]*$", api_not_found),
 ]

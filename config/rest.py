@@ -14,7 +14,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.filters import SearchFilter
 from rest_framework.pagination import (
@@ -519,6 +520,15 @@ def schema_postprocessing_hook(result, generator, request, public):
                 ),
             )
 
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") != "query":
+                    continue
+                # Every filter treats an empty value as absent (django-filter's
+                # rule, and what HTML filter forms send).
+                parameter["allowEmptyValue"] = True
+                if parameter["name"] in ID_QUERY_PARAMETERS:
+                    parameter["schema"].update({"minimum": 1, "maximum": MAX_ID})
+
     types = registry.types()
     for name, component in schemas.items():
         props = component.get("properties", {})
@@ -526,17 +536,42 @@ def schema_postprocessing_hook(result, generator, request, public):
             props
         ):
             props["template_type"]["enum"] = types
-    schedule = schemas.get("Schedule", {})
-    for option in schedule.get("oneOf", []):
-        every = option.get("properties", {}).get("every_seconds")
-        if every is not None:
-            every["minimum"] = settings.SCHEDULER_MIN_INTERVAL_SECONDS
-            every["maximum"] = 366 * 86400
+    if "Schedule" in schemas:
+        schemas["Schedule"] = _schedule_schema()
+    for name, component in schemas.items():
+        # Unknown fields in a body are refused by name (a typo is not ignored).
+        if name.endswith("Request"):
+            component["additionalProperties"] = False
+    if "PatchedDynamicJobUpdateRequest" in schemas:
+        schemas["PatchedDynamicJobUpdateRequest"]["required"] = ["version"]
+        for item in result.get("paths", {}).values():
+            if "patch" in item and "requestBody" in item["patch"]:
+                item["patch"]["requestBody"]["required"] = True
+    schemas.pop("ScheduleTypeEnum", None)
     return result
 
 
+ID_QUERY_PARAMETERS = {"job"}
+
+
+def _schedule_schema() -> dict[str, Any]:
+    """The schedule's oneOf, built here: drf-spectacular's enum hook merges the
+    two "type" enums (cron, interval) into one component and loses one."""
+    import copy
+
+    from scheduler_jobs.serializers import (
+        CRON_SCHEDULE_SCHEMA,
+        INTERVAL_SCHEDULE_SCHEMA,
+    )
+
+    interval = copy.deepcopy(INTERVAL_SCHEDULE_SCHEMA)
+    interval["properties"]["every_seconds"].update(
+        {"minimum": settings.SCHEDULER_MIN_INTERVAL_SECONDS, "maximum": 366 * 86400}
+    )
+    return {"oneOf": [copy.deepcopy(CRON_SCHEDULE_SCHEMA), interval]}
+
+
+@csrf_exempt
 def api_not_found(request, *args, **kwargs):
     """JSON 404 for any unknown path under the API prefix."""
-    from django.http import JsonResponse
-
     return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

@@ -297,7 +297,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Dynamic Scheduler API",
     "DESCRIPTION": "Create, schedule, run and watch maintenance jobs. Authenticate "
     "with `Authorization: Token <key>` (manage.py drf_create_token <username>) or "
-    "the admin's session. Staff only.",
+    "the admin's session. Staff only. Text must not contain NUL characters "
+    "(refused with 400: PostgreSQL cannot store them).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["config.rest.IsStaff"],

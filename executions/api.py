@@ -96,14 +96,15 @@ class MetricsView(APIView):
             OpenApiParameter(
                 "window",
                 OpenApiTypes.STR,
-                description="24h, 7d, 30d, or N h / N d from 1h to 90d. Default 24h.",
+                description="24h, 7d, 30d, or N h / N d from 1h to 90d. Default (also "
+                "when empty) 24h.",
                 pattern=WINDOW_PATTERN.pattern,
             )
         ],
         responses={200: MetricsSerializer},
     )
     def get(self, request: Request) -> Response:
-        text = request.query_params.get("window", "24h")
+        text = request.query_params.get("window") or "24h"
         try:
             if not WINDOW_PATTERN.fullmatch(text):
                 raise ValueError(

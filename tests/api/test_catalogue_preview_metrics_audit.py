@@ -137,7 +137,7 @@ def test_metrics_over_the_default_window(api):
     assert api.get("/api/v1/metrics/?window=7d").json()["total_runs"] == 3
 
 
-@pytest.mark.parametrize("window", ["0h", "91d", "week", "24", "-1h", "24h\n", ""])
+@pytest.mark.parametrize("window", ["0h", "91d", "week", "24", "-1h", "24h\n", "01h"])
 def test_metrics_refuses_a_bad_window(api, window):
     response = api.get("/api/v1/metrics/", {"window": window})
 

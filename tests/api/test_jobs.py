@@ -130,11 +130,21 @@ def test_routes_answer_with_and_without_trailing_slash_without_redirect(api):
     )
 
 
-def test_unknown_api_path_is_a_json_404(api):
-    response = api.get("/api/v1/no-such-thing/")
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/no-such-thing/",
+        "/api/v1/executions/%0Ax/",
+        "/api/v1/scheduler-jobs/-1/",
+    ],
+)
+def test_unknown_api_path_is_a_json_404(api, path):
+    response = api.get(path)
+    posted = api.post(path, {}, format="json")
 
     assert response.status_code == 404
     assert response.json()["detail"] == "Not found."
+    assert posted.status_code == 404
 
 
 def test_list_is_paginated_with_count_next_previous_results(api):
