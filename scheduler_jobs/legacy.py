@@ -122,6 +122,15 @@ class LegacyJob:
     problems: list[str] = field(default_factory=list)
 
     @property
+    def where(self) -> str:
+        """The source in words, for the new job's description."""
+        if self.source == "settings":
+            return "CELERY_BEAT_SCHEDULE"
+        if self.source == "beat":
+            return "django-celery-beat"
+        return self.origin.split(" jobs[")[0]
+
+    @property
     def can_be_disabled(self) -> bool:
         return self.periodic_task_id is not None
 
@@ -876,8 +885,7 @@ def _plan_one(job: LegacyJob, rules: dict[str, Rule], existing) -> PlanEntry:
         return entry
     data = {
         "name": mapped.get("name") or job.name,
-        "description": options.get("description")
-        or f"Migrated from legacy job {job.name} ({job.origin}, task {job.task}).",
+        "description": options.get("description") or _description(job),
         "template_type": mapped["template"],
         "parameters": mapped.get("parameters") or {},
         "schedule": mapped.get("schedule") or job.schedule,
@@ -909,7 +917,8 @@ def _plan_one(job: LegacyJob, rules: dict[str, Rule], existing) -> PlanEntry:
                 f"the dynamic job differs from this mapping in {', '.join(drift)} "
                 "(changed since, or --live); migrate never overwrites it"
             )
-    entry.notes.extend(mapped.get("notes") or [])
+    if existing is None:
+        entry.notes.extend(mapped.get("notes") or [])
     ignored = {k: v for k, v in job.options.items() if v not in (None, "", {}, [])}
     if ignored:
         entry.notes.append(
@@ -919,6 +928,11 @@ def _plan_one(job: LegacyJob, rules: dict[str, Rule], existing) -> PlanEntry:
     if job.enabled is False:
         entry.notes.append("the legacy job is disabled")
     return entry
+
+
+def _description(job: LegacyJob) -> str:
+    note = f"Migrated from legacy job {job.name} (task {job.task}, {job.where})."
+    return f"{job.description.strip()}\n\n{note}" if job.description.strip() else note
 
 
 def validation_text(exc: ValidationError) -> str:

@@ -53,7 +53,10 @@ def test_json_file_migrates_and_keeps_the_legacy_positional_age(
     job = DynamicJob.objects.get()
     assert job.schedule == {"type": "interval", "every_seconds": 60}
     assert job.legacy_name == "test_scheduler"
-    assert "legacy_jobs.json jobs[0]" in job.description
+    assert job.description == (
+        "heartbeat of the old scheduler\n\nMigrated from legacy job test_scheduler "
+        "(task ops.cron.test_scheduler, legacy_jobs.json)."
+    )
 
 
 def test_file_source_has_no_switch_to_disable(no_settings_jobs):
