@@ -220,9 +220,11 @@ def runs_chart(window: timedelta) -> dict[str, Any]:
                 "text": start.strftime("%H:%M" if hourly and start.hour else "%d %b"),
             }
         )
+    # Run counts are whole numbers: no "2.5 runs" tick.
+    middle = y_max // 2 if y_max >= 2 else y_max / 2
     y_ticks = [
-        {"y": round(top + plot_h - plot_h * f, 1), "text": f"{y_max * f:g}"}
-        for f in (0, 0.5, 1)
+        {"y": round(top + plot_h - plot_h * value / y_max, 1), "text": f"{value:g}"}
+        for value in (0, middle, y_max)
     ]
     return {
         "width": width,

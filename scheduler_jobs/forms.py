@@ -656,6 +656,10 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
     class Meta:
         model = DynamicJob
         fields = ("name", "description", "enabled")
+        widgets = {
+            "name": forms.TextInput(attrs={"size": 50}),
+            "description": forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        }
 
     request: Any = None  # set by the admin's get_form
 

@@ -208,3 +208,22 @@ def test_create_run_and_watch_a_cleanup_job_in_the_browser(
     page.emulate_media(color_scheme="dark")
     page.reload()
     shot(page, "dashboard-dark")
+
+    # The job's change page: the same sections, its recent run and audit trail.
+    page.emulate_media(color_scheme="light")
+    job_id = execution.job_id
+    page.goto(f"{base}/admin/scheduler_jobs/dynamicjob/{job_id}/change/")
+    expect(page.locator("#recent-executions")).to_contain_text(f"#{execution.pk}")
+    expect(page.locator("#audit-history")).to_contain_text("Manual run")
+    expect(page.locator("[data-ds-preview-description]")).to_have_text(
+        "At 02:30, Europe/Berlin"
+    )
+    shot(page, "job-change")
+
+    # The read-only audit log and the templates catalogue.
+    page.goto(f"{base}/admin/audit/auditentry/")
+    expect(page.locator("#result_list")).to_contain_text("Purge resolved tickets")
+    shot(page, "audit-log")
+    page.goto(f"{base}/admin/job_templates/jobtemplate/database_cleanup/change/")
+    expect(page.locator("#template-parameters")).to_contain_text("batch_size")
+    shot(page, "template-catalogue")
