@@ -1216,7 +1216,6 @@ class StatusRow:
     legacy_state: str
     job: DynamicJob | None
     legacy_runs: bool
-    note: str = ""
 
     @property
     def dynamic_state(self) -> str:
@@ -1237,8 +1236,14 @@ class StatusRow:
         return "neither"
 
 
-def legacy_status(jobs: list[LegacyJob]) -> list[StatusRow]:
-    """One row per legacy job and per dynamic job migrated from one."""
+def legacy_status(
+    jobs: list[LegacyJob], *, all_sources: bool = True
+) -> list[StatusRow]:
+    """One row per legacy job and per dynamic job migrated from one.
+
+    A migrated job whose legacy job is in none of the sources read is "removed"
+    when settings and beat were both read, else only "not in source".
+    """
     migrated: dict[str, DynamicJob] = {}
     for job in DynamicJob.objects.exclude(legacy_name="").order_by("pk"):
         migrated.setdefault(job.legacy_name, job)
@@ -1258,10 +1263,9 @@ def legacy_status(jobs: list[LegacyJob]) -> list[StatusRow]:
             StatusRow(
                 name=name,
                 source="-",
-                legacy_state="removed",
+                legacy_state="removed" if all_sources else "not in source",
                 job=job,
                 legacy_runs=False,
-                note="not in the chosen legacy source(s)",
             )
         )
     return sorted(rows, key=lambda row: row.name)

@@ -201,13 +201,16 @@ def test_status_shows_migrated_jobs_whose_legacy_definition_is_gone(beat_rows):
     run("legacy_jobs", "migrate", "test_scheduler", "--enable", "--disable-legacy")
     beat_rows["test_scheduler"].delete()
 
-    out = run("legacy_jobs", "status", "--source", "beat")
+    out = run("legacy_jobs", "status")
+    only_beat = run("legacy_jobs", "status", "--source", "beat")
 
-    line = next(x for x in out.splitlines() if x.startswith("test_scheduler "))
     job = DynamicJob.objects.get()
+    line = next(x for x in out.splitlines() if x.startswith("test_scheduler "))
     assert line.split() == [
         "test_scheduler", "-", "removed", f"#{job.pk}", "enabled", "dynamic",
     ]  # fmt: skip
+    line = next(x for x in only_beat.splitlines() if x.startswith("test_scheduler "))
+    assert "not in source" in line
 
 
 def test_disabled_legacy_row_is_noted_and_not_counted_as_running(beat_rows):

@@ -200,7 +200,10 @@ class Command(BaseCommand):
 
     # status ----------------------------------------------------------------
     def do_status(self, jobs: list[legacy.LegacyJob], options: dict) -> None:
-        rows = legacy.legacy_status(jobs)
+        sources = set(_parse_source(options.get("source"))[0] or legacy.DEFAULT_SOURCES)
+        rows = legacy.legacy_status(
+            jobs, all_sources=set(legacy.DEFAULT_SOURCES) <= sources
+        )
         if not rows:
             self.stdout.write("No legacy jobs and no migrated jobs.")
             return
