@@ -4,8 +4,10 @@
 
 django-celery-beat's own periodic tasks keep running through the parent class.
 Dynamic jobs are not loaded into beat's in-memory schedule at all: each tick asks
-the database for the few jobs that are due (one indexed query), so a change made
-in the admin or API takes effect at the next tick and nothing is ever reloaded
+the database for the earliest `next_run_at` (one index lookup, the same cost with
+ten jobs or a million), dispatches what is due, and sleeps until the next job is
+due or the tick interval ends, whichever comes first. A change made in the admin
+or API therefore takes effect at the next tick and nothing is ever reloaded
 wholesale. Claims are compare-and-set, so two beats can run at once.
 """
 
@@ -13,12 +15,31 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, close_old_connections
+from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
 logger = logging.getLogger(__name__)
+
+
+def next_due_at() -> datetime | None:
+    """The earliest `next_run_at` of an enabled job, read from the index alone.
+
+    `enabled__in=[True]` rather than `enabled=True`: Django renders the latter
+    as a bare `WHERE "enabled"`, which SQLite cannot match to the (enabled,
+    next_run_at) index, so it scanned the whole table on every tick.
+    """
+    from scheduler_jobs.models import DynamicJob
+
+    return (
+        DynamicJob.objects.filter(enabled__in=[True], next_run_at__isnull=False)
+        .order_by("next_run_at")
+        .values_list("next_run_at", flat=True)
+        .first()
+    )
 
 
 class DynamicJobScheduler(DatabaseScheduler):
@@ -36,11 +57,15 @@ class DynamicJobScheduler(DatabaseScheduler):
 
         close_old_connections()
         tick = settings.SCHEDULER_TICK_SECONDS
+        report = services.DispatchReport()
         try:
-            report = services.dispatch_due()
-            retries = services.dispatch_retries()
+            now = timezone.now()
+            upcoming = next_due_at()
+            if upcoming is not None and upcoming <= now:
+                report = services.dispatch_due(now=now)
+            retries = services.dispatch_retries(now=now)
             if time.monotonic() >= self._next_reap:
-                reaped = services.reap()
+                reaped = services.reap(now=now)
                 self._next_reap = (
                     time.monotonic() + settings.SCHEDULER_REAPER_INTERVAL_SECONDS
                 )
@@ -61,6 +86,11 @@ class DynamicJobScheduler(DatabaseScheduler):
                 retries,
                 "y" if retries == 1 else "ies",
             )
-        if report.due >= settings.SCHEDULER_DISPATCH_BATCH:
-            return 0.01  # more jobs are due than one batch took
-        return tick
+            # More may be due (a full batch, or slots that fell due meanwhile):
+            # look again at once; an idle look costs one index lookup.
+            return 0.0
+        if upcoming is None or upcoming <= now:
+            # Nothing enabled, or due rows another beat holds locked right now.
+            return tick
+        # Wake at the next slot rather than up to a whole tick after it.
+        return max(0.0, min(tick, (upcoming - timezone.now()).total_seconds()))
