@@ -1,12 +1,15 @@
-"""Items 1, 2, 9 and a triple publish: killed workers, self-killing jobs, lost messages.
+"""Items 1, 2, 6, 9 and a triple publish: killed workers, self-killing jobs,
+overlapping runs, lost and duplicated messages.
 
 One stack runs every scenario side by side, each on its own queue and worker,
 so the module costs about as long as its slowest scenario (a 60 s job whose
-worker is killed and which the reaper must end).
+worker is killed and which the reaper must end). The overlap jobs (30 s runs
+every 10 s) run under the same beat for the whole time.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -41,6 +44,8 @@ REAPER_INTERVAL = 2
 SLACK = REAPER_INTERVAL + 3
 LONG_JOB_SECONDS = 60
 LONG_TIMEOUT = 62
+OVERLAP_RUN = 30
+OVERLAP_EVERY = 10
 
 
 def _job(name: str, template: str, queue: str, **overrides) -> DynamicJob:
@@ -93,8 +98,9 @@ def observed(stacks, django_db_blocker):
     stack.start_worker("w_child", concurrency=2, queues="rel_child,rel_misc")
     stack.start_worker("w_main", concurrency=1, queues="rel_main")
     stack.start_worker("w_suicide", concurrency=1, queues="rel_suicide")
+    stack.start_worker("w_overlap", concurrency=3, queues="rel_overlap")
     stack.start_beat("beat")
-    for name in ("w_child", "w_main", "w_suicide"):
+    for name in ("w_child", "w_main", "w_suicide", "w_overlap"):
         stack.wait_ready(name)
     faults: Counter = Counter()
     with django_db_blocker.unblock():
@@ -131,6 +137,20 @@ def observed(stacks, django_db_blocker):
             parameters={"sleep_seconds": 2},
         )
         jobs = [child_job, main_job, suicide_job, lost_job, triple_job]
+        overlap_jobs = {
+            policy: _job(
+                f"overlap-{policy}",
+                "reliability_probe",
+                "rel_overlap",
+                parameters={"sleep_seconds": OVERLAP_RUN},
+                schedule={"type": "interval", "every_seconds": OVERLAP_EVERY},
+                enabled=True,
+                timeout_seconds=OVERLAP_RUN * 2,
+                overlap_policy=policy,
+            )
+            for policy in ("skip", "queue")
+        }
+        waiting_seen: list[int] = []
 
         child_run = execution_services.run_now(job=child_job, user=None)
         main_run = execution_services.run_now(job=main_job, user=None)
@@ -183,12 +203,28 @@ def observed(stacks, django_db_blocker):
         execution_services.execution_send([JobExecution.objects.get(pk=lost_run.pk)])
         faults["duplicate publishes"] += 2
 
+        def settled_sampling() -> bool:
+            # Runs waiting under overlap policy queue: queued, never sent.
+            waiting_seen.append(
+                JobExecution.objects.filter(
+                    job=overlap_jobs["queue"], status=Status.QUEUED, sent_at=None
+                ).count()
+            )
+            return _settled(jobs)
+
         settled = wait_for(
-            lambda: _settled(jobs),
+            settled_sampling,
             timeout=LONG_TIMEOUT + HARD_EXTRA + GRACE + 60,
             interval=1,
         )
-        time.sleep(4)  # let late redeliveries show themselves
+        for job in overlap_jobs.values():
+            job_services.job_set_enabled(job=job, user=None, enabled=False)
+        overlap_settled = wait_for(
+            lambda: _settled(list(overlap_jobs.values())),
+            timeout=OVERLAP_RUN * 2 + 10,
+            interval=1,
+        )
+        time.sleep(2)  # let late redeliveries show themselves
         snapshot = {
             "settled": settled,
             "lost_done": lost_done,
@@ -201,6 +237,23 @@ def observed(stacks, django_db_blocker):
             "suicide": _rows(suicide_job),
             "lost": _rows(lost_job),
             "triple": _rows(triple_job),
+            "overlap_settled": overlap_settled,
+            "overlap": {
+                policy: list(
+                    JobExecution.objects.filter(job=job)
+                    .order_by("scheduled_for", "attempt")
+                    .values(
+                        "id",
+                        "scheduled_for",
+                        "status",
+                        "started_at",
+                        "completed_at",
+                        "result",
+                    )
+                )
+                for policy, job in overlap_jobs.items()
+            },
+            "waiting_seen": waiting_seen,
             "probe": probe_events(),
             "suicide_queue": queue_length("rel_suicide"),
             "suicide_unacked": unacked_for("rel_suicide"),
@@ -319,3 +372,49 @@ def test_nothing_was_lost(observed, figures):
     figures["lost"] += len(lost)
     assert lost == []
     assert settings.CELERY_BROKER_URL.startswith("redis://")
+
+
+def _overlap_checks(observed, policy: str, figures) -> list[dict]:
+    assert observed["overlap_settled"]
+    rows = observed["overlap"][policy]
+    ran = [r for r in rows if r["status"] != Status.SKIPPED]
+    skipped = [r for r in rows if r["status"] == Status.SKIPPED]
+    figures["runs checked"] += len(rows)
+    assert len(ran) >= 2, f"only {len(ran)} runs of the {policy} job"
+    assert all(r["status"] == Status.COMPLETED for r in ran)
+    # Never two runs at once: each starts after the previous one ended.
+    for earlier, later in itertools.pairwise(ran):
+        assert later["started_at"] >= earlier["completed_at"], (earlier, later)
+    # Every slot is accounted for: a run or a recorded skip, 10 s apart.
+    slots = [r["scheduled_for"] for r in rows]
+    gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(slots)}
+    assert gaps == {OVERLAP_EVERY}, f"slots missing or doubled: {gaps}"
+    assert skipped, "no slot was skipped although runs last 30 s every 10 s"
+    for row in skipped:
+        assert row["result"]["skipped"] == "overlap"
+    starts = [_starts(observed, r["id"]) for r in ran]
+    figures["duplicates found"] += sum(starts) - len(ran)
+    assert starts == [1] * len(ran)
+    return rows
+
+
+def test_overlap_skip_never_runs_two_at_once_and_records_each_skipped_slot(
+    observed, figures
+):
+    rows = _overlap_checks(observed, "skip", figures)
+    for row in rows:
+        if row["status"] == Status.SKIPPED:
+            assert "overlap policy is skip" in row["result"]["reason"]
+
+
+def test_overlap_queue_keeps_at_most_one_run_waiting(observed, figures):
+    rows = _overlap_checks(observed, "queue", figures)
+    assert max(observed["waiting_seen"]) <= 1
+    assert 1 in observed["waiting_seen"], "no run ever waited behind a running one"
+    # A waiting run starts as soon as the one before ends (no 10 s idle slot).
+    ran = [r for r in rows if r["status"] == Status.COMPLETED]
+    idle = [
+        (later["started_at"] - earlier["completed_at"]).total_seconds()
+        for earlier, later in itertools.pairwise(ran)
+    ]
+    assert min(idle) < 3, idle
