@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
@@ -386,6 +386,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             django_validation_error_data(exc), status=status.HTTP_400_BAD_REQUEST
         )
+    if isinstance(exc, IntegrityError):
+        # The services turn the conflicts they expect into errors of their own;
+        # this is the net under a race they did not foresee.
+        return Response(
+            {
+                "detail": "The change conflicts with another one made at the same "
+                "time. Reload and try again.",
+                "code": "conflict",
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, DataError):
+        return Response(
+            {"detail": "A value does not fit the database.", "code": "invalid_value"},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, OperationalError | InterfaceError):
         return Response(
             {
@@ -499,12 +515,12 @@ def schema_postprocessing_hook(result, generator, request, public):
                 for p in operation.get("parameters", [])
             ):
                 responses.setdefault("404", _json("Not found.", error))
-            if method in {"put", "patch"} or path.endswith("/cancel/"):
+            if method in WRITE_METHODS:
                 responses.setdefault(
                     "409",
                     _json(
-                        "Conflict: a stale version (with current_version), or the "
-                        "execution already ended.",
+                        "Conflict: a stale version (with current_version), an "
+                        "execution that already ended, or a concurrent change.",
                         error,
                     ),
                 )

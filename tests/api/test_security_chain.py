@@ -82,6 +82,18 @@ def test_browsable_api_renders_for_a_logged_in_staff_user(make_user):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     assert b"Dynamic Job List" in response.content
+    job = DynamicJobFactory()
+    for path in (
+        f"{URL}{job.pk}/",
+        "/api/v1/",
+        "/api/v1/executions/",
+        "/api/v1/job-templates/",
+        "/api/v1/metrics/",
+        "/api/v1/audit/",
+    ):
+        page = client.get(path, HTTP_ACCEPT="text/html")
+        assert page.status_code == 200, path
+        assert page["Content-Type"].startswith("text/html"), path
 
 
 # 2. Authorisation -----------------------------------------------------------------
