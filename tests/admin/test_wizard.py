@@ -243,3 +243,34 @@ def test_user_without_add_permission_cannot_open_the_wizard(django_user_model, c
     viewer = make_staff(django_user_model, "viewer", "scheduler_jobs.view_dynamicjob")
     client.force_login(viewer)
     assert client.get(WIZARD).status_code == 403
+
+
+def test_name_taken_while_the_wizard_was_open_sends_the_user_back_to_the_name(
+    editor_client,
+):
+    start(editor_client)
+    wizard_post(editor_client, "schedule", SCHEDULE_DAILY)
+    wizard_post(editor_client, "options", OPTIONS_DEFAULT)
+    DynamicJobFactory(name="Alive check")  # someone else was quicker
+    response = wizard_post(editor_client, "review", {"enabled": "on"})
+    assert response.status_code == 200
+    assert "already exists" in errors_of(response, "id_parameters-name")
+    assert DynamicJob.objects.filter(name="Alive check").count() == 1
+
+
+def test_quota_exceeded_is_reported_on_the_review_step(editor_client, settings):
+    settings.SCHEDULER_MAX_JOBS = 1
+    DynamicJobFactory()
+    start(editor_client)
+    wizard_post(editor_client, "schedule", SCHEDULE_DAILY)
+    wizard_post(editor_client, "options", OPTIONS_DEFAULT)
+    response = wizard_post(editor_client, "review", {"enabled": "on"})
+    html = response.content.decode()
+    assert "SCHEDULER_MAX_JOBS" in html
+    assert "Create job" in html
+    assert not DynamicJob.objects.filter(name="Alive check").exists()
+    # The answers are kept: raising the limit lets the same Create go through.
+    settings.SCHEDULER_MAX_JOBS = 10
+    response = wizard_post(editor_client, "review", {"enabled": "on"})
+    assert response.status_code == 302
+    assert DynamicJob.objects.filter(name="Alive check").exists()
