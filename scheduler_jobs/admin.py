@@ -203,12 +203,7 @@ class DynamicJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="")
     def row_actions(self, job: DynamicJob) -> str:
-        history = reverse("admin:executions_jobexecution_changelist") + f"?job={job.pk}"
-        history_link = format_html(
-            '<a class="button ds-row-button" href="{}">History</a>', history
-        )
-        if not self._can_run:
-            return format_html('<div class="ds-row-actions">{}</div>', history_link)
+        """Run now and History (for users who may run jobs)."""
         run_url = reverse("admin:scheduler_jobs_dynamicjob_run", args=[job.pk])
         return format_html(
             '<div class="ds-row-actions">'
@@ -216,12 +211,27 @@ class DynamicJobAdmin(admin.ModelAdmin):
             'formaction="{}" formmethod="post" name="next" value="changelist">'
             "▶ Run now</button>{}</div>",
             run_url,
-            history_link,
+            self._history_link(job),
         )
 
-    def changelist_view(self, request: HttpRequest, extra_context=None):
-        self._can_run = self.has_run_permission(request)
-        return super().changelist_view(request, extra_context)
+    @admin.display(description="")
+    def row_history(self, job: DynamicJob) -> str:
+        """History only (for users without the run permission)."""
+        return format_html(
+            '<div class="ds-row-actions">{}</div>', self._history_link(job)
+        )
+
+    def _history_link(self, job: DynamicJob) -> str:
+        history = reverse("admin:executions_jobexecution_changelist") + f"?job={job.pk}"
+        return format_html(
+            '<a class="button ds-row-button" href="{}">History</a>', history
+        )
+
+    def get_list_display(self, request: HttpRequest):
+        # Decided per request: the admin instance is shared by all users.
+        if self.has_run_permission(request):
+            return self.list_display
+        return (*self.list_display[:-1], "row_history")
 
     # --- bulk actions ---
 

@@ -96,7 +96,9 @@ def relative_time(value: datetime | None, *, empty: str = "—") -> str:
     if value is None:
         return format_html('<span class="ds-quiet">{}</span>', empty)
     now = timezone.now()
-    if value >= now:
+    if abs((value - now).total_seconds()) < 60:
+        text = "just now" if value <= now else "in under a minute"
+    elif value > now:
         text = "in " + timeuntil(value, now, depth=1)
     else:
         text = timesince(value, now, depth=1) + " ago"
