@@ -107,6 +107,7 @@ def dispatch_due(
     checks each row's old `next_run_at`; if any row moved under it anyway, the
     whole batch is rolled back and left to the next tick.
     """
+    from django.db import connection
     from django.db.models import Case, DateTimeField, Value, When
 
     now = now or timezone.now()
@@ -142,24 +143,43 @@ def dispatch_due(
                 following[row["id"]] = None
         for start in range(0, len(due), 500):  # SQLite's CASE depth limit
             chunk = due[start : start + 500]
-            moved = DynamicJob.objects.filter(
-                pk__in=[row["id"] for row in chunk],
-                next_run_at=Case(
-                    *(
-                        When(pk=row["id"], then=Value(row["next_run_at"]))
-                        for row in chunk
+            if connection.vendor == "postgresql":
+                # Three array parameters instead of two 500-branch CASE
+                # expressions, which Django takes longer to compile than
+                # PostgreSQL takes to run.
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "UPDATE dynamic_jobs AS j SET next_run_at = v.next FROM "
+                        "(SELECT unnest(%s::bigint[]) AS id, "
+                        "unnest(%s::timestamptz[]) AS old, "
+                        "unnest(%s::timestamptz[]) AS next) AS v "
+                        "WHERE j.id = v.id AND j.next_run_at = v.old",
+                        [
+                            [row["id"] for row in chunk],
+                            [row["next_run_at"] for row in chunk],
+                            [following[row["id"]] for row in chunk],
+                        ],
+                    )
+                    moved = cursor.rowcount
+            else:
+                moved = DynamicJob.objects.filter(
+                    pk__in=[row["id"] for row in chunk],
+                    next_run_at=Case(
+                        *(
+                            When(pk=row["id"], then=Value(row["next_run_at"]))
+                            for row in chunk
+                        ),
+                        output_field=DateTimeField(),
                     ),
-                    output_field=DateTimeField(),
-                ),
-            ).update(
-                next_run_at=Case(
-                    *(
-                        When(pk=row["id"], then=Value(following[row["id"]]))
-                        for row in chunk
-                    ),
-                    output_field=DateTimeField(),
+                ).update(
+                    next_run_at=Case(
+                        *(
+                            When(pk=row["id"], then=Value(following[row["id"]]))
+                            for row in chunk
+                        ),
+                        output_field=DateTimeField(),
+                    )
                 )
-            )
             if moved != len(chunk):
                 logger.warning(
                     "Another dispatcher moved %s of %s due job(s) first; retrying "
