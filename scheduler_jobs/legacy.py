@@ -1171,7 +1171,12 @@ def rollback(
             )
         elif legacy.can_be_disabled:
             task = _periodic_task(legacy)
-            if task is not None and not task.enabled:
+            if task is None:
+                outcome.lines.append(
+                    f"{legacy_name}: its PeriodicTask row is gone; nothing to "
+                    "re-enable."
+                )
+            elif not task.enabled:
                 if not dry_run:
                     task.enabled = True
                     task.save()

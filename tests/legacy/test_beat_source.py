@@ -243,3 +243,22 @@ def test_custom_rule_maps_a_row_by_task_path(beat_rows, settings):
     }
     assert job.parameters["message"] == "sessions would be cleared here"
     assert job.timeout_seconds == 120
+
+
+def test_celery_housekeeping_rows_are_not_legacy_jobs(no_settings_jobs):
+    PeriodicTask.objects.create(
+        name="celery.backend_cleanup",
+        task="celery.backend_cleanup",
+        crontab=CrontabSchedule.objects.create(minute="0", hour="4"),
+    )
+
+    out = run("legacy_jobs", "plan")
+
+    assert out == "No legacy jobs found in the chosen source(s).\n"
+
+
+def test_settings_and_file_may_not_define_the_same_name(seed_settings):
+    from tests.legacy.test_file_source import YAML
+
+    with pytest.raises(CommandError, match="'test_scheduler' is also defined in"):
+        run("legacy_jobs", "plan", "--source", "settings", "file", YAML)

@@ -332,3 +332,20 @@ def test_import_from_stdin(jobs, monkeypatch):
 
     assert "  update  heartbeat: schedule" in out
     assert DynamicJob.objects.get(name="heartbeat").schedule["every_seconds"] == 120
+
+
+def test_masked_webhook_pointing_elsewhere_is_refused(jobs, tmp_path):
+    document = jobfiles.jobs_export(names=["nightly ping"])
+    document["jobs"][0]["notifications"]["slack_webhook"] = (
+        f"https://evil.example.com/{SECRET_MASK}"
+    )
+    path = tmp_path / "jobs.yaml"
+    path.write_text(yaml.safe_dump(document))
+
+    with pytest.raises(
+        CommandError, match=r"notifications\.slack_webhook: the value is"
+    ):
+        run("import_jobs", str(path))
+
+    ping = DynamicJob.objects.get(name="nightly ping")
+    assert ping.notifications["slack_webhook"] == WEBHOOK
