@@ -21,7 +21,7 @@ from executions.models import JobExecution
 from executions.views import dashboard
 from job_templates.base import mask_parameters
 from job_templates.registry import registry
-from scheduler_jobs.admin import status_badge, template_label
+from scheduler_jobs.admin import status_badge
 from scheduler_jobs.admin_views import relative_time, summary_items
 from scheduler_jobs.models import DynamicJob
 
@@ -83,10 +83,9 @@ class JobExecutionAdmin(admin.ModelAdmin):
         "id_column",
         "status_column",
         "job_column",
-        "template_column",
         "trigger_column",
         "attempt",
-        "scheduled_for",
+        "scheduled_column",
         "started_column",
         "duration_column",
     )
@@ -103,6 +102,8 @@ class JobExecutionAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     ordering = ("-id",)
+    # Only orders an index serves; sorting a million rows by duration would not be.
+    sortable_by = ("id_column", "started_column")
     actions = ["cancel_selected"]
 
     class Media:
@@ -143,17 +144,21 @@ class JobExecutionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Job")
     def job_column(self, e: JobExecution) -> str:
+        icon = registry.get(e.template_type).icon if e.template_type in registry else ""
         if e.job_id is None:
-            return format_html('{} <span class="ds-quiet">(deleted)</span>', e.job_name)
+            return format_html(
+                '<span title="{}">{}</span> {} <span class="ds-quiet">(deleted)</span>',
+                e.template_type,
+                icon,
+                e.job_name,
+            )
         return format_html(
-            '<a href="{}">{}</a>',
+            '<span title="{}">{}</span> <a href="{}">{}</a>',
+            e.template_type,
+            icon,
             reverse("admin:scheduler_jobs_dynamicjob_change", args=[e.job_id]),
             e.job_name,
         )
-
-    @admin.display(description="Template")
-    def template_column(self, e: JobExecution) -> str:
-        return template_label(e.template_type)
 
     @admin.display(description="Trigger", ordering="triggered_by")
     def trigger_column(self, e: JobExecution) -> str:
@@ -161,6 +166,14 @@ class JobExecutionAdmin(admin.ModelAdmin):
         if e.triggered_by_user is not None:
             return f"{text} ({e.triggered_by_user.get_username()})"
         return text
+
+    @admin.display(description="Scheduled for")
+    def scheduled_column(self, e: JobExecution) -> str:
+        return format_html(
+            '<time datetime="{}">{}</time>',
+            e.scheduled_for.isoformat(),
+            e.scheduled_for.strftime("%Y-%m-%d %H:%M"),
+        )
 
     @admin.display(description="Started", ordering="started_at")
     def started_column(self, e: JobExecution) -> str:

@@ -144,6 +144,8 @@ def test_create_run_and_watch_a_cleanup_job_in_the_browser(
     page.select_option("[data-ds=timezone]", "Europe/Berlin")
     cron = page.locator("[data-ds=cron]")
     cron.fill("30 25 * * *")
+    # Live feedback while typing, before the server-side check on Next.
+    expect(page.locator("[data-ds-preview-error]")).to_contain_text("hour field")
     next_step(page)
     error = page.locator(".field-cron .errorlist")
     expect(error).to_contain_text("hour field: 25 is out of range 0-23")
@@ -214,8 +216,14 @@ def test_create_run_and_watch_a_cleanup_job_in_the_browser(
     page.reload()
     shot(page, "dashboard-dark")
 
-    # The job's change page: the same sections, its recent run and audit trail.
+    # The execution history list, filtered to the job from its row's History.
     page.emulate_media(color_scheme="light")
+    page.goto(f"{base}/admin/executions/jobexecution/?job={execution.job_id}")
+    expect(page.locator("#result_list")).to_contain_text(f"#{execution.pk}")
+    expect(page.locator("#result_list")).not_to_contain_text("Nightly heartbeat")
+    shot(page, "execution-list")
+
+    # The job's change page: the same sections, its recent run and audit trail.
     job_id = execution.job_id
     page.goto(f"{base}/admin/scheduler_jobs/dynamicjob/{job_id}/change/")
     expect(page.locator("#recent-executions")).to_contain_text(f"#{execution.pk}")
