@@ -187,6 +187,15 @@ def import_plan(
             continue
         data = {k: v for k, v in definition.items() if k in services.EDITABLE_FIELDS}
         job = existing.get(name)
+        legacy_changed = "legacy_name" in definition and (
+            job is not None and legacy_name != job.legacy_name
+        )
+        if legacy_changed:
+            errors.append(
+                f"{where}: legacy_name: is {job.legacy_name!r} in the database; "
+                "it is set only when a job is created."
+            )
+            continue
         masked = _masked_without_secret(data, job)
         if masked:
             errors.extend(
@@ -211,6 +220,11 @@ def import_plan(
         raise JobFileError(
             f"{source}: {len(errors)} error(s); nothing was imported:\n"
             + "\n".join(f"  {line}" for line in errors)
+        )
+    if prune and not definitions and existing:
+        raise JobFileError(
+            f"{source}: the file holds no jobs; refusing to delete all "
+            f"{len(existing)} job(s) with --prune."
         )
     if prune:
         for name, job in sorted(existing.items()):

@@ -349,3 +349,26 @@ def test_masked_webhook_pointing_elsewhere_is_refused(jobs, tmp_path):
 
     ping = DynamicJob.objects.get(name="nightly ping")
     assert ping.notifications["slack_webhook"] == WEBHOOK
+
+
+def test_prune_with_an_empty_file_deletes_nothing(jobs, tmp_path):
+    path = tmp_path / "jobs.yaml"
+    path.write_text("jobs: []\n")
+
+    with pytest.raises(CommandError, match="refusing to delete all 2 job"):
+        run("import_jobs", str(path), "--prune")
+
+    assert DynamicJob.objects.count() == 2
+
+
+def test_legacy_name_of_an_existing_job_is_not_silently_changed(jobs, tmp_path):
+    path = tmp_path / "jobs.yaml"
+    path.write_text("- {name: heartbeat, legacy_name: test_scheduler}\n")
+
+    with pytest.raises(CommandError) as excinfo:
+        run("import_jobs", str(path))
+
+    assert (
+        "jobs[0] (heartbeat): legacy_name: is '' in the database; it is set only "
+        "when a job is created."
+    ) in str(excinfo.value)
