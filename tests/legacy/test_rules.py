@@ -223,3 +223,32 @@ def test_status_says_a_parallel_dry_run_changes_no_data(seed_settings):
         "counts match, switch: `legacy_jobs migrate data_cleanup --live "
         "--disable-legacy`."
     ) in out
+
+
+def test_rule_can_rename_the_job_and_replace_the_schedule(seed_settings):
+    seed_settings.SCHEDULER_LEGACY_RULES = {
+        "send_weekly_digest": {
+            "template": "heartbeat",
+            "ignore": [],
+            "args": ["message"],
+            "name": "Weekly digest (heartbeat stand-in)",
+            "schedule": {
+                "type": "cron",
+                "cron": "0 9 * * 1",
+                "timezone": "Europe/Paris",
+            },
+        }
+    }
+
+    run("legacy_jobs", "migrate", "send_weekly_digest")
+    again = run("legacy_jobs", "migrate", "send_weekly_digest")
+
+    job = DynamicJob.objects.get()
+    assert job.name == "Weekly digest (heartbeat stand-in)"
+    assert job.legacy_name == "send_weekly_digest"
+    assert job.schedule == {
+        "type": "cron",
+        "cron": "0 9 * * 1",
+        "timezone": "Europe/Paris",
+    }
+    assert "already migrated to 'Weekly digest (heartbeat stand-in)'" in again
