@@ -312,3 +312,16 @@ def test_plan_notes_when_the_migrated_job_was_changed_since(seed_settings):
     ) in out
     assert "nothing to change" in again
     assert DynamicJob.objects.get().schedule["every_seconds"] == 120
+
+
+def test_a_job_the_services_refuse_fails_the_command_with_the_reason(seed_settings):
+    seed_settings.SCHEDULER_MAX_JOBS = 0
+
+    with pytest.raises(CommandError) as excinfo:
+        run("legacy_jobs", "migrate", "--all")
+
+    assert str(excinfo.value).startswith(
+        "Some jobs failed:\ndata_cleanup: The system holds its maximum of 0 jobs"
+    )
+    assert DynamicJob.objects.count() == 0
+    assert AuditEntry.objects.count() == 0
