@@ -152,6 +152,8 @@ class CronBuilderWidget(ProjectTemplateWidgetMixin, forms.TextInput):
         context["hours"] = [f"{h:02d}" for h in range(24)]
         context["monthdays"] = list(range(1, 32))
         context["weekdays"] = [
+            ("1-5", "Monday to Friday"),
+            ("0,6", "Saturday and Sunday"),
             ("1", "Monday"),
             ("2", "Tuesday"),
             ("3", "Wednesday"),

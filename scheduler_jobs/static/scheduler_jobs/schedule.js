@@ -38,6 +38,9 @@
     if (dom === "*" && num.test(dow)) {
       return { preset: "weekly", weekday: String(Number(dow) % 7), hour: h, minute: m };
     }
+    if (dom === "*" && (dow === "1-5" || dow === "0,6")) {
+      return { preset: "weekly", weekday: dow, hour: h, minute: m, keepWeekday: true };
+    }
     if (num.test(dom) && dow === "*") {
       return { preset: "monthly", monthday: dom, hour: h, minute: m };
     }
@@ -81,7 +84,8 @@
       var parsed = parseCron(cron.value);
       preset.value = parsed.preset;
       Object.keys(inputs).forEach(function (key) {
-        if (parsed[key] !== undefined) { inputs[key].value = String(Number(parsed[key])); }
+        if (parsed[key] === undefined) { return; }
+        inputs[key].value = key === "weekday" ? String(parsed[key]) : String(Number(parsed[key]));
       });
       showParts();
     }
