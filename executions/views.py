@@ -321,6 +321,10 @@ def dashboard(request: HttpRequest, *, model_admin) -> TemplateResponse:
         }
         for row in metrics["top_jobs"]
     ]
+    for failure in metrics["recent_failures"]:
+        failure["status_label"] = STATUS_LABELS.get(
+            failure["status"], failure["status"]
+        )
     percentiles = selectors.duration_percentiles_by_template(window=window)
     duration_rows = []
     for row in percentiles:

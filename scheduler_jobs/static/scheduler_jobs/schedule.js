@@ -156,7 +156,7 @@
         li.appendChild(rel);
         if (run.note) {
           var badge = document.createElement("span");
-          badge.className = "ds-badge ds-status-retry_pending";
+          badge.className = "ds-badge ds-badge-warn";
           badge.textContent = run.note === "dst-gap" ? "DST gap" : "DST repeat";
           li.appendChild(document.createTextNode(" "));
           li.appendChild(badge);
