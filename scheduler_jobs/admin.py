@@ -466,15 +466,25 @@ class DynamicJobAdmin(admin.ModelAdmin):
         job = get_object_or_404(DynamicJob, pk=job_id)
         if not self.has_change_permission(request, job):
             raise PermissionDenied
-        job = services.job_set_enabled(
-            job=job, user=request.user, enabled=not job.enabled, request=request
-        )
-        state = "enabled" if job.enabled else "disabled"
-        self.message_user(request, f"“{job.name}” is now {state}.", messages.SUCCESS)
-        return HttpResponseRedirect(
-            request.POST.get("next_url")
-            if url_has_allowed_host_and_scheme(
-                request.POST.get("next_url", ""), allowed_hosts={request.get_host()}
+        try:
+            job = services.job_set_enabled(
+                job=job, user=request.user, enabled=not job.enabled, request=request
             )
-            else reverse("admin:scheduler_jobs_dynamicjob_changelist")
+        except ValidationError as exc:
+            # e.g. stored parameters no longer valid for an updated template.
+            self.message_user(
+                request,
+                f"“{job.name}” was not changed: {'; '.join(exc.messages)} "
+                "Open the job to fix it.",
+                messages.ERROR,
+            )
+        except services.VersionConflict as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            state = "enabled" if job.enabled else "disabled"
+            self.message_user(
+                request, f"“{job.name}” is now {state}.", messages.SUCCESS
+            )
+        return HttpResponseRedirect(
+            reverse("admin:scheduler_jobs_dynamicjob_changelist")
         )

@@ -366,3 +366,16 @@ def test_schedule_preview_warns_about_a_run_in_the_dst_gap(editor_client, time_m
     ).json()
     assert data["runs"][0]["note"] == "dst-gap"
     assert "daylight-saving gap" in data["warnings"][0]
+
+
+def test_toggle_of_a_job_with_stale_parameters_explains_instead_of_failing(
+    editor_client,
+):
+    job = DynamicJobFactory(enabled=False, parameters={"message": "x", "gone": 1})
+    response = editor_client.post(f"{LIST}{job.pk}/toggle/", follow=True)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "was not changed" in html
+    assert "Unknown parameter" in html
+    job.refresh_from_db()
+    assert job.enabled is False
