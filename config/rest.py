@@ -17,7 +17,7 @@ from django.db import DataError, IntegrityError, InterfaceError, OperationalErro
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
-from rest_framework.filters import SearchFilter
+from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.pagination import (
     Cursor,
     CursorPagination,
@@ -179,6 +179,53 @@ class SafeSearchFilter(SearchFilter):
                 {self.search_param: ["Must not contain NUL characters."]}
             )
         return super().get_search_terms(request)
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """`?ordering=` with a 400 for an unknown field (DRF ignores it silently), and
+    `id` appended as a tie-breaker so pages never repeat or skip a row."""
+
+    def get_ordering(self, request, queryset, view):
+        raw = request.query_params.get(self.ordering_param)
+        if raw:
+            fields = [part.strip() for part in raw.split(",")]
+            allowed = self.allowed_fields(view)
+            unknown = [f for f in fields if f.lstrip("-") not in allowed]
+            if unknown:
+                raise exceptions.ValidationError(
+                    {
+                        self.ordering_param: [
+                            f"Unknown field {unknown[0]!r}. One of: "
+                            f"{', '.join(sorted(allowed))} (prefix - to reverse)."
+                        ]
+                    }
+                )
+            ordering = fields
+        else:
+            ordering = list(self.get_default_ordering(view) or [])
+        if not any(f.lstrip("-") in ("id", "pk") for f in ordering):
+            ordering.append("id")
+        return ordering
+
+    @staticmethod
+    def allowed_fields(view) -> set[str]:
+        return set(getattr(view, "ordering_fields", ()))
+
+    def get_schema_operation_parameters(self, view):
+        names = "|".join(sorted(self.allowed_fields(view)))
+        return [
+            {
+                "name": self.ordering_param,
+                "required": False,
+                "in": "query",
+                "description": "Comma-separated fields, - to reverse: "
+                f"{', '.join(sorted(self.allowed_fields(view)))}.",
+                "schema": {
+                    "type": "string",
+                    "pattern": f"^-?({names})(,-?({names}))*$",
+                },
+            }
+        ]
 
 
 # --- Throttling ------------------------------------------------------------------

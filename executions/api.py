@@ -26,7 +26,7 @@ from executions.filters import JobExecutionFilter
 from executions.models import JobExecution
 from executions.selectors import dashboard_metrics, parse_window
 from executions.serializers import (
-    LIST_FIELDS,
+    LIST_COLUMNS,
     JobExecutionDetailSerializer,
     JobExecutionSerializer,
     MetricsSerializer,
@@ -37,8 +37,6 @@ WINDOW_PATTERN = re.compile(
     r"^(?:(?:[1-9][0-9]{0,2}|1[0-9]{3}|20[0-9]{2}|21[0-5][0-9]|2160)h"
     r"|(?:[1-9]|[1-8][0-9]|90)d)$"
 )
-# Columns a list row needs: not the logs or parameters, which can be large.
-LIST_COLUMNS = tuple("job" if f == "job_id" else f for f in LIST_FIELDS)
 
 
 @extend_schema_view(

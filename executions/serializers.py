@@ -23,6 +23,8 @@ LIST_FIELDS = (
     "result",
     "error",
 )
+# The columns a list row needs: not the logs or parameters, which can be large.
+LIST_COLUMNS = tuple("job" if f == "job_id" else f for f in LIST_FIELDS)
 
 
 @extend_schema_field(

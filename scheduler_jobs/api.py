@@ -16,7 +16,6 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,13 +27,14 @@ from config.rest import (
     NewestFirstCursorPagination,
     RunThrottle,
     SafeSearchFilter,
+    StrictOrderingFilter,
     WriteThrottle,
     check_throttle,
     permission,
 )
 from executions import services as execution_services
 from executions.models import JobExecution
-from executions.serializers import LIST_FIELDS, JobExecutionSerializer
+from executions.serializers import LIST_COLUMNS, JobExecutionSerializer
 from scheduler_jobs import services
 from scheduler_jobs.filters import DynamicJobFilter
 from scheduler_jobs.models import DynamicJob
@@ -48,9 +48,6 @@ from scheduler_jobs.serializers import (
     SchedulePreviewResponseSerializer,
     raise_nested,
 )
-
-# Columns the history needs: not the logs or parameters, which can be large.
-EXECUTION_LIST_COLUMNS = tuple("job" if f == "job_id" else f for f in LIST_FIELDS)
 
 
 def _editable(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +73,7 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
     serializer_class = DynamicJobSerializer
     permission_classes = [IsStaff, ModelPermissions]
     pagination_class = CountedPagination
-    filter_backends = [DjangoFilterBackend, SafeSearchFilter, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, SafeSearchFilter, StrictOrderingFilter]
     filterset_class = DynamicJobFilter
     search_fields = ["name", "description"]
     ordering_fields = [
@@ -191,9 +188,7 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
     def executions(self, request: Request, pk: str | None = None) -> Response:
         # The job's existence only; its id is all the history query needs.
         job_id = self.get_object().pk
-        queryset = JobExecution.objects.filter(job_id=job_id).only(
-            *EXECUTION_LIST_COLUMNS
-        )
+        queryset = JobExecution.objects.filter(job_id=job_id).only(*LIST_COLUMNS)
         page = self.paginate_queryset(queryset)
         serializer = JobExecutionSerializer(page, many=True)
         return self.get_paginated_response(serializer.data)

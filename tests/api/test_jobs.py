@@ -217,6 +217,25 @@ def test_list_searches_name_and_description_and_orders(api):
     assert [j["name"] for j in ordered] == ["cache warmer", "beta", "alpha"]
 
 
+def test_ordering_by_several_fields_with_id_breaking_ties(api):
+    for name in ("c", "a", "b", "d"):
+        DynamicJobFactory(name=name, enabled=name in ("a", "c"))
+
+    first = api.get("/api/v1/scheduler-jobs/?ordering=-enabled,name&page_size=3")
+    second = api.get(first.json()["next"])
+
+    assert [j["name"] for j in first.json()["results"]] == ["a", "c", "b"]
+    assert [j["name"] for j in second.json()["results"]] == ["d"]
+
+
+@pytest.mark.parametrize("ordering", ["password", "name,", "-created_by__password"])
+def test_ordering_by_an_unknown_field_is_400(api, ordering):
+    response = api.get(f"/api/v1/scheduler-jobs/?ordering={ordering}")
+
+    assert response.status_code == 400
+    assert "ordering" in response.json()
+
+
 def test_search_with_a_nul_character_is_a_400_not_a_database_error(api):
     response = api.get("/api/v1/scheduler-jobs/?search=a%00b")
 
