@@ -51,13 +51,16 @@ FIELDS = (
     ("day-of-week", 0, 7, DAY_NAMES),
 )
 _ITEM = re.compile(r"^(?P<range>\*|[^/]+)(?:/(?P<step>.*))?$")
+_DIGITS = re.compile(r"^[0-9]{1,4}$")
 
 
 def _parse_value(text: str, name: str, low: int, high: int, names: dict) -> int:
     lowered = text.lower()
     if lowered in names:
         return names[lowered]
-    if not text.isdigit():
+    # ASCII only: str.isdigit() also accepts digits such as "٣" that cron
+    # implementations do not.
+    if not _DIGITS.match(text):
         raise ValueError(f"{name} field: {text!r} is not a number")
     value = int(text)
     if not low <= value <= high:
@@ -76,7 +79,7 @@ def _parse_field(text: str, name: str, low: int, high: int, names: dict) -> set[
         part, step_text = match.group("range"), match.group("step")
         step = 1
         if step_text is not None:
-            if not step_text.isdigit() or int(step_text) < 1:
+            if not _DIGITS.match(step_text) or int(step_text) < 1:
                 raise ValueError(
                     f"{name} field: step {step_text!r} must be a whole number ≥ 1"
                 )
@@ -358,6 +361,7 @@ def _parse_interval_schedule(data: dict[str, Any]) -> IntervalSchedule:
     if (
         isinstance(every, bool)
         or not isinstance(every, int | float)
+        or not math.isfinite(every)
         or every != int(every)
     ):
         errors["every_seconds"] = ["Must be a whole number of seconds."]
