@@ -233,6 +233,9 @@ SCHEDULER_WEBHOOK_ALLOWED_HOSTS = env.list(
     "SCHEDULER_WEBHOOK_ALLOWED_HOSTS", default=[]
 )
 SCHEDULER_LEGACY_TICKETS_MODEL = env.str("SCHEDULER_LEGACY_TICKETS_MODEL", default="")
+# legacy_jobs mapping rules, merged over the built-in ones (a dict set in a
+# settings module, not an environment variable); see README.
+SCHEDULER_LEGACY_RULES: dict = {}
 # Extra template classes (dotted paths) registered beside the built-ins and the
 # entry points, e.g. a project's own templates without packaging them.
 SCHEDULER_EXTRA_TEMPLATES = env.list("SCHEDULER_EXTRA_TEMPLATES", default=[])
