@@ -16,13 +16,17 @@ from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from audit.admin import RejectNulQueryMixin
 from executions import services
 from executions.models import JobExecution
 from executions.views import dashboard
 from job_templates.base import mask_parameters
 from job_templates.registry import registry
 from scheduler_jobs.admin import status_badge
-from scheduler_jobs.admin_views import relative_time, summary_items
+from scheduler_jobs.admin_views import (
+    relative_time,
+    summary_items,
+)
 from scheduler_jobs.models import DynamicJob
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -78,7 +82,7 @@ class JobFilter(admin.SimpleListFilter):
 
 
 @admin.register(JobExecution)
-class JobExecutionAdmin(admin.ModelAdmin):
+class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
     list_display = (
         "id_column",
         "status_column",

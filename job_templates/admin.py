@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from audit.admin import RejectNulQueryMixin
 from job_templates.models import JobTemplate
 
 
@@ -59,7 +60,7 @@ def schema_rows(schema: dict[str, Any], prefix: str = "") -> list[dict[str, Any]
 
 
 @admin.register(JobTemplate)
-class JobTemplateAdmin(admin.ModelAdmin):
+class JobTemplateAdmin(RejectNulQueryMixin, admin.ModelAdmin):
     list_display = (
         "name_column",
         "type",

@@ -17,12 +17,16 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
+from audit.admin import RejectNulQueryMixin
 from audit.models import AuditEntry
 from executions import services as execution_services
 from executions.models import JobExecution
 from job_templates.registry import registry
 from scheduler_jobs import services
-from scheduler_jobs.admin_views import relative_time, schedule_preview
+from scheduler_jobs.admin_views import (
+    relative_time,
+    schedule_preview,
+)
 from scheduler_jobs.forms import DynamicJobChangeForm
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.wizard import JobCreationWizard
@@ -98,7 +102,7 @@ class LastStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(DynamicJob)
-class DynamicJobAdmin(admin.ModelAdmin):
+class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
     form = DynamicJobChangeForm
     list_display = (
         "name",

@@ -19,7 +19,6 @@ pytestmark = pytest.mark.django_db
         "/admin/executions/jobexecution/dashboard/?window=999d",
         "/admin/audit/auditentry/?object=nonsense",
         "/admin/audit/auditentry/?actor=xyz",
-        "/admin/scheduler_jobs/dynamicjob/?last_status=%00",
         "/admin/scheduler_jobs/dynamicjob/schedule-preview/?schedule_type=interval&every=1e9",
         "/admin/scheduler_jobs/dynamicjob/schedule-preview/?timezone=../../etc/passwd",
         "/admin/scheduler_jobs/dynamicjob/schedule-preview/?schedule_type=interval&every=99999999999",
@@ -27,6 +26,22 @@ pytestmark = pytest.mark.django_db
 )
 def test_odd_query_strings_do_not_break_pages(admin_client_, url):
     assert admin_client_.get(url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/scheduler_jobs/dynamicjob/?last_status=%00",
+        "/admin/scheduler_jobs/dynamicjob/?q=a%00b",
+        "/admin/executions/jobexecution/?status__exact=%00",
+        "/admin/audit/auditentry/?object=a%00:1",
+        "/admin/job_templates/jobtemplate/?q=%00",
+    ],
+)
+def test_nul_characters_in_list_queries_are_a_400(admin_client_, url):
+    response = admin_client_.get(url)
+    assert response.status_code == 400
+    assert b"NUL" in response.content
 
 
 def test_preview_names_the_field_for_garbage(admin_client_):
