@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
@@ -27,9 +28,6 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
-
-from executions.services import NotCancellable
-from scheduler_jobs.services import QuotaExceeded, VersionConflict
 
 DATABASE_RETRY_AFTER_SECONDS = 5
 # The largest id a bigint column holds; larger ones in a query are a 400.
@@ -412,8 +410,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     Every error body is JSON naming the field or the reason.
     """
-    # Imported here: rest_framework.views imports the permission classes above.
+    # Imported here: DRF imports this module (its settings name the classes
+    # above) before the apps are ready, and rest_framework.views imports it too.
     from rest_framework.views import exception_handler as drf_exception_handler
+
+    from executions.services import NotCancellable
+    from scheduler_jobs.services import QuotaExceeded, VersionConflict
 
     if isinstance(exc, VersionConflict):
         return Response(
@@ -432,6 +434,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DjangoValidationError):
         return Response(
             django_validation_error_data(exc), status=status.HTTP_400_BAD_REQUEST
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {
+                "detail": "The request body is larger than "
+                f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+                "(DATA_UPLOAD_MAX_MEMORY_SIZE).",
+                "code": "too_large",
+            },
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, SuspiciousOperation):
+        # Too many query fields, a bad multipart boundary: Django's HTML 400 else.
+        return Response(
+            {"detail": "The request is malformed.", "code": "bad_request"},
+            status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, IntegrityError):
         # The services turn the conflicts they expect into errors of their own;
@@ -545,6 +563,7 @@ def schema_postprocessing_hook(result, generator, request, public):
                     "400", _json("Invalid input, by field.", field_errors)
                 )
             if "requestBody" in operation:
+                responses.setdefault("413", _json("Request body too large.", error))
                 responses.setdefault("415", _json("Unsupported media type.", error))
             responses.setdefault(
                 "401", _json("Not authenticated (no or bad credentials).", error)

@@ -134,6 +134,25 @@ def test_unicode_is_kept(api):
     assert response.json()["parameters"]["message"] == "héllo wörld 👋"
 
 
+def test_a_body_over_the_upload_limit_is_413(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    payload = job_payload(description="x" * 20_000)
+
+    response = api.post(URL, payload, format="json")
+
+    assert response.status_code == 413
+    assert "DATA_UPLOAD_MAX_MEMORY_SIZE" in response.json()["detail"]
+
+
+def test_too_many_query_parameters_is_a_json_400(api):
+    query = "&".join(f"p{i}=1" for i in range(1200))
+
+    response = api.get(f"{URL}?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["detail"]
+
+
 def test_form_encoded_body_is_415(api):
     response = api.post(URL, {"name": "x"}, format="multipart")
 

@@ -4,6 +4,7 @@ import hypothesis
 import pytest
 import schemathesis
 from django.core import signals
+from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from drf_spectacular.validation import validate_schema
@@ -42,6 +43,19 @@ def test_openapi_document_validates(api):
     } <= set(document["paths"])
     create = document["paths"]["/api/v1/scheduler-jobs/"]["post"]["responses"]
     assert {"201", "400", "401", "403", "429"} <= set(create)
+
+
+@pytest.mark.django_db
+def test_schema_generation_has_no_warnings(tmp_path):
+    call_command(
+        "spectacular",
+        "--validate",
+        "--fail-on-warn",
+        "--file",
+        str(tmp_path / "s.yaml"),
+    )
+
+    assert "/api/v1/scheduler-jobs/" in (tmp_path / "s.yaml").read_text()
 
 
 @pytest.mark.django_db
