@@ -504,6 +504,11 @@ class ParametersField(forms.JSONField):
 
     def to_python(self, value: Any) -> Any:
         value = super().to_python(value)
+        nul_path = _nul_path(value)
+        if nul_path is not None:
+            # PostgreSQL cannot store NUL in JSON text; say where it is.
+            message = f"{nul_path or 'parameters'}: contains a NUL character (\\u0000)."
+            raise ValidationError(message, code="invalid")
         if not isinstance(value, dict):
             return value
         errors = {}
@@ -522,6 +527,26 @@ class ParametersField(forms.JSONField):
             self.widget.add_error({key: [message] for key, message in errors.items()})
             raise ValidationError(list(errors.values()), code="invalid")
         return value
+
+
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) holding NUL, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return here
+            found = _nul_path(item, here)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
 
 
 def parameters_field(

@@ -86,3 +86,15 @@ def test_tampered_wizard_post_is_a_400_not_a_500(editor_client):
     editor_client.get("/admin/scheduler_jobs/dynamicjob/add/")
     response = editor_client.post("/admin/scheduler_jobs/dynamicjob/add/", {"x": "y"})
     assert response.status_code == 400
+
+
+def test_nul_character_in_a_parameter_is_refused_on_the_parameters_field(
+    editor_client,
+):
+    response = start(
+        editor_client,
+        params='{"message": "a\\u0000b", "fail": false, "sleep_seconds": 0}',
+    )
+    assert "message: contains a NUL character" in errors_of(
+        response, "id_parameters-parameters"
+    )
