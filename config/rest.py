@@ -109,6 +109,21 @@ class StrictChoiceField(serializers.ChoiceField):
         return super().to_internal_value(data)
 
 
+class RefuseUnknownFieldsMixin:
+    """A serializer that names the fields it does not know instead of ignoring
+    them, so a typo ("enabeld") is a 400, not a silent no-op. Read-only fields
+    are known: a client may send back what it read."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: ["Unknown field."] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+
 # --- Parsing ---------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
 from config.rest import (
+    RefuseUnknownFieldsMixin,
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
@@ -161,7 +162,7 @@ def check_critical_template(user: Any, template_type: str | None) -> None:
         )
 
 
-class DynamicJobSerializer(serializers.Serializer):
+class DynamicJobSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     """A job. Writes are validated by the job service; reads mask secrets."""
 
     id = serializers.IntegerField(read_only=True)
@@ -206,15 +207,6 @@ class DynamicJobSerializer(serializers.Serializer):
         read_only=True,
         help_text="Goes up by one with each change; send it back on PUT and PATCH.",
     )
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: ["Unknown field."] for key in unknown}
-                )
-        return super().to_internal_value(data)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Template exists, then authorisation for critical ones, then the rest."""
@@ -270,7 +262,7 @@ class DynamicJobUpdateSerializer(DynamicJobSerializer):
         return super().validate(attrs)
 
 
-class RunRequestSerializer(serializers.Serializer):
+class RunRequestSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     """Optional overrides for one manual run."""
 
     dry_run = StrictBooleanField(
@@ -285,15 +277,6 @@ class RunRequestSerializer(serializers.Serializer):
         help_text="Parameter overrides for this run only, merged over the job's "
         "and validated against the template's schema.",
     )
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: ["Unknown field."] for key in unknown}
-                )
-        return super().to_internal_value(data)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Validate overrides before the rate limit, as the seed's chain orders it.
@@ -335,7 +318,9 @@ class RunResponseSerializer(serializers.Serializer):
     status = serializers.CharField(help_text='"queued"')
 
 
-class SchedulePreviewRequestSerializer(serializers.Serializer):
+class SchedulePreviewRequestSerializer(
+    RefuseUnknownFieldsMixin, serializers.Serializer
+):
     schedule = ScheduleField()
 
 

@@ -264,11 +264,14 @@ def test_control_characters_are_stripped_from_text(api):
     assert job.parameters["message"] == "bell and\ttab\nnewline"
 
 
-def test_a_slack_webhook_with_a_newline_is_refused(api):
+@pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"])
+def test_a_slack_webhook_with_a_line_break_is_refused(api, newline):
     response = api.post(
         URL,
         job_payload(
-            notifications={"slack_webhook": "https://hooks.example.com/x\r\nHost: evil"}
+            notifications={
+                "slack_webhook": f"https://hooks.example.com/x{newline}Host: evil"
+            }
         ),
         format="json",
     )
