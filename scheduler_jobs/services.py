@@ -117,6 +117,10 @@ def job_clean(
         params = values.get("parameters")
         if isinstance(params, dict) and instance is not None:
             params = unmask_parameters(template, params, instance.parameters)
+        nul_path = _find_nul(params)
+        if nul_path is not None:
+            # PostgreSQL cannot store U+0000 in JSON; refuse it with its path.
+            fail(_join("parameters", nul_path), "Contains a NUL character.")
         try:
             cleaned["parameters"] = template.validate_params(params)
         except ValidationError as exc:
@@ -183,6 +187,26 @@ def _defaults() -> dict[str, Any]:
         "notifications": {},
         "queue": "",
     }
+
+
+def _find_nul(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) holding a NUL character."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        child = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return child
+        found = _find_nul(item, child)
+        if found is not None:
+            return found
+    return None
 
 
 def _is_int(value: Any) -> bool:

@@ -255,3 +255,12 @@ def test_slack_webhook_to_internal_addresses_is_refused_on_save(url):
         )
     )
     assert "notifications.slack_webhook" in errors
+
+
+def test_nul_characters_in_parameters_are_refused_with_their_path():
+    errors = errors_of(
+        lambda: services.job_create(
+            user=None, data=job_data(parameters={"message": "a\x00b"})
+        )
+    )
+    assert errors["parameters.message"] == ["Contains a NUL character."]
