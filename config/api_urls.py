@@ -4,9 +4,12 @@ Every route answers with and without its trailing slash, without a redirect:
 clients that POST to /scheduler-jobs would otherwise lose their body to a 301.
 """
 
-from django.urls import re_path
+from urllib.parse import urlencode
+
+from django.http import HttpResponseRedirect
+from django.urls import re_path, reverse
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework import routers
+from rest_framework import exceptions, routers
 
 from audit.api import AuditEntryViewSet
 from config.rest import IsStaff, api_not_found
@@ -32,6 +35,18 @@ class Router(routers.DefaultRouter):
         self.trailing_slash = "/?"
 
 
+class SwaggerDocsView(SpectacularSwaggerView):
+    """Swagger UI for staff; a visitor who is not logged in goes to the admin login."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, exceptions.NotAuthenticated):
+            login = reverse("admin:login")
+            return HttpResponseRedirect(
+                f"{login}?{urlencode({'next': self.request.path})}"
+            )
+        return super().handle_exception(exc)
+
+
 router = Router()
 router.register("scheduler-jobs", DynamicJobViewSet, basename="dynamicjob")
 router.register("executions", JobExecutionViewSet, basename="jobexecution")
@@ -46,7 +61,7 @@ urlpatterns = [
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
     re_path(
         r"^docs/?$",
-        SpectacularSwaggerView.as_view(url_name="api-schema"),
+        SwaggerDocsView.as_view(url_name="api-schema"),
         name="api-docs",
     ),
     *router.urls,

@@ -59,6 +59,14 @@ def test_schema_generation_has_no_warnings(tmp_path):
 
 
 @pytest.mark.django_db
+def test_swagger_ui_sends_visitors_to_the_admin_login(client):
+    response = client.get("/api/v1/docs/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/login/?next=%2Fapi%2Fv1%2Fdocs%2F"
+
+
+@pytest.mark.django_db
 def test_swagger_ui_is_served_to_staff(api):
     response = api.get("/api/v1/docs/")
 
