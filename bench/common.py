@@ -124,6 +124,9 @@ def child_env(database_url: str, **extra: str) -> dict[str, str]:
         "SCHEDULER_VAR_DIR": str(VAR_DIR),
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        # As in production: DEBUG keeps every SQL statement in memory and, on
+        # SQLite, runs an extra query per statement to log its parameters.
+        "DEBUG": "0",
     }
     env.update(extra)
     return env

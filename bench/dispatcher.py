@@ -26,6 +26,7 @@ The "distinct" run gives every job its own cron expression and time zone.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -382,20 +383,28 @@ def run_pair(
         common.clone_database(template, url)
         env = common.child_env(url, BENCH_DUE_TIMEOUT=str(due_timeout))
         stamp = [t0.isoformat(), d.isoformat()]
-        seed = common.run_child(
-            "bench.dispatcher", ["seed", system, variant, str(n), *stamp], env
-        )
+        try:
+            seed = common.run_child(
+                "bench.dispatcher", ["seed", system, variant, str(n), *stamp], env
+            )
+        except RuntimeError as exc:
+            out[system] = {"error": f"seeding failed: {str(exc)[-300:]}"}
+            print(f"    {out[system]['error']}", file=sys.stderr)
+            continue
         print(
             f"  {db:8} {variant:8} N={n:<7} {LABEL[system]:20} seeded in "
             f"{seed['specs_seconds'] + seed['seed_seconds']:.1f}s; measuring…",
             file=sys.stderr,
             flush=True,
         )
-        result = common.run_child(
-            "bench.dispatcher",
-            ["measure", system, variant, str(n), *stamp, str(seed["due"])],
-            env,
-        )
+        try:
+            result = common.run_child(
+                "bench.dispatcher",
+                ["measure", system, variant, str(n), *stamp, str(seed["due"])],
+                env,
+            )
+        except RuntimeError as exc:
+            result = {"error": f"child failed: {str(exc)[-300:]}"}
         result["due_expected"] = seed["due"]
         out[system] = result
         if result.get("error"):
@@ -531,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
             for n in variant_sizes:
                 pair = run_pair(db, variant, n, template, systems, args.due_timeout)
                 rows.extend(rows_for(db, variant, n, pair))
+                raw = {"db": db, "variant": variant, "n": n, **pair}
+                print(json.dumps(raw, default=str), flush=True)
         common.drop_database(template)
     print()
     print(
