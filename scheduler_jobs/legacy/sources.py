@@ -419,7 +419,9 @@ def _file_entry(
     for problem in job.problems:  # "args must be a list" -> field, message
         field_name, _, message = problem.partition(" ")
         errors.append(f"{where}: {field_name}: {message}.")
-    tz = entry.get("timezone") or getattr(settings, "CELERY_TIMEZONE", "UTC")
+    tz = str(
+        entry.get("timezone") or getattr(settings, "CELERY_TIMEZONE", None) or "UTC"
+    )
     try:
         _set_schedule(job, *_file_schedule(entry["schedule"], tz))
     except LegacyError as exc:
@@ -436,7 +438,7 @@ def _file_schedule(value: Any, tz: str) -> tuple[dict | None, str, str]:
     if not isinstance(value, dict):
         raise LegacyError("must be a cron string, a number of seconds or an object.")
     if "cron" in value:
-        return _cron_text(str(value["cron"]), value.get("timezone", tz))
+        return _cron_text(str(value["cron"]), str(value.get("timezone") or tz))
     if "every_seconds" in value:
         return _number_interval(value["every_seconds"], 1)
     if "every" in value:
