@@ -149,6 +149,27 @@ def test_execution_list_filters(api):
     assert ids(f"started_before={yesterday}") == [old.pk]
 
 
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("started_after=0960-07-02T11:58:22-20:17", True),
+        ("started_after=0001-01-01T00:00:00%2B05:00", True),
+        ("started_before=9999-12-31T23:59:59-05:00", True),
+        ("started_before=0001-01-01T00:00:00%2B14:00", False),
+        ("started_after=9999-12-31T23:59:59-23:59", False),
+    ],
+)
+def test_date_filters_take_any_iso_offset_and_the_calendar_edges(api, query, found):
+    execution = JobExecutionFactory(started_at=timezone.now())
+
+    response = api.get(f"/api/v1/executions/?{query}")
+
+    assert response.status_code == 200, response.json()
+    assert [e["id"] for e in response.json()["results"]] == (
+        [execution.pk] if found else []
+    )
+
+
 def test_execution_detail_has_result_error_and_logs(api):
     logs = [{"ts": "2026-01-01T00:00:00+00:00", "level": "INFO", "message": "hello"}]
     execution = JobExecutionFactory(
