@@ -39,6 +39,7 @@ from bench import common
 SYSTEMS = ("ours", "dcb")
 LABEL = {"ours": "DynamicJobScheduler", "dcb": "DatabaseScheduler"}
 IDLE_TICKS = 20
+HEADERS = ["run", "measure", LABEL["ours"], LABEL["dcb"], "ratio (dcb ÷ ours)"]
 DUE = 1000
 MIX_ZONES = (
     "UTC",
@@ -479,6 +480,18 @@ def rows_for(db: str, variant: str, n: int, pair: dict[str, dict[str, Any]]) -> 
             _ratio_of(ours, dcb, "peak_rss_mib"),
         ]
     )
+    for result in (ours, dcb):
+        if "peak_rss_mib" in result and "rss_before_mib" in result:
+            result["rss_growth_mib"] = result["peak_rss_mib"] - result["rss_before_mib"]
+    rows.append(
+        [
+            where,
+            "peak RSS − RSS before construction",
+            cell(ours, "rss_growth_mib", "m"),
+            cell(dcb, "rss_growth_mib", "m"),
+            _ratio_of(ours, dcb, "rss_growth_mib"),
+        ]
+    )
     if dcb.get("error") and dcb["error"] != "not run":
         rows.append([where, "DatabaseScheduler error", "", dcb["error"][:160], ""])
     return rows
@@ -507,8 +520,24 @@ def main(argv: list[str] | None = None) -> int:
         default=60.0,
         help="give up the 1 000-due phase after this many seconds",
     )
+    parser.add_argument(
+        "--render",
+        nargs="+",
+        metavar="FILE",
+        help="print the table from the JSON lines of earlier runs' output",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.render:
+        rows = []
+        for path in args.render:
+            with open(path) as lines:
+                for line in lines:
+                    if line.startswith("{"):
+                        raw = json.loads(line)
+                        rows.extend(rows_for(raw["db"], raw["variant"], raw["n"], raw))
+        print(common.table(HEADERS, rows))
+        return 0
     if args.child:
         action, system, variant, n, t0, d, *rest = args.child
         t0_dt, d_dt = datetime.fromisoformat(t0), datetime.fromisoformat(d)
@@ -544,11 +573,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(raw, default=str), flush=True)
         common.drop_database(template)
     print()
-    print(
-        common.table(
-            ["run", "measure", LABEL["ours"], LABEL["dcb"], "ratio (dcb ÷ ours)"], rows
-        )
-    )
+    print(common.table(HEADERS, rows))
     print(f"\nMachine: {common.machine()}")
     print(f"Total {time.monotonic() - started:.0f}s")
     return 0
