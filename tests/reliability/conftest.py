@@ -36,10 +36,14 @@ def require_real_services() -> None:
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _real_services():
+    require_real_services()
+
+
 @pytest.fixture(scope="module")
 def stacks(django_db_setup, django_db_blocker, tmp_path_factory, request):
     """Start ReliabilityStacks for a module; every process is stopped at the end."""
-    require_real_services()
     with django_db_blocker.unblock():
         flush_broker()
     probe_path().unlink(missing_ok=True)
