@@ -15,6 +15,7 @@ from executions.housekeeping import executions_prune, housekeeping_run
 from executions.models import JobExecution
 from scheduler_jobs import services as job_services
 from tests.factories import DynamicJobFactory, JobExecutionFactory
+from tests.integration.harness import wait_for
 from tests.reliability.stack import redis_client
 
 pytestmark = pytest.mark.reliability
@@ -213,3 +214,27 @@ def test_a_job_every_10_seconds_for_a_month_keeps_the_table_bounded(figures):
     # Space is reused after pruning: the last day is no bigger than the first
     # steady day, give or take a quarter for index and page slack.
     assert bytes_by_day[-1] <= bytes_by_day[RETENTION_DAYS + 1] * 1.25, bytes_by_day
+
+
+# --- The housekeeping job, under a real beat and worker ------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_runs_housekeeping_that_prunes_old_executions(stacks, figures):
+    """Beat sends executions.housekeeping (CELERY_BEAT_SCHEDULE); a worker prunes."""
+    old = _aged(3, status=Status.COMPLETED)
+    young = _aged(0.5, job=old.job, scheduled_for=timezone.now())
+    stack = stacks(
+        "housekeeping",
+        SCHEDULER_EXECUTION_RETENTION_DAYS=1,
+        SCHEDULER_HOUSEKEEPING_INTERVAL_SECONDS=2,
+    )
+    stack.start_worker("worker", concurrency=1, queues="celery")
+    stack.start_beat("beat")
+    pruned = wait_for(
+        lambda: not JobExecution.objects.filter(pk=old.pk).exists(), timeout=45
+    )
+    stack.stop_all()
+    assert pruned, "no housekeeping ran:\n" + stack.log("beat")[-2000:]
+    assert JobExecution.objects.filter(pk=young.pk).exists()
+    assert "executions.housekeeping" in stack.log("worker")
