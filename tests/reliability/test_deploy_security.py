@@ -97,7 +97,9 @@ def test_debug_is_off_in_production_unless_asked():
 
 
 @pytest.fixture
-def admin_user(django_user_model):
+def admin_user(django_user_model, settings):
+    # Test settings may switch django-axes off for Client.login(); on here.
+    settings.AXES_ENABLED = True
     return django_user_model.objects.create_superuser(
         "admin", "admin@example.com", PASSWORD
     )
