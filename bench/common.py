@@ -59,7 +59,7 @@ def pg_url(name: str) -> str:
     return f"{PG_BASE.rstrip('/')}/{name}"
 
 
-def _pg_admin(sql: str) -> None:
+def pg_admin(sql: str) -> None:
     import psycopg
 
     with psycopg.connect(pg_url("postgres"), autocommit=True) as conn:
@@ -77,7 +77,7 @@ def drop_database(url: str) -> None:
             Path(str(path) + suffix).unlink(missing_ok=True)
     else:
         name = url.rsplit("/", 1)[1]
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def create_migrated(url: str) -> None:
@@ -86,7 +86,7 @@ def create_migrated(url: str) -> None:
     if url.startswith("sqlite"):
         _sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
     else:
-        _pg_admin(f'CREATE DATABASE "{url.rsplit("/", 1)[1]}"')
+        pg_admin(f'CREATE DATABASE "{url.rsplit("/", 1)[1]}"')
     subprocess.run(
         [
             sys.executable,
@@ -109,7 +109,7 @@ def clone_database(source: str, target: str) -> None:
     if source.startswith("sqlite"):
         shutil.copyfile(_sqlite_path(source), _sqlite_path(target))
     else:
-        _pg_admin(
+        pg_admin(
             f'CREATE DATABASE "{target.rsplit("/", 1)[1]}" '
             f'TEMPLATE "{source.rsplit("/", 1)[1]}"'
         )

@@ -95,11 +95,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--synchronous-commit",
+        choices=("on", "off"),
+        default="on",
+        help="PostgreSQL synchronous_commit for the benchmark database: shows how "
+        "much of a heartbeat's time is waiting for the WAL flush of its commits",
+    )
     args = parser.parse_args(argv)
 
     url = common.pg_url(DB_NAME)
     print(f"Machine: {common.machine()}", flush=True)
     common.create_migrated(url)
+    common.pg_admin(
+        f"ALTER DATABASE {DB_NAME} SET synchronous_commit = {args.synchronous_commit}"
+    )
     env = common.use_database(url)
     env["LOG_LEVEL"] = "WARNING"  # workers log at INFO per task otherwise
     common.setup_django()
@@ -111,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         processes.worker(
             "worker",
             concurrency=args.concurrency,
-            extra=["--include", "bench.tasks", "--loglevel", "WARNING"],
+            extra=["--include", "bench.tasks"],
         )
         processes.wait_ready(["worker"])
         # Warm-up: every pool process opens its broker and database connections.
@@ -157,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nheartbeat ÷ no-op = {ratio:.0%} "
         f"(goal ≥ 25 %: {'met' if ratio >= 0.25 else 'MISSED'}); worker: 1 × prefork "
-        f"concurrency {args.concurrency}, broker Redis, database PostgreSQL"
+        f"concurrency {args.concurrency}, broker Redis, database PostgreSQL "
+        f"(synchronous_commit {args.synchronous_commit})"
     )
     print(f"Machine: {common.machine()}")
     return 0
