@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "formtools",
     "django_jsonform",
     "audit",
@@ -140,6 +141,10 @@ STORAGES = {
         )
     },
 }
+
+# Cache: API throttle counters. Per process by default; point CACHE_URL at Redis
+# (e.g. rediscache://127.0.0.1:6379/3) so several web processes share them.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # Email ---------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
@@ -297,6 +302,9 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
+    # Swagger UI from drf-spectacular-sidecar's static files: no CDN needed.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "TITLE": "Dynamic Scheduler API",
     "DESCRIPTION": "Create, schedule, run and watch maintenance jobs. Authenticate "
     "with `Authorization: Token <key>` (manage.py drf_create_token <username>) or "
