@@ -96,7 +96,14 @@ def main(argv: list[str] | None = None) -> int:
             "executions created / started / finished",
             f"{len(rows)} / {len(started_lag)} / {len(completed)} of {args.jobs}",
         ],
-        ["first message sent after D", common.fmt_seconds(min(sent, default=None))],
+        [
+            "first execution created (beat woke and claimed)",
+            common.fmt_seconds(min(created, default=None)),
+        ],
+        [
+            "first batch sent (its sent_at − D)",
+            common.fmt_seconds(min(sent, default=None)),
+        ],
         [
             "all created (last created_at − D)",
             common.fmt_seconds(max(created, default=None)),
