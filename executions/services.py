@@ -331,12 +331,28 @@ def execution_send(executions: list[JobExecution]) -> list[int]:
     A failed publish is logged and left for the reaper, which re-sends queued
     executions that have no message.
     """
+    from config.celery import app
     from executions.tasks import run_execution
 
-    sent = []
+    sent: list[int] = []
+    try:
+        # One pooled producer for the whole batch, not a connection per message.
+        with app.producer_or_acquire() as producer:
+            _publish(run_execution, executions, producer, sent)
+    except Exception:
+        logger.exception("The broker is unreachable; the reaper will re-send.")
+    if sent:
+        JobExecution.objects.filter(pk__in=sent).update(sent_at=timezone.now())
+    return sent
+
+
+def _publish(
+    task: Any, executions: list[JobExecution], producer: Any, sent: list[int]
+) -> None:
     for execution in executions:
         try:
-            run_execution.apply_async(
+            task.apply_async(
+                producer=producer,
                 args=[execution.pk],
                 task_id=execution.celery_task_id or None,
                 queue=execution.queue or settings.CELERY_TASK_DEFAULT_QUEUE,
@@ -350,9 +366,6 @@ def execution_send(executions: list[JobExecution]) -> list[int]:
                 "Could not send execution %s to the broker; the reaper will retry.",
                 execution.pk,
             )
-    if sent:
-        JobExecution.objects.filter(pk__in=sent).update(sent_at=timezone.now())
-    return sent
 
 
 # --- Manual runs and cancellation ---------------------------------------------
@@ -500,19 +513,23 @@ def execution_run(*, execution_id: int) -> str | None:
     started_at = timezone.now()
     hard_limit = execution.timeout_seconds + settings.SCHEDULER_HARD_LIMIT_EXTRA_SECONDS
     host = f"{socket.gethostname()}/{os.getpid()}"
-    claimed = JobExecution.objects.filter(pk=execution.pk, status=Status.QUEUED).update(
-        status=Status.RUNNING,
-        started_at=started_at,
-        execution_host=host,
-        deadline_at=started_at + timedelta(seconds=hard_limit),
-    )
+    # One transaction (one commit) for the claim and the job's run state.
+    with transaction.atomic():
+        claimed = JobExecution.objects.filter(
+            pk=execution.pk, status=Status.QUEUED
+        ).update(
+            status=Status.RUNNING,
+            started_at=started_at,
+            execution_host=host,
+            deadline_at=started_at + timedelta(seconds=hard_limit),
+        )
+        if claimed and execution.job_id:
+            DynamicJob.objects.filter(pk=execution.job_id).update(
+                last_run_at=started_at, last_status=Status.RUNNING
+            )
     if not claimed:
         return None
     execution.status, execution.started_at = Status.RUNNING, started_at
-    if execution.job_id:
-        DynamicJob.objects.filter(pk=execution.job_id).update(
-            last_run_at=started_at, last_status=Status.RUNNING
-        )
 
     handler = BoundedLogHandler(
         max_entries=settings.SCHEDULER_LOG_MAX_ENTRIES,
@@ -598,7 +615,16 @@ def execution_finish(
     """
     now = timezone.now()
     job = (
-        DynamicJob.objects.filter(pk=execution.job_id).first()
+        DynamicJob.objects.filter(pk=execution.job_id)
+        .only(
+            "id",
+            "name",
+            "timeout_seconds",
+            "retry_policy",
+            "notifications",
+            "overlap_policy",
+        )
+        .first()
         if execution.job_id
         else None
     )
@@ -661,7 +687,8 @@ def execution_finish(
                 )
         if job is not None:
             DynamicJob.objects.filter(pk=job.pk).update(last_status=final_status)
-            transaction.on_commit(lambda: release_held(job_id=job.pk))
+            if job.overlap_policy == DynamicJob.OverlapPolicy.QUEUE:
+                transaction.on_commit(lambda: release_held(job_id=job.pk))
     execution.status, execution.error, execution.result = final_status, error, result
     execution.completed_at = now
     if job is not None:

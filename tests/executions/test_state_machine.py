@@ -345,3 +345,18 @@ def test_exhausted_notifies_failure_subscribers_once_per_attempt():
     [message] = mail.outbox
     assert "exhausted" in message.subject
     assert DynamicJob.objects.get().last_status == Status.EXHAUSTED
+
+
+@pytest.mark.parametrize(("policy", "released"), [("skip", 0), ("queue", 1)])
+def test_only_overlap_policy_queue_releases_a_waiting_run_when_one_ends(
+    policy, released, monkeypatch, django_capture_on_commit_callbacks
+):
+    job = make_job(overlap_policy=policy)
+    first, waiting = queued_run(job), queued_run(job)  # neither message sent yet
+    sent = []
+    monkeypatch.setattr(
+        services, "execution_send", lambda rows: sent.extend(rows) or []
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run(first)
+    assert [e.pk for e in sent] == [waiting.pk] * released
