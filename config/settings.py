@@ -172,6 +172,11 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3 * 3600),
     }
+# RabbitMQ's consumer_timeout (its default is 30 minutes): an unacknowledged
+# message is redelivered after it, so job timeouts must stay below it too.
+SCHEDULER_RABBITMQ_CONSUMER_TIMEOUT_SECONDS = env.int(
+    "SCHEDULER_RABBITMQ_CONSUMER_TIMEOUT_SECONDS", default=1800
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
