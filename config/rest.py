@@ -11,8 +11,12 @@ import math
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import (
+    FieldDoesNotExist,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
@@ -194,6 +198,16 @@ class SafeSearchFilter(SearchFilter):
         return super().get_search_terms(request)
 
 
+def _is_unique(model, ordering_field: str) -> bool:
+    name = ordering_field.lstrip("-")
+    if name in ("id", "pk"):
+        return True
+    try:
+        return bool(model._meta.get_field(name).unique)
+    except FieldDoesNotExist:
+        return False
+
+
 class StrictOrderingFilter(OrderingFilter):
     """`?ordering=` with a 400 for an unknown field (DRF ignores it silently), and
     `id` appended as a tie-breaker so pages never repeat or skip a row."""
@@ -216,7 +230,9 @@ class StrictOrderingFilter(OrderingFilter):
             ordering = fields
         else:
             ordering = list(self.get_default_ordering(view) or [])
-        if not any(f.lstrip("-") in ("id", "pk") for f in ordering):
+        # A unique field already orders every row; adding `id` after it would
+        # stop the database using that field's index (a sort of the whole table).
+        if not any(_is_unique(queryset.model, f) for f in ordering):
             ordering.append("id")
         return ordering
 

@@ -88,3 +88,19 @@ def test_template_list_is_one_query(client, django_assert_num_queries):
         response = client.get("/api/v1/job-templates/")
 
     assert response.status_code == 200
+
+
+def test_job_list_orders_by_the_unique_name_alone(client, django_user_model):
+    """`name, id` would stop the database from using the unique index on name."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    staff = django_user_model.objects.create_superuser("orderer", "o@example.com", "x")
+    client.force_login(staff)
+    DynamicJobFactory.create_batch(2)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/scheduler-jobs/").status_code == 200
+    page_sql = [q["sql"] for q in queries if "LIMIT" in q["sql"]][-1]
+    assert page_sql.rstrip().split("ORDER BY")[1].split("LIMIT")[0].strip() == (
+        '"dynamic_jobs"."name" ASC'
+    )
