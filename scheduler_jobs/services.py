@@ -21,6 +21,7 @@ from django.utils import timezone
 from audit import services as audit
 from job_templates.base import SECRET_MASK, mask_parameters, unmask_parameters
 from job_templates.registry import UnknownTemplate, registry
+from scheduler_jobs.broker import job_redelivery_errors
 from scheduler_jobs.models import NOTIFICATION_EVENTS, DynamicJob, default_retry_policy
 from scheduler_jobs.schedules import parse_schedule
 
@@ -150,6 +151,15 @@ def job_clean(
         cleaned["timeout_seconds"] = timeout
 
     cleaned["retry_policy"] = _clean_retry_policy(values.get("retry_policy"), fail)
+    if "timeout_seconds" in cleaned and not any(
+        key.startswith(("timeout_seconds", "retry_policy")) for key in errors
+    ):
+        for key, messages in job_redelivery_errors(
+            timeout_seconds=cleaned["timeout_seconds"],
+            retry_policy=cleaned["retry_policy"],
+        ).items():
+            for message in messages:
+                fail(key, message)
 
     for field, choices in (
         ("overlap_policy", DynamicJob.OverlapPolicy.values),

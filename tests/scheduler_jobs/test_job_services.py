@@ -264,3 +264,14 @@ def test_nul_characters_in_parameters_are_refused_with_their_path():
         )
     )
     assert errors["parameters.message"] == ["Contains a NUL character."]
+
+
+def test_timeout_reaching_the_brokers_redelivery_window_is_refused_on_save(settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+    settings.SCHEDULER_HARD_LIMIT_EXTRA_SECONDS = 30
+    errors = errors_of(
+        lambda: services.job_create(user=None, data=job_data(timeout_seconds=570))
+    )
+    assert "visibility_timeout = 600s" in errors["timeout_seconds"][0]
+    assert services.job_create(user=None, data=job_data(timeout_seconds=569))
