@@ -187,6 +187,18 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("SCHEDULER_DEFAULT_QUEUE", default="celery")
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_BEAT_SCHEDULER = "executions.beat:DynamicJobScheduler"
+CELERY_IMPORTS = ["executions.housekeeping_tasks"]
+# Retention: prune old executions in batches (executions.housekeeping). Both
+# beats of a two-beat deployment send it; the task is idempotent.
+SCHEDULER_HOUSEKEEPING_INTERVAL_SECONDS = env.int(
+    "SCHEDULER_HOUSEKEEPING_INTERVAL_SECONDS", default=3600
+)
+CELERY_BEAT_SCHEDULE = {
+    "scheduler-housekeeping": {
+        "task": "executions.housekeeping",
+        "schedule": SCHEDULER_HOUSEKEEPING_INTERVAL_SECONDS,
+    }
+}
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 DJANGO_CELERY_BEAT_TZ_AWARE = True

@@ -98,12 +98,25 @@ def load_legacy_jobs(
     return sorted(jobs.values(), key=lambda j: j.name)
 
 
+# This project's own periodic tasks (housekeeping in CELERY_BEAT_SCHEDULE, and the
+# executor task) are not legacy jobs to migrate.
+PROJECT_TASKS = frozenset({"executions.housekeeping", "executions.run_execution"})
+
+
+def _is_project_task(task: object) -> bool:
+    return isinstance(task, str) and (
+        task in PROJECT_TASKS or task.startswith("celery.")
+    )
+
+
 def _settings_jobs() -> list[LegacyJob]:
     schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", None) or {}
     if not isinstance(schedule, dict):
         raise LegacyError("CELERY_BEAT_SCHEDULE must be a dict of entries.")
     jobs = []
     for name, entry in schedule.items():
+        if isinstance(entry, dict) and _is_project_task(entry.get("task")):
+            continue
         origin = f"CELERY_BEAT_SCHEDULE[{name!r}]"
         if not isinstance(entry, dict):
             jobs.append(
@@ -144,8 +157,8 @@ def _beat_jobs() -> dict[str, LegacyJob]:
     ).order_by("name")
     jobs = {}
     for task in rows:
-        if task.name.startswith("celery."):
-            continue  # Celery's own housekeeping (backend_cleanup), not a job
+        if task.name.startswith("celery.") or _is_project_task(task.task):
+            continue  # Celery's and this project's own housekeeping, not jobs
         job = LegacyJob(
             name=task.name,
             task=task.task,
