@@ -4,6 +4,7 @@ Development defaults need no server: SQLite under var/ and Celery's filesystem
 broker. With DJANGO_ENV=production the insecure defaults are refused at start-up.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "formtools",
     "django_jsonform",
+    "axes",
     "audit",
     "job_templates",
     "scheduler_jobs",
@@ -63,7 +65,21 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its response.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Brute-force protection for logins (django-axes): after AXES_FAILURE_LIMIT
+# failures for one username from one address, that pair is locked out for
+# AXES_COOLOFF_MINUTES. Failed logins are also written to the audit log.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
