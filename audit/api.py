@@ -29,7 +29,7 @@ class AuditEntryFilter(django_filters.FilterSet):
 
     def filter_actor(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         """A user id, or the name recorded (also for deleted users and commands)."""
-        if value.isdigit():
+        if value.isascii() and value.isdigit():
             if int(value) > MAX_ID:
                 raise exceptions.ValidationError({name: ["No user has this id."]})
             return queryset.filter(actor_id=int(value))

@@ -371,7 +371,8 @@ class NewestFirstCursorPagination(StrictPageSizeMixin, CursorPagination):
         # DRF passes the position straight into a filter on the ordering field;
         # a forged non-numeric one would fail there with a 500.
         if cursor is not None and cursor.position is not None:
-            if not cursor.position.lstrip("-").isdigit():
+            digits = cursor.position.lstrip("-")
+            if not (digits.isascii() and digits.isdigit()):
                 raise exceptions.NotFound(self.invalid_cursor_message)
             cursor = Cursor(
                 offset=cursor.offset,

@@ -53,7 +53,7 @@ class IdFilter(django_filters.Filter):
 
 def filter_user(queryset: QuerySet, field: str, value: str, *, param: str) -> QuerySet:
     """A user by id (digits) or by username."""
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         if int(value) > MAX_ID:
             raise exceptions.ValidationError({param: ["No user has this id."]})
         return queryset.filter(**{f"{field}_id": int(value)})

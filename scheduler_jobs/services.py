@@ -504,8 +504,15 @@ def job_set_enabled(
     request: Any = None,
     source: str = "admin",
 ) -> DynamicJob:
-    """Enable or disable; enabling a cron job waits for its next slot."""
+    """Enable or disable; enabling a cron job waits for its next slot.
+
+    Disabling never re-validates the job: a job that no longer passes today's
+    rules (a template removed, a stricter minimum interval) must still be
+    stoppable. Enabling validates it like any other change.
+    """
     current = DynamicJob.objects.get(pk=job.pk)
+    if not enabled:
+        return _job_disable(job=current, user=user, request=request, source=source)
     return job_update(
         job=current,
         user=user,
@@ -514,6 +521,32 @@ def job_set_enabled(
         request=request,
         source=source,
     )
+
+
+def _job_disable(
+    *, job: DynamicJob, user: Any, request: Any, source: str
+) -> DynamicJob:
+    if not job.enabled:
+        return job
+    with transaction.atomic():
+        rows = DynamicJob.objects.filter(pk=job.pk, version=job.version).update(
+            enabled=False,
+            next_run_at=None,
+            version=F("version") + 1,
+            updated_at=timezone.now(),
+        )
+        if not rows:
+            raise VersionConflict(DynamicJob.objects.get(pk=job.pk).version)
+        updated = DynamicJob.objects.get(pk=job.pk)
+        audit.record(
+            actor=user,
+            action="disable",
+            target=updated,
+            changes={"enabled": {"before": True, "after": False}},
+            request=request,
+            source=source,
+        )
+    return updated
 
 
 def job_duplicate(

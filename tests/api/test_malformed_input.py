@@ -263,3 +263,17 @@ def test_odd_audit_queries_never_500(api, query):
 
     assert response.status_code in (200, 400), response.content
     assert response.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/audit/?actor=%C2%B3",
+        "/api/v1/scheduler-jobs/?created_by=%C2%B3",
+    ],
+)
+def test_superscript_digits_in_user_filters_are_not_a_server_error(
+    path, superuser, client
+):
+    client.force_login(superuser)
+    assert client.get(path).status_code in (200, 400)

@@ -275,3 +275,20 @@ def test_timeout_reaching_the_brokers_redelivery_window_is_refused_on_save(setti
     )
     assert "visibility_timeout = 600s" in errors["timeout_seconds"][0]
     assert services.job_create(user=None, data=job_data(timeout_seconds=569))
+
+
+def test_a_job_that_no_longer_validates_can_still_be_disabled(settings):
+    job = services.job_create(
+        user=None,
+        data=job_data(schedule={"type": "interval", "every_seconds": 30}),
+    )
+    settings.SCHEDULER_MIN_INTERVAL_SECONDS = 60  # stricter rules since it was saved
+    disabled = services.job_set_enabled(job=job, user=None, enabled=False)
+    assert not disabled.enabled
+    assert disabled.next_run_at is None
+    assert disabled.version == 2
+    assert AuditEntry.objects.filter(action="disable").count() == 1
+    errors = errors_of(
+        lambda: services.job_set_enabled(job=job, user=None, enabled=True)
+    )
+    assert "schedule.every_seconds" in errors
