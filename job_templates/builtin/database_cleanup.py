@@ -4,7 +4,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.utils import timezone
 
@@ -210,6 +210,7 @@ class DatabaseCleanupTemplate(JobTemplate):
             started = time.monotonic()
             try:
                 with transaction.atomic(using=using):
+                    _limit_waits(using, left)
                     _count, per_model = model._base_manager.filter(pk__in=pks).delete()
             except (ProtectedError, RestrictedError) as exc:
                 raise TemplateError(
@@ -270,3 +271,22 @@ def _collect(
     for fast in collector.fast_deletes:
         counter[fast.model._meta.label] += fast.count()
     return []
+
+
+def _limit_waits(using: str, seconds_left: float | None) -> None:
+    """On PostgreSQL, end this batch's lock waits and statements with the run.
+
+    When the soft time limit interrupts a DELETE blocked on a row lock, the
+    worker drops the connection but the server would go on waiting (and then
+    deleting). A transaction-local lock_timeout and statement_timeout just past
+    the run's deadline make the server give up too.
+    """
+    if seconds_left is None or connections[using].vendor != "postgresql":
+        return
+    limit = f"{int((seconds_left + 1) * 1000)}ms"
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, true), "
+            "set_config('statement_timeout', %s, true)",
+            [limit, limit],
+        )
