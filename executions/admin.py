@@ -20,6 +20,7 @@ from audit.admin import RejectNulQueryMixin
 from executions import services
 from executions.models import JobExecution
 from executions.views import dashboard
+from job_templates.admin import TemplateFilter
 from job_templates.base import mask_parameters
 from job_templates.registry import registry
 from scheduler_jobs.admin import status_badge
@@ -42,21 +43,6 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.object_list.order_by()[:COUNT_CAP].count()
-
-
-class TemplateFilter(admin.SimpleListFilter):
-    """From the registry, not SELECT DISTINCT over the whole table."""
-
-    title = "template"
-    parameter_name = "template"
-
-    def lookups(self, request, model_admin):
-        return [(t.type, f"{t.icon} {t.name}") for t in registry]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(template_type=self.value())
-        return queryset
 
 
 class JobFilter(admin.SimpleListFilter):

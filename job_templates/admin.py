@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from audit.admin import RejectNulQueryMixin
 from job_templates.models import JobTemplate
+from job_templates.registry import registry
 
 
 def schema_rows(schema: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
@@ -123,3 +124,19 @@ class JobTemplateAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 + f"?template={template.type}",
             )
         return super().change_view(request, object_id, form_url, extra)
+
+
+class TemplateFilter(admin.SimpleListFilter):
+    """Jobs or executions by template: choices from the registry, not a SELECT
+    DISTINCT over a table that may hold millions of rows."""
+
+    title = "template"
+    parameter_name = "template"
+
+    def lookups(self, request, model_admin):
+        return [(t.type, f"{t.icon} {t.name}") for t in registry]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(template_type=self.value())
+        return queryset

@@ -20,6 +20,19 @@ def allowed_labels(setting: str) -> list[str]:
     return list(getattr(settings, setting, []) or [])
 
 
+def with_collection_choices(
+    schema: dict[str, Any], setting: str, *, optional: bool = False
+) -> dict[str, Any]:
+    """The schema with `collection` offered as a choice of the allowed models, so
+    the admin form shows a drop-down rather than a free text box."""
+    labels = allowed_labels(setting)
+    if labels:
+        schema["properties"]["collection"]["enum"] = (
+            ["", *labels] if optional else labels
+        )
+    return schema
+
+
 def allowed_model(
     label: Any, *, setting: str, key: str = "collection"
 ) -> type[models.Model]:

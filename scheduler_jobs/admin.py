@@ -21,6 +21,7 @@ from audit.admin import RejectNulQueryMixin
 from audit.models import AuditEntry
 from executions import services as execution_services
 from executions.models import JobExecution
+from job_templates.admin import TemplateFilter
 from job_templates.registry import registry
 from scheduler_jobs import services
 from scheduler_jobs.admin_views import (
@@ -56,19 +57,6 @@ def template_label(template_type: str) -> str:
     return format_html(
         '<span class="ds-quiet">{} (not installed)</span>', template_type
     )
-
-
-class TemplateFilter(admin.SimpleListFilter):
-    title = "template"
-    parameter_name = "template"
-
-    def lookups(self, request, model_admin):
-        return [(t.type, f"{t.icon} {t.name}") for t in registry]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(template_type=self.value())
-        return queryset
 
 
 class CategoryFilter(admin.SimpleListFilter):

@@ -11,7 +11,11 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from job_templates.allowlist import allowed_labels, allowed_model, exportable_fields
+from job_templates.allowlist import (
+    allowed_model,
+    exportable_fields,
+    with_collection_choices,
+)
 from job_templates.base import JobTemplate, TemplateError
 from job_templates.conditions import build_q, check_condition, is_sensitive_name
 from job_templates.context import ExecutionContext
@@ -118,11 +122,7 @@ class DataExportTemplate(JobTemplate):
     }
 
     def get_schema(self) -> dict[str, Any]:
-        schema = super().get_schema()
-        labels = allowed_labels(SETTING)
-        if labels:
-            schema["properties"]["collection"]["enum"] = labels
-        return schema
+        return with_collection_choices(super().get_schema(), SETTING)
 
     def clean(self, params: dict[str, Any]) -> dict[str, Any]:
         model = allowed_model(params["collection"], setting=SETTING)

@@ -8,7 +8,7 @@ from django.db import connections, models, router, transaction
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.utils import timezone
 
-from job_templates.allowlist import allowed_labels, allowed_model
+from job_templates.allowlist import allowed_model, with_collection_choices
 from job_templates.base import JobTemplate, TemplateError
 from job_templates.conditions import build_q, check_condition
 from job_templates.context import ExecutionContext
@@ -101,11 +101,7 @@ class DatabaseCleanupTemplate(JobTemplate):
     }
 
     def get_schema(self) -> dict[str, Any]:
-        schema = super().get_schema()
-        labels = allowed_labels(SETTING)
-        if labels:
-            schema["properties"]["collection"]["enum"] = labels
-        return schema
+        return with_collection_choices(super().get_schema(), SETTING)
 
     def clean(self, params: dict[str, Any]) -> dict[str, Any]:
         model = allowed_model(params["collection"], setting=SETTING)

@@ -20,7 +20,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import escape
 
-from job_templates.allowlist import allowed_labels, allowed_model
+from job_templates.allowlist import allowed_model, with_collection_choices
 from job_templates.base import JobTemplate, TemplateError
 from job_templates.builtin.email_notification import (
     clean_recipients,
@@ -193,11 +193,7 @@ class ReportGenerationTemplate(JobTemplate):
         return field
 
     def get_schema(self) -> dict[str, Any]:
-        schema = super().get_schema()
-        labels = allowed_labels(SETTING)
-        if labels:
-            schema["properties"]["collection"]["enum"] = ["", *labels]
-        return schema
+        return with_collection_choices(super().get_schema(), SETTING, optional=True)
 
     def execute(self, params: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
         now = timezone.now()
