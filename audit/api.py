@@ -15,13 +15,11 @@ from config.rest import MAX_ID, IsStaff, ModelPermissions, NewestFirstCursorPagi
 
 class AuditEntryFilter(django_filters.FilterSet):
     actor = django_filters.CharFilter(
-        method="filter_actor", max_length=150, help_text="User id or username."
+        method="filter_actor", help_text="User id or username."
     )
     action = django_filters.ChoiceFilter(choices=AuditEntry.Action.choices)
-    target_type = django_filters.CharFilter(
-        max_length=100, help_text="e.g. scheduler_jobs.dynamicjob"
-    )
-    target_id = django_filters.CharFilter(max_length=64)
+    target_type = django_filters.CharFilter(help_text="e.g. scheduler_jobs.dynamicjob")
+    target_id = django_filters.CharFilter()
 
     class Meta:
         model = AuditEntry

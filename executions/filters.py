@@ -36,7 +36,7 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 class JobExecutionFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=JobExecution.Status.choices)
-    template_type = django_filters.CharFilter(max_length=64)
+    template_type = django_filters.CharFilter()
     job = IdFilter(field_name="job_id", help_text="Job id.")
     triggered_by = django_filters.ChoiceFilter(choices=JobExecution.Trigger.choices)
     started_after = UtcIsoDateTimeFilter(

@@ -61,12 +61,11 @@ def filter_user(queryset: QuerySet, field: str, value: str, *, param: str) -> Qu
 
 
 class DynamicJobFilter(django_filters.FilterSet):
-    template_type = django_filters.CharFilter(max_length=64)
+    template_type = django_filters.CharFilter()
     enabled = StrictBooleanFilter()
     last_status = django_filters.ChoiceFilter(choices=JobExecution.Status.choices)
     created_by = django_filters.CharFilter(
         method="filter_created_by",
-        max_length=150,
         help_text="User id or username.",
     )
 

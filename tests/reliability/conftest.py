@@ -13,9 +13,14 @@ from tests.integration.harness import flush_broker
 from tests.reliability.stack import ReliabilityStack
 from tests.reliability.templates import probe_path, register_test_templates
 
-register_test_templates()
-
 FIGURES: Counter = Counter()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _reliability_templates():
+    """Test-only templates, registered only when a test of this folder runs (not
+    at import, which would put them in every suite's catalogue)."""
+    register_test_templates()
 
 
 def require_real_services() -> None:
