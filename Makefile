@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test install install-dev lint format reliability requirements clean
+.PHONY: run test browser install install-dev lint format reliability requirements clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,19 @@ run: install
 	$(BIN)/python manage.py bootstrap_demo
 	$(BIN)/honcho start
 
+## Debian's chromium for the Playwright browser tests (installed when missing, as root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq chromium fonts-noto-color-emoji; \
+	  else \
+	    echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; \
+	    exit 1; \
+	  fi; }
+
 ## The whole suite on the embedded default (SQLite + filesystem broker), fault tests excluded.
-test: install-dev
+test: install-dev browser
 	$(BIN)/pytest
 
 ## Fault-injection tests with real processes (PostgreSQL, Redis, RabbitMQ on 127.0.0.1).
