@@ -1,0 +1,82 @@
+"""Admin forms for jobs: the wizard's steps and the change form.
+
+The forms only collect input and translate between form fields and the job's
+JSON shape; every rule lives in scheduler_jobs.services (job_clean, job_create,
+job_update). Service errors come back keyed by dotted paths ("schedule.cron",
+"parameters.recipients.2", "notifications.emails.0") and are put next to the
+field that produced them by `add_service_errors`.
+
+- errors: where a service error key is shown (`add_service_errors`)
+- widgets: the cron builder and the schedule preview
+- schedule, options, parameters: the sections, shared by wizard and change form
+- steps: the wizard's step forms
+- change: the change form
+"""
+
+from scheduler_jobs.forms.change import DynamicJobChangeForm
+from scheduler_jobs.forms.errors import (
+    FIELD_FOR_KEY,
+    add_service_errors,
+    field_for_key,
+    service_error_items,
+)
+from scheduler_jobs.forms.options import (
+    EVENT_LABELS,
+    OptionsFieldsMixin,
+    options_initial,
+)
+from scheduler_jobs.forms.parameters import (
+    ParametersField,
+    clean_parameters,
+    default_parameters,
+    parameters_as_text,
+    parameters_field,
+    widget_schema,
+)
+from scheduler_jobs.forms.schedule import (
+    UNIT_SECONDS,
+    ScheduleFieldsMixin,
+    schedule_initial,
+    timezone_choices,
+)
+from scheduler_jobs.forms.steps import (
+    OptionsStepForm,
+    ParametersStepForm,
+    ReviewStepForm,
+    ScheduleStepForm,
+    TemplateStepForm,
+)
+from scheduler_jobs.forms.widgets import (
+    CronBuilderWidget,
+    ProjectTemplateWidgetMixin,
+    SchedulePreviewWidget,
+)
+
+__all__ = [
+    "EVENT_LABELS",
+    "FIELD_FOR_KEY",
+    "UNIT_SECONDS",
+    "CronBuilderWidget",
+    "DynamicJobChangeForm",
+    "OptionsFieldsMixin",
+    "OptionsStepForm",
+    "ParametersField",
+    "ParametersStepForm",
+    "ProjectTemplateWidgetMixin",
+    "ReviewStepForm",
+    "ScheduleFieldsMixin",
+    "SchedulePreviewWidget",
+    "ScheduleStepForm",
+    "TemplateStepForm",
+    "add_service_errors",
+    "clean_parameters",
+    "default_parameters",
+    "field_for_key",
+    "options_initial",
+    "parameters_as_text",
+    "parameters_field",
+    "schedule_initial",
+    "service_error_items",
+    "timezone_choices",
+    "widget_schema",
+]

@@ -1,0 +1,117 @@
+"""The job's change form in the admin, saved through job_update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from job_templates.registry import registry
+from scheduler_jobs.forms.errors import add_service_errors
+from scheduler_jobs.forms.options import OptionsFieldsMixin, options_initial
+from scheduler_jobs.forms.parameters import parameters_field
+from scheduler_jobs.forms.schedule import ScheduleFieldsMixin, schedule_initial
+from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.services import masked_job_parameters
+
+
+class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelForm):
+    """The job's sections as one form; saved through job_update (optimistic lock).
+
+    The save happens in clean(), not save(): the service is what validates, so
+    calling it here is what lets its errors (and a version conflict) show inline,
+    with everything the user typed still in the form.
+    """
+
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    class Meta:
+        model = DynamicJob
+        fields = ("name", "description", "enabled")
+        widgets = {
+            "name": forms.TextInput(attrs={"size": 50}),
+            "description": forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        }
+
+    request: Any = None  # set by the admin's get_form
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        instance = kwargs.get("instance")
+        if instance is not None and instance.pk and not kwargs.get("data"):
+            initial = {
+                **schedule_initial(instance.schedule or {}),
+                **options_initial(instance),
+                "parameters": masked_job_parameters(instance),
+                "version": instance.version,
+            }
+            kwargs["initial"] = {**initial, **(kwargs.get("initial") or {})}
+        super().__init__(*args, **kwargs)
+        self.template = None
+        if instance is not None and instance.template_type in registry:
+            self.template = registry.get(instance.template_type)
+            self.fields["parameters"] = parameters_field(self.template)
+        else:
+            self.fields["parameters"] = forms.JSONField(
+                required=False,
+                help_text="The template's code is not installed; edit the JSON as is.",
+            )
+        self.conflict = None
+        self.saved = False
+
+    def job_data(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "name": data.get("name"),
+            "description": data.get("description") or "",
+            "enabled": bool(data.get("enabled")),
+            "parameters": data.get("parameters") or {},
+            "schedule": self.schedule_data(),
+            **self.options_data(),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        from scheduler_jobs.services import VersionConflict, job_update
+
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        if self.cleaned_data.get(
+            "schedule_type"
+        ) == "interval" and not self.cleaned_data.get("every"):
+            self.add_error("every", "Enter how often the job runs.")
+            return cleaned
+        try:
+            job = job_update(
+                job=self.instance,
+                user=self.request.user if self.request else None,
+                data=self.job_data(),
+                expected_version=cleaned["version"],
+                request=self.request,
+                source="admin",
+            )
+        except VersionConflict as exc:
+            self.conflict = exc
+            # Keep what the user typed; the next save knowingly overwrites.
+            self.data = self.data.copy()
+            self.data[self.add_prefix("version")] = str(exc.current_version)
+            raise ValidationError(
+                "Someone else saved this job while you were editing it (it is now "
+                f"version {exc.current_version}). Your changes are kept below and were "
+                "NOT saved. Compare with the current job (open it in a new tab), then "
+                "save again to overwrite it with what you see here.",
+                code="version_conflict",
+            ) from exc
+        except ValidationError as exc:
+            add_service_errors(self, exc)
+            return cleaned
+        self.instance = job
+        self.saved = True
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # Model validation is the service's job (see clean()).
+        pass
+
+    def save(self, commit: bool = True) -> DynamicJob:
+        return self.instance

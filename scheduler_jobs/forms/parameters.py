@@ -1,0 +1,158 @@
+"""Template parameters: the template's JSON Schema edited with django-jsonform,
+free-form values as JSON text, validated by the template."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django_jsonform.widgets import JSONFormWidget
+
+from job_templates.base import JobTemplate, apply_defaults
+from scheduler_jobs.forms.errors import _prefixed, add_service_errors
+
+
+def _free_form(schema: dict[str, Any]) -> bool:
+    """A parameter django-jsonform cannot build a form for: edited as JSON text."""
+    kind = schema.get("type")
+    if kind is None or isinstance(kind, list):
+        return "enum" not in schema
+    return kind == "object" and not schema.get("properties")
+
+
+def widget_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The template's schema as django-jsonform renders it, and the JSON-text keys.
+
+    JSON Schema `description` becomes the widget's field help; free-form
+    objects (a cleanup condition, a JSON body) become a textarea of JSON, since
+    a key/value editor of strings cannot express {"ago": "30d"}.
+    """
+    schema = copy.deepcopy(schema)
+    json_keys: set[str] = set()
+
+    def with_help(sub: dict[str, Any]) -> dict[str, Any]:
+        if sub.get("description") and "help_text" not in sub:
+            sub["help_text"] = sub["description"]
+        for child in (sub.get("properties") or {}).values():
+            with_help(child)
+        if isinstance(sub.get("items"), dict):
+            with_help(sub["items"])
+        return sub
+
+    for name, sub in list((schema.get("properties") or {}).items()):
+        if _free_form(sub):
+            example = (sub.get("examples") or [sub.get("default")])[0]
+            schema["properties"][name] = {
+                "type": "string",
+                "widget": "textarea",
+                "title": sub.get("title", name),
+                "help_text": " ".join(
+                    part for part in (sub.get("description", ""), "Enter JSON.") if part
+                ),
+                "placeholder": json.dumps(example, ensure_ascii=False)
+                if example is not None
+                else "",
+            }
+            json_keys.add(name)
+    schema.pop("$schema", None)
+    return with_help(schema), json_keys
+
+
+class ParametersField(forms.JSONField):
+    """Template parameters edited with django-jsonform; free-form keys as JSON text."""
+
+    def __init__(self, *, template: JobTemplate, **kwargs: Any) -> None:
+        schema, self.json_keys = widget_schema(template.get_schema())
+        kwargs.setdefault("widget", JSONFormWidget(schema=schema))
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("label", "Parameters")
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            value = {
+                key: (
+                    json.dumps(item, indent=2, ensure_ascii=False)
+                    if key in self.json_keys and not isinstance(item, str)
+                    else item
+                )
+                for key, item in value.items()
+            }
+        return super().prepare_value(value)
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        nul_path = _nul_path(value)
+        if nul_path is not None:
+            # PostgreSQL cannot store NUL in JSON text; say where it is.
+            message = f"{nul_path or 'parameters'}: contains a NUL character (\\u0000)."
+            raise ValidationError(message, code="invalid")
+        if not isinstance(value, dict):
+            return value
+        errors = {}
+        for key in self.json_keys:
+            text = value.get(key)
+            if not isinstance(text, str):
+                continue
+            if not text.strip():
+                value.pop(key)
+                continue
+            try:
+                value[key] = json.loads(text)
+            except json.JSONDecodeError as exc:
+                errors[key] = f"{key}: not valid JSON ({exc.msg} at line {exc.lineno})."
+        if errors:
+            self.widget.add_error({key: [message] for key, message in errors.items()})
+            raise ValidationError(list(errors.values()), code="invalid")
+        return value
+
+
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) holding NUL, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return here
+            found = _nul_path(item, here)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
+def parameters_field(
+    template: JobTemplate, *, label: str = "Parameters"
+) -> forms.Field:
+    return ParametersField(template=template, label=label)
+
+
+def default_parameters(template: JobTemplate) -> dict[str, Any]:
+    return apply_defaults(template.get_schema(), {})
+
+
+def clean_parameters(
+    form: forms.BaseForm, template: JobTemplate
+) -> dict[str, Any] | None:
+    """Validate the parameters with the template; errors land on the field."""
+    params = form.cleaned_data.get("parameters")
+    if params in (None, ""):
+        params = {}
+    try:
+        return template.validate_params(params)
+    except ValidationError as exc:
+        add_service_errors(form, _prefixed("parameters", exc))
+        return None
+
+
+def parameters_as_text(params: dict[str, Any]) -> str:
+    return json.dumps(params, indent=2, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,109 @@
+"""The job wizard's steps (scheduler_jobs.wizard): template, parameters,
+schedule, options, review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from job_templates.base import JobTemplate
+from job_templates.registry import registry
+from scheduler_jobs.forms.errors import add_service_errors
+from scheduler_jobs.forms.options import OptionsFieldsMixin
+from scheduler_jobs.forms.parameters import clean_parameters, parameters_field
+from scheduler_jobs.forms.schedule import ScheduleFieldsMixin
+from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.services import job_clean
+
+
+class TemplateStepForm(forms.Form):
+    template_type = forms.ChoiceField(
+        label="Template",
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose a template to continue."},
+    )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["template_type"].choices = [(t.type, t.name) for t in registry]
+
+    def clean_template_type(self) -> str:
+        value = self.cleaned_data["template_type"]
+        template = registry.get(value)
+        if template.risk_level == "critical" and not (
+            self.user and self.user.has_perm("job_templates.use_critical_template")
+        ):
+            raise ValidationError(
+                f"{template.name} is a critical-risk template; you need the "
+                "“Can use templates whose risk level is critical” permission."
+            )
+        return value
+
+
+class ParametersStepForm(forms.Form):
+    name = forms.CharField(
+        label="Job name",
+        max_length=200,
+        help_text="Unique; shown in lists, logs and notifications.",
+        widget=forms.TextInput(attrs={"size": 50}),
+    )
+    description = forms.CharField(
+        label="Description",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+    )
+
+    def __init__(self, *args: Any, template: JobTemplate, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.template = template
+        self.fields["parameters"] = parameters_field(template)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if DynamicJob.objects.filter(name=name).exists():
+            raise ValidationError("A job with this name already exists.")
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not self.has_error("parameters"):
+            params = clean_parameters(self, self.template)
+            if params is not None:
+                cleaned["parameters"] = params
+        return cleaned
+
+
+class ScheduleStepForm(ScheduleFieldsMixin):
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        self.clean_schedule_fields()
+        return cleaned
+
+
+class OptionsStepForm(OptionsFieldsMixin):
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        # The service validates a whole job; only the options' errors matter here.
+        data = {"name": "x", "template_type": None, **self.options_data()}
+        try:
+            job_clean(data)
+        except ValidationError as exc:
+            option_fields = set(self.options_field_names) | set(
+                self.notification_field_names
+            )
+            add_service_errors(self, exc, only=option_fields)
+        return cleaned
+
+
+class ReviewStepForm(forms.Form):
+    enabled = forms.BooleanField(
+        label="Enable the job now",
+        required=False,
+        initial=True,
+        help_text="Disabled jobs do not run on schedule but can still be run by hand.",
+    )
