@@ -63,7 +63,7 @@ INTERVAL_SCHEDULE_SCHEMA = {
     "title": "Interval schedule",
     "properties": {
         "type": {"type": "string", "enum": ["interval"]},
-        # The bounds are filled in from settings by config.rest_schema.
+        # The bounds are filled in from settings by config.rest.openapi.
         "every_seconds": {"type": "integer", "example": 3600},
     },
     "required": ["type", "every_seconds"],

@@ -1,0 +1,158 @@
+"""The OpenAPI document's post-processing (drf-spectacular's hook)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from config.rest.filters import MAX_ID
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+    },
+    "required": ["detail"],
+    "additionalProperties": True,
+}
+FIELD_ERRORS_SCHEMA = {
+    "type": "object",
+    "description": "Messages per field; nested objects for nested fields, e.g. "
+    '{"parameters": {"recipients": ["..."]}}; "detail" for malformed JSON.',
+    "additionalProperties": True,
+}
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "schema": {"type": "integer"},
+        "description": "Seconds to wait before retrying.",
+    }
+}
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+
+
+def _json(description: str, ref: str, headers: dict | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": ref}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def schema_postprocessing_hook(result, generator, request, public):
+    """Document the error responses every operation can give, and fill values
+    known only at run time (registered template types, the minimum interval)."""
+    from job_templates.registry import registry
+
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas["FieldErrors"] = FIELD_ERRORS_SCHEMA
+    error, field_errors = (
+        "#/components/schemas/Error",
+        "#/components/schemas/FieldErrors",
+    )
+
+    for path, item in result.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            has_input = "requestBody" in operation or any(
+                p.get("in") == "query" for p in operation.get("parameters", [])
+            )
+            if has_input or method in {"put", "patch"}:
+                responses.setdefault(
+                    "400", _json("Invalid input, by field.", field_errors)
+                )
+            if "requestBody" in operation:
+                responses.setdefault("413", _json("Request body too large.", error))
+                responses.setdefault("415", _json("Unsupported media type.", error))
+            responses.setdefault(
+                "401", _json("Not authenticated (no or bad credentials).", error)
+            )
+            responses.setdefault(
+                "403",
+                _json(
+                    "Not staff, a permission missing, or a quota reached "
+                    '(code "quota_exceeded").',
+                    error,
+                ),
+            )
+            if "{" in path or any(
+                p.get("name") in {"page", "cursor"}
+                for p in operation.get("parameters", [])
+            ):
+                responses.setdefault("404", _json("Not found.", error))
+            if method in WRITE_METHODS:
+                responses.setdefault(
+                    "409",
+                    _json(
+                        "Conflict: a stale version (with current_version), an "
+                        "execution that already ended, or a concurrent change.",
+                        error,
+                    ),
+                )
+            if method in WRITE_METHODS:
+                responses.setdefault(
+                    "429",
+                    _json("Rate limit reached.", error, headers=RETRY_AFTER_HEADER),
+                )
+            responses.setdefault(
+                "503",
+                _json(
+                    "The database is unavailable.", error, headers=RETRY_AFTER_HEADER
+                ),
+            )
+
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") != "query":
+                    continue
+                # Every filter treats an empty value as absent (django-filter's
+                # rule, and what HTML filter forms send).
+                parameter["allowEmptyValue"] = True
+                if parameter["name"] in ID_QUERY_PARAMETERS:
+                    parameter["schema"].update({"minimum": 1, "maximum": MAX_ID})
+
+    types = registry.types()
+    for name, component in schemas.items():
+        props = component.get("properties", {})
+        if name.startswith(("DynamicJob", "PatchedDynamicJob")) and "template_type" in (
+            props
+        ):
+            props["template_type"]["enum"] = types
+    if "Schedule" in schemas:
+        schemas["Schedule"] = _schedule_schema()
+    for name, component in schemas.items():
+        # Unknown fields in a body are refused by name (a typo is not ignored).
+        if name.endswith("Request"):
+            component["additionalProperties"] = False
+    if "PatchedDynamicJobUpdateRequest" in schemas:
+        schemas["PatchedDynamicJobUpdateRequest"]["required"] = ["version"]
+        for item in result.get("paths", {}).values():
+            if "patch" in item and "requestBody" in item["patch"]:
+                item["patch"]["requestBody"]["required"] = True
+    schemas.pop("ScheduleTypeEnum", None)
+    return result
+
+
+ID_QUERY_PARAMETERS = {"job"}
+
+
+def _schedule_schema() -> dict[str, Any]:
+    """The schedule's oneOf, built here: drf-spectacular's enum hook merges the
+    two "type" enums (cron, interval) into one component and loses one."""
+    import copy
+
+    from scheduler_jobs.serializers import (
+        CRON_SCHEDULE_SCHEMA,
+        INTERVAL_SCHEDULE_SCHEMA,
+    )
+
+    interval = copy.deepcopy(INTERVAL_SCHEDULE_SCHEMA)
+    interval["properties"]["every_seconds"].update(
+        {"minimum": settings.SCHEDULER_MIN_INTERVAL_SECONDS, "maximum": 366 * 86400}
+    )
+    return {"oneOf": [copy.deepcopy(CRON_SCHEDULE_SCHEMA), interval]}
