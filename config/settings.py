@@ -199,6 +199,13 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes every database connection after every task unless
+# CELERY_DB_REUSE_MAX is set (celery#9824 reverted honouring CONN_MAX_AGE):
+# reconnecting to PostgreSQL was a quarter of a heartbeat's time in a py-spy
+# profile of a worker. A connection now serves this many tasks, and
+# close_old_connections() around each task (config/celery.py) still drops one
+# that is broken, left in a transaction, or older than CONN_MAX_AGE.
+CELERY_DB_REUSE_MAX = env.int("SCHEDULER_DB_REUSE_MAX_TASKS", default=1000)
 CELERY_TASK_DEFAULT_QUEUE = env.str("SCHEDULER_DEFAULT_QUEUE", default="celery")
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
