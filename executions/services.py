@@ -33,6 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit import services as audit
+from executions import postgres
 from executions.models import JobExecution
 from job_templates.base import mask_parameters
 from job_templates.context import BoundedLogHandler, ExecutionContext, make_logger
@@ -496,40 +497,24 @@ def execution_run(*, execution_id: int) -> str | None:
     The queued → running compare-and-set makes a redelivered or duplicated
     message a no-op.
     """
-    try:
-        execution = JobExecution.objects.get(pk=execution_id)
-    except JobExecution.DoesNotExist:
-        logger.warning(
-            "Execution %s does not exist; dropping its message.", execution_id
-        )
-        return None
-    if execution.status != Status.QUEUED:
-        logger.info(
-            "Execution %s is %s, not queued; not running it again.",
-            execution_id,
-            execution.status,
-        )
-        return None
     started_at = timezone.now()
-    hard_limit = execution.timeout_seconds + settings.SCHEDULER_HARD_LIMIT_EXTRA_SECONDS
     host = f"{socket.gethostname()}/{os.getpid()}"
-    # One transaction (one commit) for the claim and the job's run state.
-    with transaction.atomic():
-        claimed = JobExecution.objects.filter(
-            pk=execution.pk, status=Status.QUEUED
-        ).update(
-            status=Status.RUNNING,
-            started_at=started_at,
-            execution_host=host,
-            deadline_at=started_at + timedelta(seconds=hard_limit),
+    if postgres.enabled():
+        claimed = postgres.claim(
+            execution_id=execution_id,
+            now=started_at,
+            host=host,
+            hard_limit_extra=settings.SCHEDULER_HARD_LIMIT_EXTRA_SECONDS,
         )
-        if claimed and execution.job_id:
-            DynamicJob.objects.filter(pk=execution.job_id).update(
-                last_run_at=started_at, last_status=Status.RUNNING
-            )
-    if not claimed:
-        return None
-    execution.status, execution.started_at = Status.RUNNING, started_at
+        if claimed is None:
+            _log_not_run(execution_id)
+            return None
+        execution, job_at_start = claimed
+    else:
+        execution = _claim(execution_id=execution_id, now=started_at, host=host)
+        if execution is None:
+            return None
+        job_at_start = None
 
     handler = BoundedLogHandler(
         max_entries=settings.SCHEDULER_LOG_MAX_ENTRIES,
@@ -577,7 +562,53 @@ def execution_run(*, execution_id: int) -> str | None:
         error=error,
         logs=handler.entries(),
         logs_dropped=handler.dropped,
+        job_at_start=job_at_start,
     )
+
+
+def _log_not_run(execution_id: int) -> None:
+    status = (
+        JobExecution.objects.filter(pk=execution_id)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status is None:
+        logger.warning(
+            "Execution %s does not exist; dropping its message.", execution_id
+        )
+    else:
+        logger.info(
+            "Execution %s is %s, not queued; not running it again.",
+            execution_id,
+            status,
+        )
+
+
+def _claim(*, execution_id: int, now: datetime, host: str) -> JobExecution | None:
+    """Queued → running with the ORM (the form every database has)."""
+    execution = JobExecution.objects.filter(pk=execution_id).first()
+    if execution is None or execution.status != Status.QUEUED:
+        _log_not_run(execution_id)
+        return None
+    hard_limit = execution.timeout_seconds + settings.SCHEDULER_HARD_LIMIT_EXTRA_SECONDS
+    # One transaction (one commit) for the claim and the job's run state.
+    with transaction.atomic():
+        claimed = JobExecution.objects.filter(
+            pk=execution.pk, status=Status.QUEUED
+        ).update(
+            status=Status.RUNNING,
+            started_at=now,
+            execution_host=host,
+            deadline_at=now + timedelta(seconds=hard_limit),
+        )
+        if claimed and execution.job_id:
+            DynamicJob.objects.filter(pk=execution.job_id).update(
+                last_run_at=now, last_status=Status.RUNNING
+            )
+    if not claimed:
+        return None
+    execution.status, execution.started_at = Status.RUNNING, now
+    return execution
 
 
 def format_error(exc: BaseException) -> str:
@@ -607,13 +638,85 @@ def execution_finish(
     error: str = "",
     logs: list[dict[str, Any]] | None = None,
     logs_dropped: int = 0,
+    job_at_start: DynamicJob | None = None,
 ) -> str | None:
     """Record the outcome of a running execution and schedule its retry.
 
     Returns the final status, or None if the execution was no longer running
-    (cancelled or already reaped).
+    (cancelled or already reaped). `job_at_start` is the job as the executor's
+    claim read it on PostgreSQL: a completed run then needs no other read and
+    is recorded in one statement. Anything that may lead to a retry or release a
+    held run reads the job again, since it may have been edited or deleted.
     """
     now = timezone.now()
+    started = execution.started_at or now
+    duration = round((now - started).total_seconds(), 3)
+    logs = logs if logs is not None else []
+    if (
+        job_at_start is not None
+        and status == Status.COMPLETED
+        and job_at_start.overlap_policy != DynamicJob.OverlapPolicy.QUEUE
+        and postgres.enabled()
+    ):
+        finished = postgres.finish(
+            execution=execution,
+            status=status,
+            now=now,
+            duration=duration,
+            result=result,
+            error=error,
+            logs=logs,
+            logs_dropped=logs_dropped,
+        )
+        if not finished.execution_updated:
+            _log_discarded(execution, status)
+            return None
+        final_status = status
+        job = job_at_start if finished.job_updated else None
+    else:
+        recorded = _finish_in_transaction(
+            execution=execution,
+            status=status,
+            now=now,
+            duration=duration,
+            result=result,
+            error=error,
+            logs=logs,
+            logs_dropped=logs_dropped,
+        )
+        if recorded is None:
+            return None
+        final_status, job = recorded
+    execution.status, execution.error, execution.result = final_status, error, result
+    execution.completed_at = now
+    if job is not None:
+        from executions.notifications import notify
+
+        notify(execution=execution, job=job, attempt_status=status)
+    return final_status
+
+
+def _log_discarded(execution: JobExecution, status: str) -> None:
+    logger.info(
+        "Execution %s was no longer running (cancelled or reaped); "
+        "its outcome %s is discarded.",
+        execution.pk,
+        status,
+    )
+
+
+def _finish_in_transaction(
+    *,
+    execution: JobExecution,
+    status: str,
+    now: datetime,
+    duration: float,
+    result: Any,
+    error: str,
+    logs: list[dict[str, Any]],
+    logs_dropped: int,
+) -> tuple[str, DynamicJob | None] | None:
+    """The outcome, its retry and the job's last status in one transaction."""
     job = (
         DynamicJob.objects.filter(pk=execution.job_id)
         .only(
@@ -654,26 +757,20 @@ def execution_finish(
             )
         elif int(policy.get("max_retries", 0)) > 0:
             final_status = Status.EXHAUSTED
-    started = execution.started_at or now
     with transaction.atomic():
         rows = JobExecution.objects.filter(
             pk=execution.pk, status=Status.RUNNING
         ).update(
             status=final_status,
             completed_at=now,
-            duration_seconds=round((now - started).total_seconds(), 3),
+            duration_seconds=duration,
             result=result,
             error=error,
-            logs=logs if logs is not None else [],
+            logs=logs,
             logs_dropped=logs_dropped,
         )
         if not rows:
-            logger.info(
-                "Execution %s was no longer running (cancelled or reaped); "
-                "its outcome %s is discarded.",
-                execution.pk,
-                status,
-            )
+            _log_discarded(execution, status)
             return None
         if retry is not None:
             try:
@@ -689,13 +786,7 @@ def execution_finish(
             DynamicJob.objects.filter(pk=job.pk).update(last_status=final_status)
             if job.overlap_policy == DynamicJob.OverlapPolicy.QUEUE:
                 transaction.on_commit(lambda: release_held(job_id=job.pk))
-    execution.status, execution.error, execution.result = final_status, error, result
-    execution.completed_at = now
-    if job is not None:
-        from executions.notifications import notify
-
-        notify(execution=execution, job=job, attempt_status=status)
-    return final_status
+    return final_status, job
 
 
 def release_held(*, job_id: int) -> int:

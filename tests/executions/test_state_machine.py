@@ -1,5 +1,6 @@
 import http.server
 import json
+import os
 import threading
 from datetime import timedelta
 
@@ -47,13 +48,26 @@ class ChattyTemplate(JobTemplate):
         return {"lines": params["lines"]}
 
 
+class DeletesItsJobTemplate(JobTemplate):
+    """An operator deleting the job while its run is in progress."""
+
+    type = "test_deletes_its_job"
+    name = "Deletes its job"
+
+    def execute(self, params, ctx):
+        DynamicJob.objects.filter(pk=ctx.job_id).delete()
+        return {"deleted": ctx.job_id}
+
+
 @pytest.fixture(autouse=True)
 def _test_templates():
     registry.register(TimesOutTemplate)
     registry.register(ChattyTemplate)
+    registry.register(DeletesItsJobTemplate)
     yield
     registry.unregister(TimesOutTemplate.type)
     registry.unregister(ChattyTemplate.type)
+    registry.unregister(DeletesItsJobTemplate.type)
 
 
 def make_job(name="job", *, template_type="heartbeat", parameters=None, **options):
@@ -90,6 +104,29 @@ def test_successful_run_records_result_logs_host_and_duration():
     job.refresh_from_db()
     assert job.last_status == Status.COMPLETED
     assert job.last_run_at == execution.started_at
+
+
+def test_a_running_execution_has_a_deadline_of_timeout_plus_the_hard_margin(settings):
+    settings.SCHEDULER_HARD_LIMIT_EXTRA_SECONDS = 30
+    job = make_job(timeout_seconds=120)
+    execution = run(queued_run(job))
+    assert execution.deadline_at - execution.started_at == timedelta(seconds=150)
+    assert execution.execution_host.endswith(f"/{os.getpid()}")
+
+
+def test_a_job_deleted_during_its_run_still_gets_the_run_recorded():
+    job = make_job(
+        "deleted mid-run",
+        template_type="test_deletes_its_job",
+        notifications={"emails": ["ops@example.com"], "on": ["success"]},
+    )
+    execution = run(queued_run(job))
+    assert execution.status == Status.COMPLETED
+    assert execution.job_id is None
+    assert execution.job_name == "deleted mid-run"
+    assert execution.result == {"deleted": job.pk}
+    assert not DynamicJob.objects.filter(pk=job.pk).exists()
+    assert mail.outbox == []  # nobody to notify for a job that is gone
 
 
 def test_failing_template_stores_the_error_with_traceback_frames():
@@ -307,6 +344,18 @@ def test_failure_notifies_by_email_and_slack_with_idempotency_keys(slack_receive
         "Notification (failure) emailed to 1 recipient(s).",
         "Notification (failure) posted to Slack (HTTP 200).",
     ]
+
+
+def test_success_is_notified_when_asked():
+    job = make_job(
+        "notifies", notifications={"emails": ["ops@example.com"], "on": ["success"]}
+    )
+    execution = run(queued_run(job))
+    [message] = mail.outbox
+    assert message.subject == "[Dynamic Scheduler] notifies: completed"
+    assert execution.logs[-1]["message"] == (
+        "Notification (success) emailed to 1 recipient(s)."
+    )
 
 
 def test_success_is_not_notified_unless_asked():
