@@ -846,16 +846,18 @@ def reap(*, now: datetime | None = None) -> dict[str, int]:
         | Q(sent_at__lt=stale_cutoff),
         status=Status.QUEUED,
     )[:500]
-    running_jobs = set(
-        JobExecution.objects.filter(status=Status.RUNNING).values_list(
-            "job_id", flat=True
-        )
+    # Under overlap policy `queue` an unsent run waits, on purpose, for its
+    # job's running one; release_held sends it. Any other unsent run was lost.
+    holding_jobs = set(
+        JobExecution.objects.filter(
+            status=Status.RUNNING, job__overlap_policy=DynamicJob.OverlapPolicy.QUEUE
+        ).values_list("job_id", flat=True)
     )
-    to_send = []
-    for execution in candidates:
-        held = execution.sent_at is None and execution.job_id in running_jobs
-        if not held:
-            to_send.append(execution)
+    to_send = [
+        execution
+        for execution in candidates
+        if not (execution.sent_at is None and execution.job_id in holding_jobs)
+    ]
     if to_send:
         resent = len(execution_send(to_send))
     return {"lost": lost, "resent": resent}

@@ -256,6 +256,31 @@ def test_reaper_resends_a_queued_execution_whose_message_was_never_sent(monkeypa
     assert [e.pk for e in sent] == [execution.pk]
 
 
+@pytest.mark.parametrize(
+    ("policy", "resent"),
+    [(DynamicJob.OverlapPolicy.QUEUE, False), (DynamicJob.OverlapPolicy.ALLOW, True)],
+)
+def test_reaper_holds_an_unsent_run_beside_a_running_one_only_under_policy_queue(
+    policy, resent, monkeypatch
+):
+    job = make_job(overlap_policy=policy)
+    running, unsent = queued_run(job), queued_run(job)
+    JobExecution.objects.filter(pk=running.pk).update(
+        status=Status.RUNNING,
+        started_at=timezone.now(),
+        deadline_at=timezone.now() + timedelta(hours=1),
+    )
+    JobExecution.objects.filter(pk=unsent.pk).update(
+        created_at=timezone.now() - timedelta(minutes=1)
+    )
+    sent = []
+    monkeypatch.setattr(
+        services, "execution_send", lambda rows: sent.extend(rows) or []
+    )
+    services.reap()
+    assert [e.pk for e in sent] == ([unsent.pk] if resent else [])
+
+
 def test_cancel_queued_then_refuse_to_cancel_a_finished_run(staff_user):
     job = make_job()
     execution = queued_run(job)
