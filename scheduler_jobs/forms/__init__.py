@@ -29,7 +29,6 @@ from scheduler_jobs.forms.parameters import (
     ParametersField,
     clean_parameters,
     default_parameters,
-    parameters_as_text,
     parameters_field,
     widget_schema,
 )
@@ -73,7 +72,6 @@ __all__ = [
     "default_parameters",
     "field_for_key",
     "options_initial",
-    "parameters_as_text",
     "parameters_field",
     "schedule_initial",
     "service_error_items",

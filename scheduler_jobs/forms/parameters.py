@@ -152,7 +152,3 @@ def clean_parameters(
     except ValidationError as exc:
         add_service_errors(form, _prefixed("parameters", exc))
         return None
-
-
-def parameters_as_text(params: dict[str, Any]) -> str:
-    return json.dumps(params, indent=2, sort_keys=True, ensure_ascii=False)
