@@ -1,0 +1,58 @@
+"""Writes to jobs: validation, create, update, enable/disable, duplicate, delete.
+
+Every write goes through here (API, admin, management commands), so every write
+is validated the same way and audited.
+
+The package is split by concern: ``validation`` holds ``job_clean`` and its
+rules, ``masking`` hides secrets for display and the audit log, ``quota`` caps
+how many jobs exist, ``lifecycle`` holds the audited writes. The names below are
+the ones other code uses as ``scheduler_jobs.services.<name>``, so they stay
+importable from here. A test that replaces one of them must patch the module
+that calls it (for example ``scheduler_jobs.services.lifecycle.job_clean``).
+"""
+
+from job_templates.base import SECRET_MASK
+from scheduler_jobs.services.lifecycle import (
+    VersionConflict,
+    first_run_at,
+    job_create,
+    job_delete,
+    job_duplicate,
+    job_set_enabled,
+    job_update,
+)
+from scheduler_jobs.services.masking import (
+    mask_webhook,
+    masked_job_parameters,
+    masked_notifications,
+)
+from scheduler_jobs.services.quota import QuotaExceeded
+from scheduler_jobs.services.validation import (
+    EDITABLE_FIELDS,
+    MAX_TIMEOUT_SECONDS,
+    job_as_dict,
+    job_clean,
+    strip_control_characters,
+    webhook_url_error,
+)
+
+__all__ = [
+    "EDITABLE_FIELDS",
+    "MAX_TIMEOUT_SECONDS",
+    "SECRET_MASK",
+    "QuotaExceeded",
+    "VersionConflict",
+    "first_run_at",
+    "job_as_dict",
+    "job_clean",
+    "job_create",
+    "job_delete",
+    "job_duplicate",
+    "job_set_enabled",
+    "job_update",
+    "mask_webhook",
+    "masked_job_parameters",
+    "masked_notifications",
+    "strip_control_characters",
+    "webhook_url_error",
+]
