@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from executions import services
 from executions.models import JobExecution
+from executions.services import sending
 from job_templates.base import JobTemplate
 from job_templates.registry import registry
 from scheduler_jobs import services as job_services
@@ -249,9 +250,7 @@ def test_reaper_resends_a_queued_execution_whose_message_was_never_sent(monkeypa
         created_at=timezone.now() - timedelta(minutes=1)
     )
     sent = []
-    monkeypatch.setattr(
-        services, "execution_send", lambda rows: sent.extend(rows) or []
-    )
+    monkeypatch.setattr(sending, "execution_send", lambda rows: sent.extend(rows) or [])
     services.reap()
     assert [e.pk for e in sent] == [execution.pk]
 
@@ -274,9 +273,7 @@ def test_reaper_holds_an_unsent_run_beside_a_running_one_only_under_policy_queue
         created_at=timezone.now() - timedelta(minutes=1)
     )
     sent = []
-    monkeypatch.setattr(
-        services, "execution_send", lambda rows: sent.extend(rows) or []
-    )
+    monkeypatch.setattr(sending, "execution_send", lambda rows: sent.extend(rows) or [])
     services.reap()
     assert [e.pk for e in sent] == ([unsent.pk] if resent else [])
 
@@ -428,9 +425,7 @@ def test_only_overlap_policy_queue_releases_a_waiting_run_when_one_ends(
     job = make_job(overlap_policy=policy)
     first, waiting = queued_run(job), queued_run(job)  # neither message sent yet
     sent = []
-    monkeypatch.setattr(
-        services, "execution_send", lambda rows: sent.extend(rows) or []
-    )
+    monkeypatch.setattr(sending, "execution_send", lambda rows: sent.extend(rows) or [])
     with django_capture_on_commit_callbacks(execute=True):
         run(first)
     assert [e.pk for e in sent] == [waiting.pk] * released

@@ -1,0 +1,298 @@
+"""Beat's side: claim due jobs and due retries, and create their executions."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from executions.models import JobExecution
+from executions.services import sending
+from job_templates.registry import registry
+from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.schedules import schedule_from_json
+
+logger = logging.getLogger(__name__)
+Status = JobExecution.Status
+Trigger = JobExecution.Trigger
+
+_DUE_FIELDS = (
+    "id",
+    "name",
+    "template_type",
+    "parameters",
+    "schedule",
+    "next_run_at",
+    "timeout_seconds",
+    "overlap_policy",
+    "misfire_policy",
+    "queue",
+)
+
+
+@dataclass
+class DispatchReport:
+    due: int = 0
+    claimed: int = 0
+    queued: int = 0
+    held: int = 0
+    skipped: int = 0
+    retries: int = 0
+
+
+def queue_for(*, job_queue: str, template_type: str) -> str:
+    """The Celery queue: the job's own, else the one for the template's usage."""
+    if job_queue:
+        return job_queue
+    usage = (
+        registry.get(template_type).resource_usage if template_type in registry else ""
+    )
+    return settings.SCHEDULER_QUEUES.get(usage) or settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+def _effective_dry_run(parameters: dict[str, Any], override: bool | None) -> bool:
+    if override is not None:
+        return bool(override)
+    return bool((parameters or {}).get("dry_run", False))
+
+
+def dispatch_due(
+    *, now: datetime | None = None, limit: int | None = None
+) -> DispatchReport:
+    """Claim due jobs and create their executions; send them after commit.
+
+    A tick costs the same few queries however many jobs the table holds and
+    however many of them are due (up to `limit`; tests/bench pins the counts):
+    one indexed probe, which is all an idle tick does; then, in one transaction,
+    the due rows read again and locked, one compare-and-set UPDATE moving every
+    claimed `next_run_at` forward, one read of the runs still active and one
+    bulk INSERT of the executions. Messages go out after commit.
+
+    Two beats never run one slot twice: on PostgreSQL the rows are locked with
+    FOR UPDATE SKIP LOCKED, so a second beat takes other rows (or none) instead
+    of waiting; SQLite runs one write transaction at a time. The UPDATE also
+    checks each row's old `next_run_at`; if any row moved under it anyway, the
+    whole batch is rolled back and left to the next tick.
+    """
+    from django.db import connection
+    from django.db.models import Case, DateTimeField, Value, When
+
+    now = now or timezone.now()
+    limit = limit or settings.SCHEDULER_DISPATCH_BATCH
+    report = DispatchReport()
+    # `enabled__in=[True]`, not `enabled=True`: SQLite cannot use the (enabled,
+    # next_run_at) index for the bare `WHERE "enabled"` Django writes for the
+    # latter, and scanned the whole table on every tick.
+    due_jobs = DynamicJob.objects.filter(enabled__in=[True], next_run_at__lte=now)
+    if not due_jobs.exists():
+        return report
+    with transaction.atomic():
+        due = list(
+            due_jobs.select_for_update(skip_locked=True)
+            .order_by("next_run_at")
+            .values(*_DUE_FIELDS)[:limit]
+        )
+        report.due = len(due)
+        won, following = [], {}
+        for row in due:
+            try:
+                schedule = schedule_from_json(row["schedule"])
+                following[row["id"]] = schedule.following(row["next_run_at"], now)
+                won.append(row)
+            except (KeyError, TypeError, ValueError) as exc:
+                # Only a row written around the services can get here; it must
+                # not stall every other job, so it stops being scheduled.
+                logger.error(
+                    "Job %s has an unusable schedule (%s); not scheduling it.",
+                    row["id"],
+                    exc,
+                )
+                following[row["id"]] = None
+        for start in range(0, len(due), 500):  # SQLite's CASE depth limit
+            chunk = due[start : start + 500]
+            if connection.vendor == "postgresql":
+                # Three array parameters instead of two 500-branch CASE
+                # expressions, which Django takes longer to compile than
+                # PostgreSQL takes to run.
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "UPDATE dynamic_jobs AS j SET next_run_at = v.next FROM "
+                        "(SELECT unnest(%s::bigint[]) AS id, "
+                        "unnest(%s::timestamptz[]) AS old, "
+                        "unnest(%s::timestamptz[]) AS next) AS v "
+                        "WHERE j.id = v.id AND j.next_run_at = v.old",
+                        [
+                            [row["id"] for row in chunk],
+                            [row["next_run_at"] for row in chunk],
+                            [following[row["id"]] for row in chunk],
+                        ],
+                    )
+                    moved = cursor.rowcount
+            else:
+                moved = DynamicJob.objects.filter(
+                    pk__in=[row["id"] for row in chunk],
+                    next_run_at=Case(
+                        *(
+                            When(pk=row["id"], then=Value(row["next_run_at"]))
+                            for row in chunk
+                        ),
+                        output_field=DateTimeField(),
+                    ),
+                ).update(
+                    next_run_at=Case(
+                        *(
+                            When(pk=row["id"], then=Value(following[row["id"]]))
+                            for row in chunk
+                        ),
+                        output_field=DateTimeField(),
+                    )
+                )
+            if moved != len(chunk):
+                logger.warning(
+                    "Another dispatcher moved %s of %s due job(s) first; retrying "
+                    "this batch at the next tick.",
+                    len(chunk) - moved,
+                    len(chunk),
+                )
+                transaction.set_rollback(True)
+                return DispatchReport(due=report.due)
+        report.claimed = len(won)
+        if not won:
+            return report
+        running: set[int] = set()
+        queued: set[int] = set()
+        for job_id, status in JobExecution.objects.filter(
+            job_id__in=[row["id"] for row in won], status__in=JobExecution.ACTIVE
+        ).values_list("job_id", "status"):
+            (running if status == Status.RUNNING else queued).add(job_id)
+
+        # Under overlap policy "queue" a new run waits (unsent) while one runs;
+        # release_held sends it when that run ends.
+        held = {
+            row["id"]
+            for row in won
+            if row["overlap_policy"] == DynamicJob.OverlapPolicy.QUEUE
+            and row["id"] in running
+        }
+        new_rows: list[JobExecution] = []
+        for row in won:
+            execution = _scheduled_execution(row, now, running=running, queued=queued)
+            new_rows.append(execution)
+            if execution.status == Status.SKIPPED:
+                report.skipped += 1
+            elif row["id"] in held:
+                report.held += 1
+            else:
+                report.queued += 1
+        created = _insert_executions(new_rows)
+        to_send = [
+            e for e in created if e.status == Status.QUEUED and e.job_id not in held
+        ]
+        if to_send:
+            transaction.on_commit(lambda: sending.execution_send(to_send))
+    return report
+
+
+def _scheduled_execution(
+    row: dict[str, Any], now: datetime, *, running: set[int], queued: set[int]
+) -> JobExecution:
+    slot = row["next_run_at"]
+    execution = JobExecution(
+        job_id=row["id"],
+        job_name=row["name"],
+        template_type=row["template_type"],
+        scheduled_for=slot,
+        attempt=1,
+        parameters=row["parameters"],
+        dry_run=_effective_dry_run(row["parameters"], None),
+        timeout_seconds=row["timeout_seconds"],
+        queue=queue_for(job_queue=row["queue"], template_type=row["template_type"]),
+        triggered_by=Trigger.SCHEDULER,
+        celery_task_id=str(uuid.uuid4()),
+        status=Status.QUEUED,
+    )
+    late_by = (now - slot).total_seconds()
+    job_id, policy = row["id"], row["overlap_policy"]
+    reason = ""
+    if (
+        late_by > settings.SCHEDULER_MISFIRE_GRACE_SECONDS
+        and row["misfire_policy"] == DynamicJob.MisfirePolicy.SKIP
+    ):
+        reason = (
+            f"Missed slot: due {late_by:.0f}s ago (more than the "
+            f"{settings.SCHEDULER_MISFIRE_GRACE_SECONDS}s grace) and the misfire "
+            "policy is skip."
+        )
+        kind = "misfire"
+    elif policy == DynamicJob.OverlapPolicy.SKIP and (
+        job_id in running or job_id in queued
+    ):
+        reason = "The previous run is still queued or running; overlap policy is skip."
+        kind = "overlap"
+    elif policy == DynamicJob.OverlapPolicy.QUEUE and job_id in queued:
+        reason = "A run is already waiting; overlap policy queue keeps at most one."
+        kind = "overlap"
+    if reason:
+        execution.status = Status.SKIPPED
+        execution.completed_at = now
+        execution.result = {"skipped": kind, "reason": reason}
+        execution.error = ""
+    return execution
+
+
+def _insert_executions(rows: list[JobExecution]) -> list[JobExecution]:
+    """Bulk insert; on a unique-slot clash fall back to one row at a time."""
+    try:
+        with transaction.atomic():
+            return JobExecution.objects.bulk_create(rows)
+    except IntegrityError:
+        created = []
+        for row in rows:
+            try:
+                with transaction.atomic():
+                    row.save()
+                created.append(row)
+            except IntegrityError:
+                logger.warning(
+                    "Slot %s of job %s already has an execution; not creating another.",
+                    row.scheduled_for,
+                    row.job_id,
+                )
+        return created
+
+
+def dispatch_retries(*, now: datetime | None = None, limit: int | None = None) -> int:
+    """Queue the pending retries that are due; returns how many were queued.
+
+    One probe when none is due; otherwise the due rows are locked (SKIP LOCKED
+    on PostgreSQL, so two beats split them) and moved to queued by one
+    compare-and-set UPDATE, whatever their number. If any row changed under it
+    (cancelled meanwhile), the batch is rolled back and retried next tick.
+    """
+    now = now or timezone.now()
+    limit = limit or settings.SCHEDULER_DISPATCH_BATCH
+    due = JobExecution.objects.filter(status=Status.RETRY_PENDING, due_at__lte=now)
+    if not due.exists():
+        return 0
+    with transaction.atomic():
+        to_send = list(
+            due.select_for_update(skip_locked=True).order_by("due_at")[:limit]
+        )
+        if not to_send:
+            return 0
+        moved = JobExecution.objects.filter(
+            pk__in=[e.pk for e in to_send], status=Status.RETRY_PENDING
+        ).update(status=Status.QUEUED)
+        if moved != len(to_send):
+            transaction.set_rollback(True)
+            return 0
+        for execution in to_send:
+            execution.status = Status.QUEUED
+        transaction.on_commit(lambda: sending.execution_send(to_send))
+    return len(to_send)

@@ -1,0 +1,140 @@
+"""Runs and cancellations asked for by a person (admin, API), each one audited."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit import services as audit
+from executions.models import JobExecution
+from executions.services import dispatch, sending
+from job_templates.base import mask_parameters
+from job_templates.registry import UnknownTemplate, registry
+from scheduler_jobs.models import DynamicJob
+
+logger = logging.getLogger(__name__)
+Status = JobExecution.Status
+Trigger = JobExecution.Trigger
+
+
+def run_now(
+    *,
+    job: DynamicJob,
+    user: Any,
+    dry_run: bool | None = None,
+    parameters: dict[str, Any] | None = None,
+    request: Any = None,
+    source: str = "api",
+) -> JobExecution:
+    """Queue a manual run (disabled jobs too); audited.
+
+    `parameters` override the job's for this run only and are validated against
+    the template's schema. Raises ValidationError keyed by field.
+    """
+    try:
+        template = registry.get(job.template_type)
+    except UnknownTemplate as exc:
+        raise ValidationError({"template_type": [str(exc)]}) from exc
+    if parameters is not None and not isinstance(parameters, dict):
+        raise ValidationError({"parameters": ["Must be a JSON object."]})
+    merged = {**job.parameters, **(parameters or {})}
+    try:
+        cleaned = template.validate_params(merged)
+    except ValidationError as exc:
+        raise ValidationError(
+            {
+                (f"parameters.{k}" if k != "__all__" else "parameters"): v
+                for k, v in exc.message_dict.items()
+            }
+        ) from exc
+    if dry_run and not template.supports_dry_run:
+        raise ValidationError(
+            {"dry_run": [f"The {template.name} template has no dry run."]}
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        execution = JobExecution.objects.create(
+            job=job,
+            job_name=job.name,
+            template_type=job.template_type,
+            scheduled_for=now,
+            attempt=1,
+            parameters=cleaned,
+            dry_run=dispatch._effective_dry_run(cleaned, dry_run),
+            timeout_seconds=job.timeout_seconds,
+            queue=dispatch.queue_for(
+                job_queue=job.queue, template_type=job.template_type
+            ),
+            triggered_by=Trigger.MANUAL,
+            triggered_by_user=user if getattr(user, "pk", None) else None,
+            celery_task_id=str(uuid.uuid4()),
+            status=Status.QUEUED,
+        )
+        audit.record(
+            actor=user,
+            action="run",
+            target=job,
+            changes={
+                "execution_id": execution.pk,
+                "dry_run": execution.dry_run,
+                "parameter_overrides": mask_parameters(template, parameters or {}),
+            },
+            request=request,
+            source=source,
+        )
+        transaction.on_commit(lambda: sending.execution_send([execution]))
+    return execution
+
+
+class NotCancellable(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"The execution already ended ({status}); nothing to cancel.")
+        self.status = status
+
+
+def execution_cancel(
+    *, execution: JobExecution, user: Any, request: Any = None, source: str = "api"
+) -> JobExecution:
+    """Cancel a queued, pending or running execution; raises NotCancellable if it ended.
+
+    A running one is marked cancelled at once; its worker is asked to stop it
+    (where the broker supports remote control) and its late result is discarded.
+    """
+    cancellable = (Status.QUEUED, Status.RETRY_PENDING, Status.RUNNING)
+    now = timezone.now()
+    with transaction.atomic():
+        current = JobExecution.objects.get(pk=execution.pk)
+        if current.status not in cancellable:
+            raise NotCancellable(current.status)
+        rows = JobExecution.objects.filter(pk=current.pk, status=current.status).update(
+            status=Status.CANCELLED,
+            completed_at=now,
+            error=f"Cancelled by {getattr(user, 'username', None) or 'the system'}.",
+        )
+        if not rows:
+            raise NotCancellable(JobExecution.objects.get(pk=current.pk).status)
+        audit.record(
+            actor=user,
+            action="cancel",
+            target=current,
+            changes={"status": {"before": current.status, "after": Status.CANCELLED}},
+            request=request,
+            source=source,
+        )
+    if current.status == Status.RUNNING and current.celery_task_id:
+        _revoke(current.celery_task_id)
+    return JobExecution.objects.get(pk=current.pk)
+
+
+def _revoke(task_id: str) -> None:
+    from config.celery import app
+
+    try:
+        app.control.revoke(task_id, terminate=True, signal="SIGTERM")
+    except Exception as exc:  # the filesystem broker has no remote control
+        logger.info("Could not revoke task %s: %s", task_id, exc)

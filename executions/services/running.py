@@ -1,0 +1,348 @@
+"""The worker's side: claim a queued execution, run its template, record the outcome."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from executions import postgres
+from executions.models import JobExecution
+from executions.services import sending
+from job_templates.context import BoundedLogHandler, ExecutionContext, make_logger
+from job_templates.registry import UnknownTemplate, registry
+from scheduler_jobs.models import DynamicJob
+
+logger = logging.getLogger(__name__)
+Status = JobExecution.Status
+Trigger = JobExecution.Trigger
+
+MAX_RESULT_CHARS = 1_000_000
+TRACEBACK_FRAMES = 8
+
+
+def execution_run(*, execution_id: int) -> str | None:
+    """Run one queued execution; returns its final status, or None if not ours.
+
+    The queued → running compare-and-set makes a redelivered or duplicated
+    message a no-op.
+    """
+    started_at = timezone.now()
+    host = f"{socket.gethostname()}/{os.getpid()}"
+    if postgres.enabled():
+        claimed = postgres.claim(
+            execution_id=execution_id,
+            now=started_at,
+            host=host,
+            hard_limit_extra=settings.SCHEDULER_HARD_LIMIT_EXTRA_SECONDS,
+        )
+        if claimed is None:
+            _log_not_run(execution_id)
+            return None
+        execution, job_at_start = claimed
+    else:
+        execution = _claim(execution_id=execution_id, now=started_at, host=host)
+        if execution is None:
+            return None
+        job_at_start = None
+
+    handler = BoundedLogHandler(
+        max_entries=settings.SCHEDULER_LOG_MAX_ENTRIES,
+        max_message_chars=settings.SCHEDULER_LOG_MAX_MESSAGE_CHARS,
+    )
+    ctx = ExecutionContext(
+        logger=make_logger(
+            f"dynamic_scheduler.templates.{execution.template_type}", handler
+        ),
+        dry_run=execution.dry_run,
+        deadline=time.monotonic() + execution.timeout_seconds,
+        execution_id=execution.pk,
+        job_id=execution.job_id,
+        job_name=execution.job_name,
+        attempt=execution.attempt,
+        scheduled_for=execution.scheduled_for,
+        idempotency_key=execution.idempotency_key,
+    )
+    status, result, error = Status.COMPLETED, None, ""
+    try:
+        template = registry.get(execution.template_type)
+        params = template.validate_params(execution.parameters)
+        if execution.dry_run:
+            ctx.logger.info("Dry run: nothing will be changed.")
+        result = _json_safe(template.execute(params, ctx))
+    except SoftTimeLimitExceeded:
+        status = Status.TIMEOUT
+        error = (
+            f"Timed out: still running after {execution.timeout_seconds}s "
+            "(the job's timeout_seconds)."
+        )
+        ctx.logger.error("%s", error)
+    except UnknownTemplate as exc:
+        status, error = Status.FAILED, f"{exc} Its code is no longer installed."
+    except ValidationError as exc:
+        status = Status.FAILED
+        error = f"Parameters are no longer valid for the template: {exc.message_dict}"
+    except Exception as exc:
+        status, error = Status.FAILED, format_error(exc)
+        ctx.logger.error("%s: %s", type(exc).__name__, exc)
+    return execution_finish(
+        execution=execution,
+        status=status,
+        result=result,
+        error=error,
+        logs=handler.entries(),
+        logs_dropped=handler.dropped,
+        job_at_start=job_at_start,
+    )
+
+
+def _log_not_run(execution_id: int) -> None:
+    status = (
+        JobExecution.objects.filter(pk=execution_id)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status is None:
+        logger.warning(
+            "Execution %s does not exist; dropping its message.", execution_id
+        )
+    else:
+        logger.info(
+            "Execution %s is %s, not queued; not running it again.",
+            execution_id,
+            status,
+        )
+
+
+def _claim(*, execution_id: int, now: datetime, host: str) -> JobExecution | None:
+    """Queued → running with the ORM (the form every database has)."""
+    execution = JobExecution.objects.filter(pk=execution_id).first()
+    if execution is None or execution.status != Status.QUEUED:
+        _log_not_run(execution_id)
+        return None
+    hard_limit = execution.timeout_seconds + settings.SCHEDULER_HARD_LIMIT_EXTRA_SECONDS
+    # One transaction (one commit) for the claim and the job's run state.
+    with transaction.atomic():
+        claimed = JobExecution.objects.filter(
+            pk=execution.pk, status=Status.QUEUED
+        ).update(
+            status=Status.RUNNING,
+            started_at=now,
+            execution_host=host,
+            deadline_at=now + timedelta(seconds=hard_limit),
+        )
+        if claimed and execution.job_id:
+            DynamicJob.objects.filter(pk=execution.job_id).update(
+                last_run_at=now, last_status=Status.RUNNING
+            )
+    if not claimed:
+        return None
+    execution.status, execution.started_at = Status.RUNNING, now
+    return execution
+
+
+def format_error(exc: BaseException) -> str:
+    """The exception and the last frames of its traceback."""
+    frames = traceback.extract_tb(exc.__traceback__)[-TRACEBACK_FRAMES:]
+    text = "".join(traceback.format_list(frames))
+    return (
+        f"{type(exc).__name__}: {exc}\n\n"
+        f"Traceback (last {len(frames)} frames, most recent call last):\n{text}"
+    )
+
+
+def _json_safe(result: Any) -> Any:
+    if result is None:
+        return None
+    text = json.dumps(result, cls=DjangoJSONEncoder)
+    if len(text) > MAX_RESULT_CHARS:
+        return {"truncated": True, "preview": text[:10_000]}
+    return json.loads(text)
+
+
+def execution_finish(
+    *,
+    execution: JobExecution,
+    status: str,
+    result: Any = None,
+    error: str = "",
+    logs: list[dict[str, Any]] | None = None,
+    logs_dropped: int = 0,
+    job_at_start: DynamicJob | None = None,
+) -> str | None:
+    """Record the outcome of a running execution and schedule its retry.
+
+    Returns the final status, or None if the execution was no longer running
+    (cancelled or already reaped). `job_at_start` is the job as the executor's
+    claim read it on PostgreSQL: a completed run then needs no other read and
+    is recorded in one statement. Anything that may lead to a retry or release a
+    held run reads the job again, since it may have been edited or deleted.
+    """
+    now = timezone.now()
+    started = execution.started_at or now
+    duration = round((now - started).total_seconds(), 3)
+    logs = logs if logs is not None else []
+    if (
+        job_at_start is not None
+        and status == Status.COMPLETED
+        and job_at_start.overlap_policy != DynamicJob.OverlapPolicy.QUEUE
+        and postgres.enabled()
+    ):
+        finished = postgres.finish(
+            execution=execution,
+            status=status,
+            now=now,
+            duration=duration,
+            result=result,
+            error=error,
+            logs=logs,
+            logs_dropped=logs_dropped,
+        )
+        if not finished.execution_updated:
+            _log_discarded(execution, status)
+            return None
+        final_status = status
+        job = job_at_start if finished.job_updated else None
+    else:
+        recorded = _finish_in_transaction(
+            execution=execution,
+            status=status,
+            now=now,
+            duration=duration,
+            result=result,
+            error=error,
+            logs=logs,
+            logs_dropped=logs_dropped,
+        )
+        if recorded is None:
+            return None
+        final_status, job = recorded
+    execution.status, execution.error, execution.result = final_status, error, result
+    execution.completed_at = now
+    if job is not None:
+        from executions.notifications import notify
+
+        notify(execution=execution, job=job, attempt_status=status)
+    return final_status
+
+
+def _log_discarded(execution: JobExecution, status: str) -> None:
+    logger.info(
+        "Execution %s was no longer running (cancelled or reaped); "
+        "its outcome %s is discarded.",
+        execution.pk,
+        status,
+    )
+
+
+def _finish_in_transaction(
+    *,
+    execution: JobExecution,
+    status: str,
+    now: datetime,
+    duration: float,
+    result: Any,
+    error: str,
+    logs: list[dict[str, Any]],
+    logs_dropped: int,
+) -> tuple[str, DynamicJob | None] | None:
+    """The outcome, its retry and the job's last status in one transaction."""
+    job = (
+        DynamicJob.objects.filter(pk=execution.job_id)
+        .only(
+            "id",
+            "name",
+            "timeout_seconds",
+            "retry_policy",
+            "notifications",
+            "overlap_policy",
+        )
+        .first()
+        if execution.job_id
+        else None
+    )
+    final_status = status
+    retry = None
+    if status in (Status.FAILED, Status.TIMEOUT) and job is not None:
+        policy = job.retry_policy or {}
+        if execution.attempt <= int(policy.get("max_retries", 0)):
+            delay = int(policy.get("delay_seconds", 60)) * float(
+                policy.get("backoff", 2.0)
+            ) ** (execution.attempt - 1)
+            retry = JobExecution(
+                job_id=job.pk,
+                job_name=job.name,
+                template_type=execution.template_type,
+                scheduled_for=execution.scheduled_for,
+                attempt=execution.attempt + 1,
+                first_attempt_id=execution.first_attempt_id or execution.pk,
+                parameters=execution.parameters,
+                dry_run=execution.dry_run,
+                timeout_seconds=job.timeout_seconds,
+                queue=execution.queue,
+                triggered_by=Trigger.RETRY,
+                celery_task_id=str(uuid.uuid4()),
+                status=Status.RETRY_PENDING,
+                due_at=now + timedelta(seconds=delay),
+            )
+        elif int(policy.get("max_retries", 0)) > 0:
+            final_status = Status.EXHAUSTED
+    with transaction.atomic():
+        rows = JobExecution.objects.filter(
+            pk=execution.pk, status=Status.RUNNING
+        ).update(
+            status=final_status,
+            completed_at=now,
+            duration_seconds=duration,
+            result=result,
+            error=error,
+            logs=logs,
+            logs_dropped=logs_dropped,
+        )
+        if not rows:
+            _log_discarded(execution, status)
+            return None
+        if retry is not None:
+            try:
+                with transaction.atomic():
+                    retry.save()
+            except IntegrityError:
+                logger.warning(
+                    "Attempt %s already exists for execution %s",
+                    retry.attempt,
+                    execution.pk,
+                )
+        if job is not None:
+            DynamicJob.objects.filter(pk=job.pk).update(last_status=final_status)
+            if job.overlap_policy == DynamicJob.OverlapPolicy.QUEUE:
+                transaction.on_commit(lambda: release_held(job_id=job.pk))
+    return final_status, job
+
+
+def release_held(*, job_id: int) -> int:
+    """Send the run that waits under overlap policy `queue`, once nothing runs."""
+    if JobExecution.objects.filter(job_id=job_id, status=Status.RUNNING).exists():
+        return 0
+    waiting = (
+        JobExecution.objects.filter(
+            job_id=job_id, status=Status.QUEUED, sent_at__isnull=True
+        )
+        .order_by("id")
+        .first()
+    )
+    if waiting is None:
+        return 0
+    return len(sending.execution_send([waiting]))
