@@ -193,40 +193,30 @@ def execution_finish(
     """
     now = timezone.now()
     started = execution.started_at or now
-    duration = round((now - started).total_seconds(), 3)
-    logs = logs if logs is not None else []
+    outcome: dict[str, Any] = {
+        "execution": execution,
+        "status": status,
+        "now": now,
+        "duration": round((now - started).total_seconds(), 3),
+        "result": result,
+        "error": error,
+        "logs": logs if logs is not None else [],
+        "logs_dropped": logs_dropped,
+    }
     if (
         job_at_start is not None
         and status == Status.COMPLETED
         and job_at_start.overlap_policy != DynamicJob.OverlapPolicy.QUEUE
         and postgres.enabled()
     ):
-        finished = postgres.finish(
-            execution=execution,
-            status=status,
-            now=now,
-            duration=duration,
-            result=result,
-            error=error,
-            logs=logs,
-            logs_dropped=logs_dropped,
-        )
+        finished = postgres.finish(**outcome)
         if not finished.execution_updated:
             _log_discarded(execution, status)
             return None
         final_status = status
         job = job_at_start if finished.job_updated else None
     else:
-        recorded = _finish_in_transaction(
-            execution=execution,
-            status=status,
-            now=now,
-            duration=duration,
-            result=result,
-            error=error,
-            logs=logs,
-            logs_dropped=logs_dropped,
-        )
+        recorded = _finish_in_transaction(**outcome)
         if recorded is None:
             return None
         final_status, job = recorded

@@ -71,6 +71,14 @@ def _test_templates():
     registry.unregister(DeletesItsJobTemplate.type)
 
 
+@pytest.fixture
+def sent(monkeypatch) -> list[JobExecution]:
+    """The executions handed to the broker, instead of sending them."""
+    sent: list[JobExecution] = []
+    monkeypatch.setattr(sending, "execution_send", lambda rows: sent.extend(rows) or [])
+    return sent
+
+
 def make_job(name="job", *, template_type="heartbeat", parameters=None, **options):
     data = {
         "name": name,
@@ -244,13 +252,11 @@ def test_reaper_leaves_runs_within_their_deadline_alone():
     assert services.reap()["lost"] == 0
 
 
-def test_reaper_resends_a_queued_execution_whose_message_was_never_sent(monkeypatch):
+def test_reaper_resends_a_queued_execution_whose_message_was_never_sent(sent):
     execution = queued_run(make_job())  # on_commit never ran: no message
     JobExecution.objects.filter(pk=execution.pk).update(
         created_at=timezone.now() - timedelta(minutes=1)
     )
-    sent = []
-    monkeypatch.setattr(sending, "execution_send", lambda rows: sent.extend(rows) or [])
     services.reap()
     assert [e.pk for e in sent] == [execution.pk]
 
@@ -260,7 +266,7 @@ def test_reaper_resends_a_queued_execution_whose_message_was_never_sent(monkeypa
     [(DynamicJob.OverlapPolicy.QUEUE, False), (DynamicJob.OverlapPolicy.ALLOW, True)],
 )
 def test_reaper_holds_an_unsent_run_beside_a_running_one_only_under_policy_queue(
-    policy, resent, monkeypatch
+    policy, resent, sent
 ):
     job = make_job(overlap_policy=policy)
     running, unsent = queued_run(job), queued_run(job)
@@ -272,8 +278,6 @@ def test_reaper_holds_an_unsent_run_beside_a_running_one_only_under_policy_queue
     JobExecution.objects.filter(pk=unsent.pk).update(
         created_at=timezone.now() - timedelta(minutes=1)
     )
-    sent = []
-    monkeypatch.setattr(sending, "execution_send", lambda rows: sent.extend(rows) or [])
     services.reap()
     assert [e.pk for e in sent] == ([unsent.pk] if resent else [])
 
@@ -420,12 +424,10 @@ def test_exhausted_notifies_failure_subscribers_once_per_attempt():
 
 @pytest.mark.parametrize(("policy", "released"), [("skip", 0), ("queue", 1)])
 def test_only_overlap_policy_queue_releases_a_waiting_run_when_one_ends(
-    policy, released, monkeypatch, django_capture_on_commit_callbacks
+    policy, released, sent, django_capture_on_commit_callbacks
 ):
     job = make_job(overlap_policy=policy)
     first, waiting = queued_run(job), queued_run(job)  # neither message sent yet
-    sent = []
-    monkeypatch.setattr(sending, "execution_send", lambda rows: sent.extend(rows) or [])
     with django_capture_on_commit_callbacks(execute=True):
         run(first)
     assert [e.pk for e in sent] == [waiting.pk] * released
