@@ -10,11 +10,17 @@ from rest_framework import serializers
 
 
 class StrictCharField(serializers.CharField):
+    """Also checks max_length on the string as sent: DRF trims whitespace first
+    (control characters such as U+001F count as whitespace), so 201 characters
+    could pass a limit of 200 that the schema states as maxLength."""
+
     default_error_messages = {"not_a_string": "Must be a string."}
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("not_a_string")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 
