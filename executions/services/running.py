@@ -19,9 +19,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from executions import postgres
 from executions.models import JobExecution
-from executions.services import sending
+from executions.services import postgres, sending
 from job_templates.context import BoundedLogHandler, ExecutionContext, make_logger
 from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs.models import DynamicJob

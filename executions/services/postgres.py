@@ -8,7 +8,7 @@ CTEs let each half be one statement, which is also one transaction, so the
 compare-and-set guarantees are unchanged: the claim only matches a queued row
 and the finish only a running one.
 
-executions.services uses these on PostgreSQL and keeps the ORM form everywhere
+executions.services.running uses these on PostgreSQL and keeps the ORM form everywhere
 else (SQLite has no data-modifying CTEs); both paths run the same test suite.
 """
 
