@@ -6,18 +6,10 @@ from typing import Any
 
 from django.db import models
 
+from audit.client_ip import client_ip
 from audit.models import AuditEntry
 
 Target = models.Model | tuple[str, Any, str]
-
-
-def _client_ip(request: Any) -> str | None:
-    if request is None:
-        return None
-    meta = getattr(request, "META", {})
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy
-    # rewrites it, and an audit log must not record forged addresses.
-    return meta.get("REMOTE_ADDR") or None
 
 
 def record(
@@ -54,7 +46,8 @@ def record(
         target_id=target_id,
         target_repr=target_repr,
         changes=changes or {},
-        ip_address=_client_ip(request),
+        # The same address as the login lockout's: forwarded only by trusted proxies.
+        ip_address=client_ip(request),
         source=source,
     )
 

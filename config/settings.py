@@ -1,13 +1,27 @@
 """Settings, read only from environment variables (see README, "Configuration").
 
 Development defaults need no server: SQLite under var/ and Celery's filesystem
-broker. With DJANGO_ENV=production the insecure defaults are refused at start-up.
+broker. Nothing insecure is a default: DEBUG is off unless asked for, the
+development secret key is generated per checkout, and DJANGO_ENV=production
+refuses to start with DEBUG on, a weak SECRET_KEY or no ALLOWED_HOSTS.
 """
 
+import contextlib
+import hashlib
+import ipaddress
+import os
+import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -19,18 +33,91 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 PRODUCTION = DJANGO_ENV == "production"
 
-DEV_SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"  # noqa: S105
-SECRET_KEY = env.str("SECRET_KEY", default="" if PRODUCTION else DEV_SECRET_KEY)
-if PRODUCTION and (not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY):
-    raise ImproperlyConfigured("SECRET_KEY must be set when DJANGO_ENV=production.")
 
-DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+def _key_from_var(
+    name: str, generate: Callable[[], str] = lambda: secrets.token_urlsafe(64)
+) -> str:
+    """A development key kept in VAR_DIR/<name>, generated on first use.
+
+    Generated, never written in the repository: a published key signs anyone's
+    sessions and password-reset links. Kept, so sessions survive a restart and
+    web, worker and beat agree. Mode 0600 because it is a secret. The file is
+    written under a temporary name and hard-linked into place, so processes that
+    start together never read a half-written key: all of them get the winner's.
+    """
+    path = VAR_DIR / name
+    if not path.exists():
+        temporary = path.with_name(f".{name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(generate() + "\n")
+            # FileExistsError: another process won the race; its key is used.
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        raise ImproperlyConfigured(
+            f"{path} is readable by other users; restrict it with `chmod 600 {path}`."
+        )
+    key = path.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(f"{path} is empty; delete it to generate a new key.")
+    return key
+
+
+def _weak_secret_key(key: str) -> bool:
+    """The same test as Django's security.W009 (check --deploy), at start-up."""
+    return (
+        len(key) < SECRET_KEY_MIN_LENGTH
+        or len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or key.startswith(SECRET_KEY_INSECURE_PREFIX)
+        or hashlib.sha256(key.encode()).hexdigest() in _published_key_digests
+    )
+
+
+# Keys that were once written in this repository (an earlier development default):
+# they are public through its history, however long they are.
+_published_key_digests = {
+    "40f9199dd5b780b379165dd561282edd26f59750aa7ac618499e1f70d1a538a6",
+}
+
+# Production takes the key from the environment only: a file under var/ may be a
+# development leftover, and several web machines must share one key.
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY and not PRODUCTION:
+    SECRET_KEY = _key_from_var("secret_key")
+
+DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
 )
-if PRODUCTION and not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DJANGO_ENV=production.")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+if PRODUCTION:
+    _key_hint = (
+        "Generate one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+    )
+    _refusals = []
+    if DEBUG:
+        _refusals.append("DEBUG must be off: it shows settings and code to visitors.")
+    if not SECRET_KEY:
+        _refusals.append(f"SECRET_KEY must be set. {_key_hint}")
+    elif _weak_secret_key(SECRET_KEY):
+        _refusals.append(
+            f"SECRET_KEY must be set to a strong key: at least {SECRET_KEY_MIN_LENGTH} "
+            f"characters, {SECRET_KEY_MIN_UNIQUE_CHARACTERS} of them different, not "
+            f"starting with '{SECRET_KEY_INSECURE_PREFIX}', never a published one. "
+            f"{_key_hint}"
+        )
+    if not ALLOWED_HOSTS:
+        _refusals.append("ALLOWED_HOSTS must be set (comma-separated host names).")
+    if _refusals:
+        raise ImproperlyConfigured(
+            "DJANGO_ENV=production refuses to start: " + " ".join(_refusals)
+        )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -80,6 +167,34 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+
+# Reverse proxies -------------------------------------------------------------
+# Addresses or networks (comma-separated, e.g. "10.0.0.0/8,127.0.0.1") of the
+# proxies in front of the web processes. Only when the request comes from one of
+# them is X-Forwarded-For read, from the right, past the trusted proxies; without
+# them every user would share the proxy's address and one attacker could lock
+# out everyone. Empty: X-Forwarded-For is ignored (audit.client_ip).
+SCHEDULER_TRUSTED_PROXIES = env.list("SCHEDULER_TRUSTED_PROXIES", default=[])
+for _proxy in SCHEDULER_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError as error:
+        raise ImproperlyConfigured(
+            f"SCHEDULER_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network."
+        ) from error
+AXES_CLIENT_IP_CALLABLE = "audit.client_ip.client_ip"
+# The header by which the proxy tells Django the client used HTTPS. Trusted only
+# when named, since any client can send it: by default behind trusted proxies
+# (which must overwrite it), never without them. Set it empty to turn it off.
+SCHEDULER_PROXY_SSL_HEADER = env.str(
+    "SCHEDULER_PROXY_SSL_HEADER",
+    default="X-Forwarded-Proto" if SCHEDULER_TRUSTED_PROXIES else "",
+).strip()
+if SCHEDULER_PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + SCHEDULER_PROXY_SSL_HEADER.upper().replace("-", "_"),
+        "https",
+    )
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -277,6 +392,22 @@ SCHEDULER_BACKUP_ROOT = env.str(
 SCHEDULER_WEBHOOK_ALLOWED_HOSTS = env.list(
     "SCHEDULER_WEBHOOK_ALLOWED_HOSTS", default=[]
 )
+# Fernet keys that encrypt stored secrets (webhook signing secrets and header
+# values, Slack URLs), comma-separated: the first encrypts, all decrypt. To
+# rotate: put a new key first, keep the old ones, run `manage.py rotate_secrets`,
+# then drop the old keys. Development generates one under var/; production
+# refuses to start without it (a secret in a dump must be useless).
+SCHEDULER_SECRETS_KEYS = env.list("SCHEDULER_SECRETS_KEYS", default=[])
+if not SCHEDULER_SECRETS_KEYS and not PRODUCTION:
+    SCHEDULER_SECRETS_KEYS = [
+        _key_from_var("secrets_key", generate=lambda: Fernet.generate_key().decode())
+    ]
+if PRODUCTION and not SCHEDULER_SECRETS_KEYS:
+    raise ImproperlyConfigured(
+        "SCHEDULER_SECRETS_KEYS must be set when DJANGO_ENV=production. Generate "
+        "a key with: python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())'"
+    )
 SCHEDULER_LEGACY_TICKETS_MODEL = env.str("SCHEDULER_LEGACY_TICKETS_MODEL", default="")
 # legacy_jobs mapping rules, merged over the built-in ones (a dict set in a
 # settings module, not an environment variable); see README.
@@ -306,7 +437,6 @@ LOGGING = {
 }
 
 if PRODUCTION:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
