@@ -77,6 +77,16 @@ class JobTemplate(abc.ABC):
         result = self.execute(params, ctx)
         return {"supported": True, "result": result, "logs": handler.entries()}
 
+    def required_permissions(self, params: dict[str, Any]) -> list[str]:
+        """Django permissions ("app_label.codename") a user needs to save or run a
+        job with these parameters.
+
+        Templates know which tables a job reads or deletes but not who asks; the
+        caller checks these against the user, so a job cannot reach data its
+        author could not see or delete in the admin. Empty: no extra permission.
+        """
+        return []
+
     def _validate_schema(self, params: Any) -> dict[str, Any]:
         if params is None:
             params = {}
