@@ -52,17 +52,67 @@ MAX_STRING_CHARS = 10_000
 MAX_KEYS = 50
 _AGO = re.compile(r"^\s*(\d{1,9})\s*([smhdw])\s*$")
 # Field names that look like credentials are never filtered on nor exported.
-SENSITIVE_NAME = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential|"
-    r"salt|otp|session_?key",
-    re.IGNORECASE,
+# Stems are searched for anywhere in the name with its separators removed
+# (api_token, AccessToken, client_secret, pass_word): no everyday word holds one.
+SENSITIVE_STEMS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "credential",
+    "apikey",
+    "authkey",
+    "accesskey",
+    "privatekey",
+    "privkey",
+    "sessionkey",
+    "signingkey",
 )
+# Words that must stand alone (key, api_key, PrivateKey, password_salt, otp_code):
+# inside other words they are harmless (monkey, keyword, basalt, hashtag, footprint).
+SENSITIVE_WORDS = frozenset(
+    {
+        "key",
+        "keys",
+        "pwd",
+        "salt",
+        "salted",
+        "hash",
+        "hashed",
+        "otp",
+        "totp",
+        "hotp",
+        "private",
+        "authorization",
+        "bearer",
+        "cookie",
+        "cookies",
+    }
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_WORD = re.compile(r"[a-z]+")
 INT64 = 2**63
 
 
+def name_words(name: str) -> list[str]:
+    """The lower-case words of a snake_case or camelCase name, digits dropped."""
+    return _WORD.findall(_CAMEL.sub("_", name).lower())
+
+
 def is_sensitive_name(name: str) -> bool:
-    """True for field names like password, api_token or client_secret."""
-    return bool(SENSITIVE_NAME.search(name))
+    """True for names that may hold a credential (key, api_token, password_hash).
+
+    Decided by name alone, so it also covers the tables of apps nobody here
+    reviewed (authtoken's Token.key, a product's User.otp_secret). It errs on the
+    side of hiding: a harmless column caught by it is only left out of exports
+    and conditions, while a secret it missed would be written to a file.
+    """
+    words = name_words(name)
+    joined = "".join(words)
+    return any(stem in joined for stem in SENSITIVE_STEMS) or any(
+        word in SENSITIVE_WORDS for word in words
+    )
 
 
 @dataclass(frozen=True)
