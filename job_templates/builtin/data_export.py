@@ -14,10 +14,12 @@ from django.db import models
 from job_templates.allowlist import (
     allowed_model,
     exportable_fields,
+    is_secret_field,
+    model_permission,
     with_collection_choices,
 )
 from job_templates.base import JobTemplate, TemplateError
-from job_templates.conditions import build_q, check_condition, is_sensitive_name
+from job_templates.conditions import build_q, check_condition
 from job_templates.context import ExecutionContext
 from job_templates.csvsafe import cell
 from job_templates.files import (
@@ -42,6 +44,8 @@ class DataExportTemplate(JobTemplate):
     Rows are streamed with QuerySet.iterator() and written through a small
     buffer, so memory stays flat however many rows there are (see
     bench/export_memory.py). CSV cells are escaped against formula injection.
+    The file outlives the permissions of whoever reads it (it can be emailed or
+    picked up from the folder), so fields that may hold secrets never reach it.
     """
 
     type = "data_export"
@@ -127,16 +131,21 @@ class DataExportTemplate(JobTemplate):
     def clean(self, params: dict[str, Any]) -> dict[str, Any]:
         model = allowed_model(params["collection"], setting=SETTING)
         columns(model, params["fields"])
-        check_condition(model, params["filters"], param="filters", allow_empty=True)
+        check_filters(model, params["filters"])
         try:
             check_template_path(params["destination"])
         except UnsafePath as exc:
             raise ValidationError({"destination": [str(exc)]}) from None
         return params
 
+    def required_permissions(self, params: dict[str, Any]) -> list[str]:
+        """Viewing the exported model: the file shows its rows to whoever gets it."""
+        return model_permission((params or {}).get("collection"), "view")
+
     def execute(self, params: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
         model = allowed_model(params["collection"], setting=SETTING)
         fields = columns(model, params["fields"])
+        check_filters(model, params["filters"])
         query = build_q(model, params["filters"], param="filters", allow_empty=True)
         rows = (
             model._base_manager.filter(query)
@@ -229,10 +238,10 @@ def columns(model: type[models.Model], names: list[str]) -> list[models.Field]:
                 + ", ".join(exportable_fields(model))
                 + "."
             ]
-        elif is_sensitive_name(name) or is_sensitive_name(field.name):
+        elif is_secret_field(model, field):
             errors[f"fields.{index}"] = [
-                f"{name!r} looks like a secret (password, token, key); "
-                "it is never exported."
+                f"{name!r} may hold secrets (it looks like a password, token or "
+                "key, or carries job parameters or output); it is never exported."
             ]
         elif field in chosen:
             errors[f"fields.{index}"] = [f"{name!r} is listed twice."]
@@ -241,6 +250,25 @@ def columns(model: type[models.Model], names: list[str]) -> list[models.Field]:
     if errors:
         raise ValidationError(errors)
     return chosen
+
+
+def check_filters(model: type[models.Model], filters: Any) -> None:
+    """Check the filters; also refuse those on fields that are never exported.
+
+    Filtering on a secret would leak it without exporting it: comparing the row
+    count of `error__contains` filters, one character at a time, spells it out.
+    """
+    clauses = check_condition(model, filters, param="filters", allow_empty=True)
+    errors = {
+        f"filters.{clause.key}": [
+            f"{clause.key!r}: {clause.field.name!r} is never exported, so it "
+            "cannot be filtered on either."
+        ]
+        for clause in clauses
+        if is_secret_field(model, clause.field)
+    }
+    if errors:
+        raise ValidationError(errors)
 
 
 def encode(fmt: str, header: list[str], rows: Iterator[tuple]) -> Iterator[str | int]:

@@ -8,7 +8,11 @@ from django.db import connections, models, router, transaction
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.utils import timezone
 
-from job_templates.allowlist import allowed_model, with_collection_choices
+from job_templates.allowlist import (
+    allowed_model,
+    model_permission,
+    with_collection_choices,
+)
 from job_templates.base import JobTemplate, TemplateError
 from job_templates.conditions import build_q, check_condition
 from job_templates.context import ExecutionContext
@@ -107,6 +111,11 @@ class DatabaseCleanupTemplate(JobTemplate):
         model = allowed_model(params["collection"], setting=SETTING)
         check_condition(model, params["condition"], param="condition")
         return params
+
+    def required_permissions(self, params: dict[str, Any]) -> list[str]:
+        """Deleting from the model: a job must not delete what its author could
+        not delete in the admin."""
+        return model_permission((params or {}).get("collection"), "delete")
 
     def execute(self, params: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
         model = allowed_model(params["collection"], setting=SETTING)

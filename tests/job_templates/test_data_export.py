@@ -6,10 +6,13 @@ import json
 import os
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 
+from audit.models import AuditEntry
 from job_templates.base import TemplateError
 from job_templates.registry import registry
+from tests.factories import DynamicJobFactory, JobExecutionFactory, UserFactory
 from tests.job_templates.conftest import log_text, run
 from tests.testapp.models import Ticket
 
@@ -171,3 +174,169 @@ def test_symlink_out_of_the_export_root_is_refused(tickets, roots, tmp_path, mak
 )
 def test_bad_parameters_are_refused_naming_the_field(change, key):
     assert key in errors_for({"collection": "testapp.Ticket", **change})
+
+
+SIGNING_SECRET = "whsec-signing-0123456789"
+BEARER = "Bearer header-token-abcdef"
+SLACK_PATH = "T000/B000/slackpathsecret"
+
+
+@pytest.fixture
+def scheduler_rows():
+    """A webhook job whose parameters and notifications hold secrets, one run of
+    it that echoed them, and an audit entry that recorded its headers."""
+    job = DynamicJobFactory(
+        name="notify-crm",
+        template_type="webhook_trigger",
+        parameters={
+            "url": "https://crm.example.com/hook?token=querytoken-xyz",
+            "headers": {"Authorization": BEARER},
+            "signing_secret": SIGNING_SECRET,
+        },
+        notifications={
+            "emails": [],
+            "slack_webhook": f"https://hooks.slack.com/services/{SLACK_PATH}",
+            "on": ["failure"],
+        },
+    )
+    JobExecutionFactory(
+        job=job,
+        status="failed",
+        result={"url": "https://crm.example.com/hook?token=querytoken-xyz"},
+        logs=[{"message": f"POST with {BEARER}"}],
+        error="HTTP 401 from https://crm.example.com/hook?token=querytoken-xyz",
+    )
+    AuditEntry.objects.create(
+        actor_repr="alice",
+        action="update",
+        target_type="scheduler_jobs.dynamicjob",
+        target_id=str(job.pk),
+        target_repr=job.name,
+        changes={"parameters": {"after": {"headers": {"Authorization": BEARER}}}},
+    )
+    return job
+
+
+SECRETS = (SIGNING_SECRET, BEARER, SLACK_PATH, "querytoken-xyz")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+@pytest.mark.parametrize(
+    "collection",
+    ["scheduler_jobs.DynamicJob", "executions.JobExecution", "audit.AuditEntry"],
+)
+def test_scheduler_tables_export_without_their_secrets(
+    scheduler_rows, roots, make_ctx, collection, fmt
+):
+    ctx, _ = make_ctx()
+    result = run("data_export", {"collection": collection, "format": fmt}, ctx)
+    text = (roots["exports"] / result["path"]).read_text()
+    assert result["rows"] == 1
+    for secret in SECRETS:
+        assert secret not in text
+    assert not {"parameters", "notifications", "result", "logs", "error"} & set(
+        result["fields"]
+    )
+    assert "changes" not in result["fields"]
+
+
+def test_a_job_export_keeps_the_harmless_columns(scheduler_rows, roots, make_ctx):
+    ctx, _ = make_ctx()
+    result = run("data_export", {"collection": "scheduler_jobs.DynamicJob"}, ctx)
+    rows = list(
+        csv.DictReader(io.StringIO((roots["exports"] / result["path"]).read_text()))
+    )
+    assert rows[0]["name"] == "notify-crm"
+    assert rows[0]["template_type"] == "webhook_trigger"
+    assert "schedule" in rows[0]
+
+
+@pytest.mark.parametrize(
+    ("collection", "change", "key"),
+    [
+        ("scheduler_jobs.DynamicJob", {"fields": ["name", "parameters"]}, "fields.1"),
+        ("scheduler_jobs.DynamicJob", {"fields": ["notifications"]}, "fields.0"),
+        ("executions.JobExecution", {"fields": ["parameters"]}, "fields.0"),
+        ("executions.JobExecution", {"fields": ["id", "result"]}, "fields.1"),
+        ("executions.JobExecution", {"fields": ["logs"]}, "fields.0"),
+        ("executions.JobExecution", {"fields": ["error"]}, "fields.0"),
+        ("audit.AuditEntry", {"fields": ["changes"]}, "fields.0"),
+        (
+            "executions.JobExecution",
+            {"filters": {"error__contains": "token="}},
+            "filters.error__contains",
+        ),
+        (
+            "executions.JobExecution",
+            {"filters": {"parameters__isnull": False}},
+            "filters.parameters__isnull",
+        ),
+    ],
+)
+def test_fields_that_may_hold_secrets_cannot_be_asked_for(collection, change, key):
+    errors = errors_for({"collection": collection, **change})
+    assert key in errors
+    assert "never exported" in errors[key][0]
+
+
+def test_execute_checks_the_fields_again(scheduler_rows, roots, make_ctx):
+    """Parameters saved before a field was declared secret are refused at run time."""
+    template = registry.get("data_export")
+    params = template.validate_params(
+        {"collection": "executions.JobExecution", "fields": ["id"]}
+    )
+    params["fields"] = ["id", "error"]
+    ctx, _ = make_ctx()
+    with pytest.raises(ValidationError):
+        template.execute(params, ctx)
+    assert list(roots["exports"].iterdir()) == []
+
+
+def test_execute_refuses_a_denied_model_saved_before_it_was_denied(
+    settings, roots, make_ctx
+):
+    settings.SCHEDULER_EXPORT_MODELS = [*settings.SCHEDULER_EXPORT_MODELS, "auth.User"]
+    template = registry.get("data_export")
+    params = template.validate_params({"collection": "testapp.Ticket"})
+    params["collection"] = "auth.User"
+    ctx, _ = make_ctx()
+    with pytest.raises(ValidationError, match="can never be exported"):
+        template.execute(params, ctx)
+    assert list(roots["exports"].iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("collection", "needed"),
+    [
+        ("testapp.Ticket", ["testapp.view_ticket"]),
+        ("audit.AuditEntry", ["audit.view_auditentry"]),
+        ("executions.JobExecution", ["executions.view_jobexecution"]),
+        ("scheduler_jobs.DynamicJob", ["scheduler_jobs.view_dynamicjob"]),
+        ("nope.Nothing", []),
+        ("", []),
+        (None, []),
+        (42, []),
+    ],
+)
+def test_export_needs_the_view_permission_of_its_model(collection, needed):
+    template = registry.get("data_export")
+    assert template.required_permissions({"collection": collection}) == needed
+
+
+def test_a_user_without_view_permission_on_audit_entries_may_not_export_them():
+    needed = registry.get("data_export").required_permissions(
+        {"collection": "audit.AuditEntry"}
+    )
+    user = UserFactory()
+    assert not user.has_perms(needed)
+    user.user_permissions.add(
+        Permission.objects.get(
+            content_type__app_label="audit", codename="view_auditentry"
+        )
+    )
+    user = type(user).objects.get(pk=user.pk)
+    assert user.has_perms(needed)
+
+
+def test_templates_that_touch_no_table_need_no_permission():
+    assert registry.get("heartbeat").required_permissions({}) == []

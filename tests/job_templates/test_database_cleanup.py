@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from executions.models import JobExecution
 from job_templates.registry import registry
 from tests.factories import JobExecutionFactory
@@ -175,3 +176,46 @@ def test_schema_lists_the_allowlist_for_the_form():
         "executions.JobExecution",
         "testapp.Ticket",
     ]
+
+
+@pytest.mark.parametrize(
+    "label", ["audit.AuditEntry", "auth.User", "sessions.Session", "axes.AccessLog"]
+)
+def test_denied_models_are_refused_even_when_listed(settings, label):
+    settings.SCHEDULER_CLEANUP_MODELS = [*settings.SCHEDULER_CLEANUP_MODELS, label]
+    errors = errors_for({"collection": label, "condition": {"id": 1}})
+    assert "can never be cleaned" in errors["collection"][0]
+    enum = registry.get("database_cleanup").get_schema()["properties"]["collection"]
+    assert label not in enum["enum"]
+
+
+def test_execute_refuses_a_denied_model_saved_before_it_was_denied(settings, make_ctx):
+    AuditEntry.objects.create(actor_repr="alice", action="create", target_type="x")
+    settings.SCHEDULER_CLEANUP_MODELS = [
+        *settings.SCHEDULER_CLEANUP_MODELS,
+        "audit.AuditEntry",
+    ]
+    template = registry.get("database_cleanup")
+    params = template.validate_params(
+        {"collection": "testapp.Ticket", "condition": {"id__gte": 0}, "dry_run": False}
+    )
+    params["collection"] = "audit.AuditEntry"
+    ctx, _ = make_ctx(dry_run=False)
+    with pytest.raises(ValidationError, match="append-only"):
+        template.execute(params, ctx)
+    assert AuditEntry.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("collection", "needed"),
+    [
+        ("testapp.Ticket", ["testapp.delete_ticket"]),
+        ("executions.JobExecution", ["executions.delete_jobexecution"]),
+        ("testapp.Nope", []),
+        (None, []),
+    ],
+)
+def test_cleanup_needs_the_delete_permission_of_its_model(collection, needed):
+    template = registry.get("database_cleanup")
+    assert template.required_permissions({"collection": collection}) == needed
+    assert template.required_permissions({}) == []

@@ -167,3 +167,43 @@ def test_dry_run_writes_and_sends_nothing(history, roots, smtp, make_ctx):
 )
 def test_bad_parameters_are_refused_naming_the_field(params, key):
     assert key in errors_for(params)
+
+
+def test_model_counts_refuses_a_denied_model_even_when_listed(settings):
+    settings.SCHEDULER_EXPORT_MODELS = [*settings.SCHEDULER_EXPORT_MODELS, "auth.User"]
+    errors = errors_for(
+        {"kind": "model_counts", "collection": "auth.User", "group_by": "is_staff"}
+    )
+    assert "can never be exported or reported on" in errors["collection"][0]
+
+
+def test_model_counts_refuses_to_group_by_a_field_that_may_hold_secrets():
+    errors = errors_for(
+        {
+            "kind": "model_counts",
+            "collection": "executions.JobExecution",
+            "group_by": "error",
+        }
+    )
+    assert "may hold secrets" in errors["group_by"][0]
+
+
+@pytest.mark.parametrize(
+    ("params", "needed"),
+    [
+        (
+            {"kind": "model_counts", "collection": "testapp.Ticket"},
+            ["testapp.view_ticket"],
+        ),
+        (
+            {"kind": "model_counts", "collection": "audit.AuditEntry"},
+            ["audit.view_auditentry"],
+        ),
+        ({"kind": "model_counts", "collection": ""}, []),
+        ({"kind": "execution_summary", "collection": "testapp.Ticket"}, []),
+        ({}, []),
+    ],
+)
+def test_model_counts_needs_the_view_permission_of_its_model(params, needed):
+    template = registry.get("report_generation")
+    assert template.required_permissions(params) == needed

@@ -18,7 +18,12 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import models
 from django.utils import timezone
 
-from job_templates.allowlist import allowed_model, with_collection_choices
+from job_templates.allowlist import (
+    allowed_model,
+    is_secret_field,
+    model_permission,
+    with_collection_choices,
+)
 from job_templates.base import JobTemplate, TemplateError
 from job_templates.builtin.email_notification import (
     clean_recipients,
@@ -34,7 +39,7 @@ from job_templates.builtin.report_generation.reports import (
     execution_summary,
     model_counts,
 )
-from job_templates.conditions import concrete_fields, is_sensitive_name
+from job_templates.conditions import concrete_fields
 from job_templates.context import ExecutionContext
 from job_templates.files import (
     UnsafePath,
@@ -185,8 +190,11 @@ class ReportGenerationTemplate(JobTemplate):
             raise ValidationError(
                 {key: [f"{model._meta.label} has no field {name!r}."]}
             )
-        if is_sensitive_name(field.name):
-            raise ValidationError({key: [f"{name!r} looks like a secret."]})
+        if is_secret_field(model, field):
+            # Grouping prints every distinct value: as good as exporting it.
+            raise ValidationError(
+                {key: [f"{name!r} may hold secrets; it is never reported on."]}
+            )
         if key == "date_field" and not isinstance(field, models.DateField):
             raise ValidationError({key: [f"{name!r} is not a date or time field."]})
         if key == "group_by" and isinstance(field, models.JSONField | models.TextField):
@@ -195,6 +203,15 @@ class ReportGenerationTemplate(JobTemplate):
 
     def get_schema(self) -> dict[str, Any]:
         return with_collection_choices(super().get_schema(), SETTING, optional=True)
+
+    def required_permissions(self, params: dict[str, Any]) -> list[str]:
+        """Viewing the counted model for model_counts, which reads any allowed
+        table. The execution summary needs none: it gives per-job counts and
+        durations of the scheduler's own runs, never a row's contents."""
+        params = params or {}
+        if params.get("kind") != "model_counts":
+            return []
+        return model_permission(params.get("collection"), "view")
 
     def execute(self, params: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
         now = timezone.now()
