@@ -42,3 +42,20 @@ def test_escaped_cells_round_trip_through_the_csv_module(rows):
     for row in read:
         for value in row:
             assert value[:1] not in FORMULA_PREFIXES
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "=cmd|' /C calc'!A0",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        '+HYPERLINK("http://x")',
+        "-1+cmd|' /C calc'!A0",
+    ],
+)
+def test_dde_payloads_are_escaped_and_round_trip_unchanged(payload):
+    """The pipe of a DDE payload is left as it is: the leading apostrophe alone
+    makes the cell text, and the original value can still be read back."""
+    escaped = escape_cell(payload)
+    assert escaped == "'" + payload
+    assert unescape_cell(escaped) == payload
