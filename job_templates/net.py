@@ -11,13 +11,23 @@ private network or a cloud metadata endpoint. Each request:
 3. connects to exactly the address that was checked (no second DNS answer,
    so DNS rebinding cannot swap it), while the Host header and the TLS SNI and
    certificate check still use the host name;
-4. follows at most 3 redirects, each checked the same way;
-5. reads at most the first 4 KB of the body, within one overall timeout.
+4. follows at most 3 redirects, each checked the same way; a redirect to
+   another origin carries only headers that describe the request (Accept,
+   Content-Type, User-Agent), never API keys, signatures or cookies;
+5. reads at most the first 4 KB of the body;
+6. ends by one deadline for the whole call, redirects included: every send
+   and receive gets only the time that is left, so a server that drips one
+   byte at a time cannot hold the call open past its timeout.
+
+Refusals name the host the user typed and why in general terms, but never the
+address an internal name resolves to: that would map the private network for
+whoever can save a URL.
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import ipaddress
 import re
 import socket
@@ -31,8 +41,14 @@ MAX_REDIRECTS = 3
 MAX_BODY_BYTES = 4096
 MAX_URL_CHARS = 2000
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
-# Headers a redirect to another origin must not carry along.
-CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
+# The only caller headers a redirect to another origin carries along: they
+# describe the request, not who sends it. Custom headers (X-Api-Key, the
+# webhook signature, idempotency keys) are as good as credentials and stay
+# with the origin the caller named.
+CROSS_ORIGIN_HEADERS = frozenset(
+    {"accept", "accept-language", "content-type", "user-agent"}
+)
+DEFAULT_PORTS = {"http": 80, "https": 443}
 METADATA_ADDRESSES = {
     ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack
     ipaddress.ip_address("169.254.170.2"),  # AWS ECS task metadata
@@ -234,11 +250,11 @@ def resolve_host(host: str, port: int, *, allowed: bool = False) -> list[str]:
             addresses.append(address)
     if not addresses:
         raise RequestFailed(f"{host!r} has no address.")
-    if not allowed:
-        for address in addresses:
-            problem = address_problem(address)
-            if problem:
-                raise UnsafeURL(f"{host!r} resolves to {address}, which {problem}.")
+    if not allowed and any(address_problem(a) for a in addresses):
+        raise UnsafeURL(
+            f"{host!r} is not allowed: it resolves to an internal or non-public "
+            "address."
+        )
     return addresses
 
 
@@ -249,20 +265,99 @@ def _ip_literal(host: str) -> str | None:
         return None
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The receiving side of a _DeadlineSocket, for http.client's buffered reads."""
+
+    def __init__(self, sock: _DeadlineSocket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+
+class _DeadlineSocket:
+    """A connected socket on which every send and receive ends by one deadline.
+
+    A plain socket timeout bounds each operation on its own, so a server that
+    sends a byte just before it runs out keeps the request open indefinitely;
+    here each operation only gets the time left for the whole request.
+    http.client needs no more than sendall, makefile and close. close leaves
+    the socket open: the response may still be reading it, and the caller
+    closes the real socket once done.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def sendall(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            _arm(self._sock, self._deadline)
+            sent = self._sock.send(view[:65536])
+            view = view[sent:]
+
+    def recv_into(self, buffer: Any) -> int:
+        _arm(self._sock, self._deadline)
+        return self._sock.recv_into(buffer)
+
+    def makefile(
+        self, mode: str = "rb", *args: Any, **kwargs: Any
+    ) -> io.BufferedReader:
+        if mode != "rb":
+            raise ValueError(f"Only binary reading is supported, not {mode!r}.")
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def close(self) -> None:
+        pass
+
+
+def _arm(sock: socket.socket, deadline: float) -> None:
+    """Give the next operation on sock only the time left before the deadline."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("The deadline has passed.")
+    sock.settimeout(remaining)
+
+
+def _open_socket(address: str, port: int, deadline: float) -> socket.socket:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("The deadline has passed.")
+    sock = socket.create_connection((address, port), remaining)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """Connects to a given address; Host header stays the name in the URL."""
 
-    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
+    def __init__(self, host: str, port: int, *, address: str, deadline: float) -> None:
+        super().__init__(host, port)
         self._address = address
+        self._deadline = deadline
+        self.raw_sock: socket.socket | None = None
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.raw_sock = _open_socket(self._address, self.port, self._deadline)
+        self.sock = _DeadlineSocket(self.raw_sock, self._deadline)
+
+    def close_socket(self) -> None:
+        """Close the real socket; close() only lets go of http.client's handle."""
+        self.close()
+        if self.raw_sock is not None:
+            self.raw_sock.close()
+            self.raw_sock = None
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+class _PinnedHTTPSConnection(_PinnedHTTPConnection):
     """TLS to a given address, with SNI and certificate check for the host name."""
+
+    default_port = http.client.HTTPS_PORT
 
     def __init__(
         self,
@@ -270,16 +365,22 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         port: int,
         *,
         address: str,
-        timeout: float,
+        deadline: float,
         context: ssl.SSLContext,
     ) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._address = address
+        super().__init__(host, port, address=address, deadline=deadline)
         self._ssl_context = context
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host)
+        self.raw_sock = _open_socket(self._address, self.port, self._deadline)
+        tls = self._ssl_context.wrap_socket(
+            self.raw_sock, server_hostname=self.host, do_handshake_on_connect=False
+        )
+        # The TLS socket owns the descriptor now.
+        self.raw_sock = tls
+        _arm(tls, self._deadline)
+        tls.do_handshake()
+        self.sock = _DeadlineSocket(tls, self._deadline)
 
 
 def safe_request(
@@ -297,25 +398,35 @@ def safe_request(
 
     Raises UnsafeURL when the URL (or a redirect) is refused, RequestFailed when
     the request cannot complete (DNS, connection, timeout, too many redirects).
-    Any status code is returned, not raised; `Response.ok` means 2xx.
+    Any status code is returned, not raised; `Response.ok` means 2xx. The
+    timeout covers the whole call: connecting, TLS, sending, the status line,
+    headers and body, on every hop.
     """
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     context = ssl_context or ssl.create_default_context()
     method = method.upper()
     send_headers = dict(headers or {})
     redirects: list[str] = []
-    started = time.monotonic()
     current = url
     while True:
         target = check_url(current)
-        response = _send_once(target, method, send_headers, body, deadline, context)
-        status, response_headers, prefix = response
+        status, response_headers, prefix = _send_once(
+            target,
+            method,
+            send_headers,
+            body,
+            deadline=deadline,
+            timeout=timeout,
+            max_body_bytes=max_body_bytes,
+            context=context,
+        )
         location = response_headers.get("location")
         if status not in REDIRECT_STATUSES or not location:
             return Response(
                 status=status,
                 headers=response_headers,
-                body_prefix=prefix[:max_body_bytes].decode("utf-8", errors="replace"),
+                body_prefix=prefix.decode("utf-8", errors="replace"),
                 latency_ms=round((time.monotonic() - started) * 1000),
                 final_url=current,
                 redirects=redirects,
@@ -326,10 +437,11 @@ def safe_request(
             )
         following = urljoin(current, location)
         if _origin(following) != _origin(current):
+            # Once dropped, they stay dropped, even if a later hop comes back.
             send_headers = {
                 k: v
                 for k, v in send_headers.items()
-                if k.lower() not in CREDENTIAL_HEADERS
+                if k.lower() in CROSS_ORIGIN_HEADERS
             }
         if status == 303 or (status in (301, 302) and method not in ("GET", "HEAD")):
             method, body = ("HEAD" if method == "HEAD" else "GET"), None
@@ -340,21 +452,12 @@ def safe_request(
         current = following
 
 
-def _read_prefix(
-    conn: http.client.HTTPConnection,
-    response: http.client.HTTPResponse,
-    deadline: float,
-) -> bytes:
-    """At most MAX_BODY_BYTES, within the deadline even if the server drips bytes."""
+def _read_prefix(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
+    """At most max_bytes of the body; the socket enforces the deadline."""
     chunks: list[bytes] = []
     size = 0
-    while size < MAX_BODY_BYTES:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        if conn.sock is not None:
-            conn.sock.settimeout(remaining)
-        chunk = response.read1(MAX_BODY_BYTES - size)
+    while size < max_bytes:
+        chunk = response.read1(max_bytes - size)
         if not chunk:
             break
         chunks.append(chunk)
@@ -364,11 +467,16 @@ def _read_prefix(
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
+    scheme = parts.scheme.lower()
     try:
-        port = parts.port
+        port = parts.port or DEFAULT_PORTS.get(scheme)
     except ValueError:
         port = None
-    return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
+    return (scheme, (parts.hostname or "").lower(), port)
+
+
+def _too_slow(host: str, timeout: float) -> str:
+    return f"Timed out: {host} did not answer within {timeout:g} s."
 
 
 def _send_once(
@@ -376,37 +484,39 @@ def _send_once(
     method: str,
     headers: dict[str, str],
     body: bytes | None,
+    *,
     deadline: float,
+    timeout: float,
+    max_body_bytes: int,
     context: ssl.SSLContext,
 ) -> tuple[int, dict[str, str], bytes]:
-    last_error: Exception | None = None
+    last_error: OSError | None = None
     for address in target.addresses:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if deadline - time.monotonic() <= 0:
             break
+        conn: _PinnedHTTPConnection
         if target.scheme == "https":
-            conn: http.client.HTTPConnection = _PinnedHTTPSConnection(
+            conn = _PinnedHTTPSConnection(
                 target.host,
                 target.port,
                 address=address,
-                timeout=remaining,
+                deadline=deadline,
                 context=context,
             )
         else:
             conn = _PinnedHTTPConnection(
-                target.host, target.port, address=address, timeout=remaining
+                target.host, target.port, address=address, deadline=deadline
             )
         try:
             try:
                 conn.connect()
-            except ssl.SSLError as exc:
-                raise RequestFailed(f"TLS error with {target.host}: {exc}") from None
+            except (TimeoutError, ssl.SSLError):
+                raise
             except OSError as exc:
-                # Only a failed connect moves on to the next (already checked)
+                # Only a refused connect moves on to the next (already checked)
                 # address; once connected the request is never sent twice.
                 last_error = exc
                 continue
-            conn.sock.settimeout(max(0.001, deadline - time.monotonic()))
             conn.putrequest(method, target.path, skip_accept_encoding=True)
             for name, value in headers.items():
                 if name.lower() not in _MANAGED_HEADERS:
@@ -415,20 +525,20 @@ def _send_once(
                 conn.putheader("Content-Length", str(len(body)))
             conn.endheaders(body)
             response = conn.getresponse()
-            prefix = b"" if method == "HEAD" else _read_prefix(conn, response, deadline)
+            prefix = b"" if method == "HEAD" else _read_prefix(response, max_body_bytes)
             return (
                 response.status,
                 {k.lower(): v for k, v in response.getheaders()},
                 prefix,
             )
         except TimeoutError:
-            raise RequestFailed(f"Timed out talking to {target.host}.") from None
+            raise RequestFailed(_too_slow(target.host, timeout)) from None
         except ssl.SSLError as exc:
             raise RequestFailed(f"TLS error with {target.host}: {exc}") from None
         except (http.client.HTTPException, OSError) as exc:
             raise RequestFailed(f"Request to {target.host} failed: {exc}") from None
         finally:
-            conn.close()
+            conn.close_socket()
     if last_error is None:
-        raise RequestFailed(f"Timed out before connecting to {target.host}.")
+        raise RequestFailed(_too_slow(target.host, timeout))
     raise RequestFailed(f"Could not connect to {target.host}: {last_error}")
