@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = secrets.token_urlsafe(64)
@@ -47,6 +48,7 @@ def _production(var_dir: Path, **variables: str) -> dict[str, str]:
         "SECRET_KEY": STRONG_KEY,
         "ALLOWED_HOSTS": "scheduler.example.com",
         "CSRF_TRUSTED_ORIGINS": "https://scheduler.example.com",
+        "SCHEDULER_SECRETS_KEYS": Fernet.generate_key().decode(),
     }
     return _env(var_dir, **{**production, **variables})
 
