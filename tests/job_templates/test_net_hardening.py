@@ -8,6 +8,8 @@ The servers are real sockets on 127.0.0.1, reached through the allowlist.
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,19 +36,23 @@ class TrickleServer:
     """A raw TCP server that reads a request, sends `head` at once, then one byte
     of `drip` every `interval` seconds until stopped.
 
-    The drip ends by itself after `give_up` seconds so that a client without a
+    With head=None it reads nothing at all, so the client's send stalls once
+    the socket buffers are full. With `tls` it speaks TLS after accepting. The
+    drip ends by itself after `give_up` seconds so that a client without a
     total deadline fails the test instead of hanging the suite.
     """
 
     def __init__(
         self,
-        head: bytes,
+        head: bytes | None,
         drip: Callable[[], Iterator[bytes]],
         *,
         interval: float = 0.5,
         give_up: float = 20.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.head = head
+        self.tls = tls
         self.drip = drip
         self.interval = interval
         self.give_up = give_up
@@ -63,8 +69,9 @@ class TrickleServer:
     def port(self) -> int:
         return self._listener.getsockname()[1]
 
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{host}:{self.port}{path}"
 
     def _accept(self) -> None:
         while not self._stop.is_set():
@@ -80,9 +87,15 @@ class TrickleServer:
             worker.start()
 
     def _serve(self, conn: socket.socket) -> None:
+        if self.head is None:
+            with conn:
+                self._stop.wait(self.give_up)
+            return
         with conn:
             conn.settimeout(1)
             try:
+                if self.tls is not None:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
                 request = b""
                 while b"\r\n\r\n" not in request:
                     chunk = conn.recv(4096)
@@ -209,6 +222,74 @@ def test_a_trickling_server_cannot_outlast_a_slack_notification(trickle, setting
     assert time.monotonic() - started < TIMEOUT + SLACK
     assert note["level"] == "ERROR"
     assert "did not answer within" in note["message"]
+
+
+def test_a_server_that_stops_reading_cannot_stall_the_send(allow_local):
+    server = TrickleServer(None, _forever(b""))
+    try:
+        error, elapsed = _timed(
+            lambda: safe_request(
+                "POST", server.url("/hook"), body=b"x" * 64_000_000, timeout=TIMEOUT
+            )
+        )
+    finally:
+        server.stop()
+    assert isinstance(error, RequestFailed), error
+    assert "did not answer within" in str(error)
+    assert elapsed < TIMEOUT + SLACK
+
+
+@pytest.fixture
+def tls_contexts(tmp_path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) contexts for a self-signed certificate naming localhost."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    return server, ssl.create_default_context(cafile=str(cert))
+
+
+def test_a_trickling_tls_server_cannot_outlast_the_timeout(tls_contexts, settings):
+    settings.SCHEDULER_WEBHOOK_ALLOWED_HOSTS = ["localhost"]
+    server_context, client_context = tls_contexts
+    head, drip = TRICKLES["headers"]
+    server = TrickleServer(head, drip, tls=server_context)
+    try:
+        error, elapsed = _timed(
+            lambda: safe_request(
+                "GET",
+                server.url("/hook", host="localhost"),
+                timeout=TIMEOUT,
+                ssl_context=client_context,
+            )
+        )
+    finally:
+        server.stop()
+    assert isinstance(error, RequestFailed), error
+    assert "did not answer within" in str(error)
+    assert elapsed < TIMEOUT + SLACK
+    assert server.bytes_dripped >= 2
 
 
 def test_a_prompt_server_still_answers_within_the_deadline(http_server, allow_local):
