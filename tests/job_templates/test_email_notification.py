@@ -141,6 +141,15 @@ def test_dry_run_sends_nothing(smtp, make_ctx):
         ({"body": "{% debug %}"}, "body"),
         ({"body": "{% load static %}"}, "body"),
         ({"html_body": "{% include 'admin/base.html' %}"}, "html_body"),
+        ({"body": "{% lorem 2000000 w %}"}, "body"),
+        ({"subject": '{{ job.name|ljust:"100000000" }}'}, "subject"),
+        (
+            {
+                "body": "{% for a in 'abc'|ljust:999|make_list %}" * 3
+                + "{% endfor %}" * 3
+            },
+            "body",
+        ),
         (
             {"attachments": [{"folder": "exports", "path": "../secrets.txt"}]},
             "attachments.0.path",
