@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from django.template import (
     Context,
@@ -368,7 +368,7 @@ class SandboxParser(Parser):
 
     def invalid_block_tag(
         self, token: Token, command: str, parse_until: list[str] | None = None
-    ) -> None:
+    ) -> NoReturn:
         if command.startswith("end") or command in STRUCTURE_TAGS:
             super().invalid_block_tag(token, command, parse_until)
         raise self.error(

@@ -249,7 +249,9 @@ class EmailNotificationTemplate(JobTemplate):
                 "description": (
                     "A Django template. Context: job.name, job.id, now, window_hours, "
                     "counts (executions by status over the window), digest.total, "
-                    "digest.completed, digest.failed."
+                    "digest.completed, digest.failed. Common tags and filters only "
+                    "(no load, include or lorem); each part may render up to "
+                    "200000 characters, with 10000 loop iterations and 2 s in all."
                 ),
                 "widget": "textarea",
                 "maxLength": 100_000,
