@@ -36,7 +36,13 @@ def record(
     if isinstance(actor, str):
         user, actor_repr = None, actor
     else:
-        user = actor if getattr(actor, "is_authenticated", False) else None
+        # Only a stored user is linked; the system actor has no row.
+        user = (
+            actor
+            if getattr(actor, "is_authenticated", False)
+            and getattr(actor, "pk", None) is not None
+            else None
+        )
         actor_repr = user.get_username() if user else "system"
     return AuditEntry.objects.create(
         actor=user,

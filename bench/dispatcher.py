@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import common
+from scheduler_jobs.access import SYSTEM
 
 SYSTEMS = ("ours", "dcb")
 LABEL = {"ours": "DynamicJobScheduler", "dcb": "DatabaseScheduler"}
@@ -266,7 +267,7 @@ def _edit_one(system: str, n: int) -> None:
         job = DynamicJob.objects.get(name=name)
         job_update(
             job=job,
-            user=None,
+            user=SYSTEM,
             data={"description": "edited by the benchmark"},
             expected_version=job.version,
             source="bench",

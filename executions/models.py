@@ -94,6 +94,7 @@ class JobExecution(models.Model):
     class Meta:
         db_table = "job_executions"
         ordering = ["-id"]
+        permissions = [("cancel_jobexecution", "Can cancel a queued or running run")]
         constraints = [
             models.UniqueConstraint(
                 fields=["job", "scheduled_for", "attempt"],

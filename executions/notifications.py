@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils import timezone
 
 from executions.models import JobExecution
+from job_templates import secrets
 
 logger = logging.getLogger(__name__)
 Status = JobExecution.Status
@@ -48,7 +50,8 @@ def notify(*, execution: JobExecution, job: Any, attempt_status: str) -> None:
     if config.get("emails"):
         notes.append(_send_email(execution, config["emails"], event))
     if config.get("slack_webhook"):
-        notes.append(_send_slack(execution, config["slack_webhook"], event))
+        url = secrets.unseal_value(config["slack_webhook"])
+        notes.append(_send_slack(execution, url, event))
     _append_logs(execution, [n for n in notes if n])
 
 
@@ -113,10 +116,12 @@ def _send_slack(execution: JobExecution, url: str, event: str) -> dict:
             timeout=settings.SCHEDULER_NOTIFICATION_TIMEOUT_SECONDS,
         )
     except (net.UnsafeURL, net.RequestFailed) as exc:
+        # The URL is the secret: the message must not carry its path.
+        reason = _without_secret(str(exc), url)
         logger.warning(
-            "Slack notification for execution %s failed: %s", execution.pk, exc
+            "Slack notification for execution %s failed: %s", execution.pk, reason
         )
-        return _log("ERROR", f"Slack notification ({event}) failed: {exc}")
+        return _log("ERROR", f"Slack notification ({event}) failed: {reason}")
     if not response.ok:
         return _log(
             "ERROR",
@@ -125,6 +130,14 @@ def _send_slack(execution: JobExecution, url: str, event: str) -> dict:
     return _log(
         "INFO", f"Notification ({event}) posted to Slack (HTTP {response.status})."
     )
+
+
+def _without_secret(message: str, url: str) -> str:
+    parts = urlsplit(url)
+    for secret in (url, parts.path, parts.query):
+        if secret and len(secret) > 1:
+            message = message.replace(secret, f"/{secrets.SECRET_MASK}")
+    return message
 
 
 def _append_logs(execution: JobExecution, entries: list[dict]) -> None:

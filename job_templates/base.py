@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema import ValidationError as SchemaError
 
+from job_templates import secrets
 from job_templates.context import ExecutionContext
 
 CATEGORIES = ("maintenance", "reports", "notifications", "integrations", "diagnostics")
@@ -41,8 +42,10 @@ class JobTemplate(abc.ABC):
     guidance: ClassVar[str] = ""
     # Templates with side effects honour ctx.dry_run and can be previewed.
     supports_dry_run: ClassVar[bool] = False
-    # Top-level parameters never shown back (API, admin, logs, exports).
-    secret_parameters: ClassVar[tuple[str, ...]] = ()
+    # Secret parameters are marked in the schema with `writeOnly: true` (see
+    # job_templates.secrets). The parameter holding the URL they are sent to,
+    # if any: moving it to another server drops kept secrets.
+    secrets_destination: ClassVar[str | None] = None
     parameters_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {},
@@ -87,6 +90,17 @@ class JobTemplate(abc.ABC):
         """
         return []
 
+    def high_risk_reason(self, params: dict[str, Any]) -> str | None:
+        """Why a job with these parameters is high-risk, or None.
+
+        High-risk jobs destroy data, or send or export it; creating, changing or
+        running one needs job_templates.use_high_risk_template. A critical
+        template is high-risk whatever its parameters. Override to say when.
+        """
+        if self.risk_level == "critical":
+            return f"the {self.name} template is critical"
+        return None
+
     def _validate_schema(self, params: Any) -> dict[str, Any]:
         if params is None:
             params = {}
@@ -128,11 +142,25 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _secret_message(validator: str, expected: Any) -> str:
+    if validator == "maxLength":
+        return f"Must be at most {expected} characters long."
+    if validator == "minLength":
+        return f"Must be at least {expected} characters long."
+    if validator == "type":
+        return f"Must be of type {expected}."
+    return "This secret value is not valid."
+
+
 def describe_schema_error(error: SchemaError) -> tuple[str, str]:
     """(parameter path, human message) for one JSON Schema error."""
     path = [str(p) for p in error.absolute_path]
     validator, expected = error.validator, error.validator_value
     message = error.message
+    if isinstance(error.schema, dict) and error.schema.get("writeOnly"):
+        # A secret's value is never echoed, not even back to its author: error
+        # messages end up in execution records other people read.
+        return (".".join(path) or "__all__", _secret_message(validator, expected))
     if validator == "required":
         missing = [name for name in expected if name not in (error.instance or {})]
         if missing:
@@ -174,29 +202,8 @@ def describe_schema_error(error: SchemaError) -> tuple[str, str]:
     return (".".join(path) or "__all__", message)
 
 
-SECRET_MASK = "••••••••"  # noqa: S105 - a mask, not a secret
-
-
 def mask_parameters(
     template: JobTemplate | None, params: dict[str, Any]
 ) -> dict[str, Any]:
-    """A copy of `params` with the template's secret parameters masked."""
-    masked = dict(params or {})
-    for key in getattr(template, "secret_parameters", ()):
-        if masked.get(key):
-            masked[key] = SECRET_MASK
-    return masked
-
-
-def unmask_parameters(
-    template: JobTemplate, incoming: dict[str, Any], current: dict[str, Any]
-) -> dict[str, Any]:
-    """Put stored secrets back where a client sent the mask (it never saw them)."""
-    merged = dict(incoming)
-    for key in template.secret_parameters:
-        if merged.get(key) == SECRET_MASK:
-            if current.get(key):
-                merged[key] = current[key]
-            else:
-                merged.pop(key)
-    return merged
+    """What may be shown of `params`: the template's secrets masked."""
+    return secrets.mask(template.parameters_schema if template else None, params)

@@ -26,7 +26,11 @@ class JobTemplate(models.Model):
         db_table = "job_templates"
         ordering = ["category", "name"]
         permissions = [
-            ("use_critical_template", "Can use templates whose risk level is critical"),
+            (
+                "use_high_risk_template",
+                "Can create, change and run high-risk jobs (live cleanup, backup "
+                "rotation, exports, outgoing data)",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -22,8 +22,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import services as audit
-from job_templates.base import SECRET_MASK
-from job_templates.registry import registry
 from scheduler_jobs import services
 from scheduler_jobs.legacy import LegacyError, parse_structured_text, validation_text
 from scheduler_jobs.models import DynamicJob
@@ -196,14 +194,6 @@ def import_plan(
                 "it is set only when a job is created."
             )
             continue
-        masked = _masked_without_secret(data, job)
-        if masked:
-            errors.extend(
-                f"{where}: {path}: the value is masked ({SECRET_MASK}) and no "
-                "secret is stored for it; put the real value in the file."
-                for path in masked
-            )
-            continue
         try:
             cleaned = services.job_clean(data, instance=job)
         except ValidationError as exc:
@@ -240,33 +230,6 @@ def _error_lines(exc: ValidationError) -> list[str]:
             for key, errs in exc.error_dict.items()
         ]
     return [validation_text(exc)]
-
-
-def _masked_without_secret(data: dict[str, Any], job: DynamicJob | None) -> list[str]:
-    """Dotted paths holding the mask where no stored secret can replace it.
-
-    A masked value means "keep the stored secret"; for a new job, or a field
-    that has no stored secret, it would otherwise be saved literally.
-    """
-    paths = []
-    template_type = data.get("template_type", job.template_type if job else None)
-    parameters = data.get("parameters")
-    if template_type in registry and isinstance(parameters, dict):
-        stored = job.parameters if job else {}
-        for key in registry.get(template_type).secret_parameters:
-            if parameters.get(key) == SECRET_MASK and not stored.get(key):
-                paths.append(f"parameters.{key}")
-    notifications = data.get("notifications")
-    webhook = (
-        notifications.get("slack_webhook") if isinstance(notifications, dict) else ""
-    )
-    if isinstance(webhook, str) and SECRET_MASK in webhook:
-        stored_webhook = (
-            (job.notifications or {}).get("slack_webhook", "") if job else ""
-        )
-        if not stored_webhook or webhook != services.mask_webhook(stored_webhook):
-            paths.append("notifications.slack_webhook")
-    return paths
 
 
 def import_apply(plan: ImportPlan, *, actor: str) -> None:

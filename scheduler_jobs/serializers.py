@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 
 from config.rest import (
     RefuseUnknownFieldsMixin,
@@ -22,7 +22,6 @@ from config.rest import (
     StrictIntegerField,
     django_validation_error_data,
 )
-from job_templates.base import unmask_parameters
 from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs.models import NOTIFICATION_EVENTS, DynamicJob
 from scheduler_jobs.services import (
@@ -35,7 +34,6 @@ from scheduler_jobs.services import (
 
 # Control characters other than tab and newlines; see sanitise_parameters.
 _PARAMETER_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-CRITICAL_PERMISSION = "job_templates.use_critical_template"
 VERSION_REQUIRED = "Send the version you read; it guards against lost updates."
 
 CRON_SCHEDULE_SCHEMA = {
@@ -88,7 +86,8 @@ NOTIFICATIONS_SCHEMA = {
         },
         "slack_webhook": {
             "type": "string",
-            "description": "https URL; shown masked, send the mask back to keep it.",
+            "description": "https URL; a secret: stored encrypted, shown masked "
+            "(scheme and host only), send the mask back to keep it.",
         },
         "on": {
             "type": "array",
@@ -101,8 +100,10 @@ PARAMETERS_SCHEMA = {
     "type": "object",
     "additionalProperties": True,
     "description": "The template's parameters, as its parameters_schema "
-    "(GET /api/v1/job-templates/{type}/) describes them. Secret ones come back "
-    "masked; sending the mask back keeps the stored value.",
+    "(GET /api/v1/job-templates/{type}/) describes them. Secrets (writeOnly in "
+    "that schema) come back masked; sending the mask back keeps the stored value, "
+    "an empty string clears it. Moving a webhook to another server needs its "
+    "secrets again.",
 }
 
 
@@ -146,20 +147,6 @@ def sanitise_text(value: Any) -> Any:
 
 def raise_nested(exc: DjangoValidationError) -> None:
     raise serializers.ValidationError(django_validation_error_data(exc)) from exc
-
-
-def check_critical_template(user: Any, template_type: str | None) -> None:
-    """The authorisation step for critical templates (403 naming the permission)."""
-    if template_type not in registry:
-        return
-    template = registry.get(template_type)
-    if template.risk_level == "critical" and not (
-        user.is_superuser or user.has_perm(CRITICAL_PERMISSION)
-    ):
-        raise exceptions.PermissionDenied(
-            f"The {template.name} template is critical: it needs the permission "
-            f"{CRITICAL_PERMISSION} (or a superuser)."
-        )
 
 
 class DynamicJobSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
@@ -209,8 +196,7 @@ class DynamicJobSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Template exists, then authorisation for critical ones, then the rest."""
-        request = self.context["request"]
+        """Template exists, then the rest; the service authorises high-risk jobs."""
         instance: DynamicJob | None = self.instance
         template_type = attrs.get("template_type") or (
             instance.template_type if instance else None
@@ -226,9 +212,6 @@ class DynamicJobSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
                     ]
                 }
             ) from None
-        if instance is not None:
-            check_critical_template(request.user, instance.template_type)
-        check_critical_template(request.user, template_type)
         if "parameters" in attrs:
             attrs["parameters"] = sanitise_text(attrs["parameters"])
         data = {k: v for k, v in attrs.items() if k in EDITABLE_FIELDS}
@@ -279,10 +262,7 @@ class RunRequestSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Validate overrides before the rate limit, as the seed's chain orders it.
-
-        executions.services.run_now validates again when it queues the run.
-        """
+        """Shape only; executions.services.run_now authorises and validates."""
         job: DynamicJob = self.context["job"]
         try:
             template = registry.get(job.template_type)
@@ -294,18 +274,8 @@ class RunRequestSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
                     ]
                 }
             ) from None
-        check_critical_template(self.context["request"].user, job.template_type)
         if "parameters" in attrs:
-            # A masked secret sent back means "keep the job's own".
-            attrs["parameters"] = unmask_parameters(
-                template, sanitise_text(attrs["parameters"]), job.parameters
-            )
-        try:
-            template.validate_params({**job.parameters, **attrs.get("parameters", {})})
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(
-                {"parameters": django_validation_error_data(exc)}
-            ) from exc
+            attrs["parameters"] = sanitise_text(attrs["parameters"])
         if attrs.get("dry_run") and not template.supports_dry_run:
             raise serializers.ValidationError(
                 {"dry_run": [f"The {template.name} template has no dry run."]}

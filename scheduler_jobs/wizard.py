@@ -18,12 +18,14 @@ from django.urls import reverse
 from django.utils.html import format_html
 from formtools.wizard.views import SessionWizardView
 
+from job_templates.base import mask_parameters
 from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs import forms as job_forms
 from scheduler_jobs.admin_views import describe_runs, summary_items
+from scheduler_jobs.forms.steps import template_usable
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.schedules import parse_schedule
-from scheduler_jobs.services import QuotaExceeded, job_create
+from scheduler_jobs.services import QuotaExceeded, job_create, mask_webhook
 
 STEPS = (
     ("template", job_forms.TemplateStepForm, "Template"),
@@ -94,7 +96,7 @@ class JobCreationWizard(SessionWizardView):
             template = self.selected_template()
             if template is None:  # stale session: fall back to any template
                 template = next(iter(registry))
-            return {"template": template}
+            return {"template": template, "user": self.request.user}
         return {}
 
     def get_form_initial(self, step: str) -> dict[str, Any]:
@@ -166,12 +168,11 @@ class JobCreationWizard(SessionWizardView):
 
     def template_cards(self, form) -> list[dict[str, Any]]:
         chosen = form["template_type"].value()
-        can_critical = self.request.user.has_perm("job_templates.use_critical_template")
         return [
             {
                 "template": t,
                 "checked": chosen == t.type,
-                "locked": t.risk_level == "critical" and not can_critical,
+                "locked": not template_usable(self.request.user, t),
             }
             for t in sorted(registry, key=lambda t: (t.category, t.name))
         ]
@@ -182,7 +183,10 @@ class JobCreationWizard(SessionWizardView):
         schedule_form = self._valid_form("schedule")
         options_form = self._valid_form("options")
         context: dict[str, Any] = {
-            "review_parameters": parameters.get("parameters") or {},
+            # The review page shows what will be saved, secrets masked.
+            "review_parameters": mask_parameters(
+                template, parameters.get("parameters") or {}
+            ),
             "review_name": parameters.get("name", ""),
             "review_description": parameters.get("description", ""),
         }
@@ -195,6 +199,10 @@ class JobCreationWizard(SessionWizardView):
             )
         if options_form is not None:
             context["review_options"] = options_form.options_data()
+            notifications = context["review_options"]["notifications"]
+            notifications["slack_webhook"] = mask_webhook(
+                notifications["slack_webhook"]
+            )
         if template is not None and template.supports_dry_run and parameters:
             context["preview"] = self.dry_run_preview(
                 template, parameters["parameters"]

@@ -1,6 +1,6 @@
 """The executor engine: dispatching due jobs, running executions, retries, reaping.
 
-State machine (DESIGN.md):
+State machine:
     queued → running → completed | failed | timeout
     failed/timeout → a new attempt in retry_pending (due after
         delay × backoff^(attempt-1)) → queued … → the last failed attempt: exhausted
@@ -25,7 +25,12 @@ from executions.services.dispatch import (
     dispatch_retries,
     queue_for,
 )
-from executions.services.manual import NotCancellable, execution_cancel, run_now
+from executions.services.manual import (
+    NotCancellable,
+    execution_cancel,
+    execution_rerun,
+    run_now,
+)
 from executions.services.reaper import reap
 from executions.services.running import (
     MAX_RESULT_CHARS,
@@ -46,6 +51,7 @@ __all__ = [
     "dispatch_retries",
     "execution_cancel",
     "execution_finish",
+    "execution_rerun",
     "execution_run",
     "execution_send",
     "format_error",

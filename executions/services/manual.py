@@ -13,8 +13,10 @@ from django.utils import timezone
 from audit import services as audit
 from executions.models import JobExecution
 from executions.services import dispatch, sending
+from job_templates import secrets
 from job_templates.base import mask_parameters
 from job_templates.registry import UnknownTemplate, registry
+from scheduler_jobs.access import Action, authorize
 from scheduler_jobs.models import DynamicJob
 
 logger = logging.getLogger(__name__)
@@ -34,7 +36,9 @@ def run_now(
     """Queue a manual run (disabled jobs too); audited.
 
     `parameters` override the job's for this run only and are validated against
-    the template's schema. Raises ValidationError keyed by field.
+    the template's schema; overrides, or dry_run=False on a job that is a dry
+    run, need the right to run with overrides. Raises AccessDenied, or
+    ValidationError keyed by field.
     """
     try:
         template = registry.get(job.template_type)
@@ -42,20 +46,24 @@ def run_now(
         raise ValidationError({"template_type": [str(exc)]}) from exc
     if parameters is not None and not isinstance(parameters, dict):
         raise ValidationError({"parameters": ["Must be a JSON object."]})
-    merged = {**job.parameters, **(parameters or {})}
-    try:
-        cleaned = template.validate_params(merged)
-    except ValidationError as exc:
-        raise ValidationError(
-            {
-                (f"parameters.{k}" if k != "__all__" else "parameters"): v
-                for k, v in exc.message_dict.items()
-            }
-        ) from exc
+    own_dry_run = dispatch._effective_dry_run(job.parameters, None)
+    goes_live = dry_run is False and own_dry_run
+    action = Action.RUN_WITH_OVERRIDES if parameters or goes_live else Action.RUN
+    authorize(user, action)
+    cleaned, overridden = _run_parameters(template, job, parameters or {})
+    if not overridden and not goes_live:
+        action = Action.RUN
     if dry_run and not template.supports_dry_run:
         raise ValidationError(
             {"dry_run": [f"The {template.name} template has no dry run."]}
         )
+    effective_dry_run = dispatch._effective_dry_run(cleaned, dry_run)
+    authorize(
+        user,
+        action,
+        definitions=[(job.template_type, {**cleaned, "dry_run": effective_dry_run})],
+        dry_run=effective_dry_run,
+    )
     now = timezone.now()
     with transaction.atomic():
         execution = JobExecution.objects.create(
@@ -65,7 +73,7 @@ def run_now(
             scheduled_for=now,
             attempt=1,
             parameters=cleaned,
-            dry_run=dispatch._effective_dry_run(cleaned, dry_run),
+            dry_run=effective_dry_run,
             timeout_seconds=job.timeout_seconds,
             queue=dispatch.queue_for(
                 job_queue=job.queue, template_type=job.template_type
@@ -82,13 +90,66 @@ def run_now(
             changes={
                 "execution_id": execution.pk,
                 "dry_run": execution.dry_run,
-                "parameter_overrides": mask_parameters(template, parameters or {}),
+                "parameter_overrides": mask_parameters(
+                    template, {key: cleaned.get(key) for key in overridden}
+                ),
             },
             request=request,
             source=source,
         )
         transaction.on_commit(lambda: sending.execution_send([execution]))
     return execution
+
+
+def _run_parameters(
+    template: Any, job: DynamicJob, overrides: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """(the run's parameters with secrets sealed, the keys that differ from the job's).
+
+    Overrides go through the same secret rules as an edit: the mask keeps the
+    job's secret, and moving a webhook to another server without giving its
+    secrets again is refused.
+    """
+    schema = template.parameters_schema
+    try:
+        merged = secrets.merge(
+            schema,
+            {**job.parameters, **overrides},
+            job.parameters,
+            destination=template.secrets_destination,
+        )
+        cleaned = template.validate_params(merged)
+    except ValidationError as exc:
+        raise ValidationError(
+            {
+                (f"parameters.{k}" if k != "__all__" else "parameters"): v
+                for k, v in exc.message_dict.items()
+            }
+        ) from exc
+    own = secrets.unseal(schema, job.parameters)
+    overridden = sorted(key for key in overrides if cleaned.get(key) != own.get(key))
+    return secrets.seal(schema, cleaned, previous=job.parameters), overridden
+
+
+def execution_rerun(
+    *, execution: JobExecution, user: Any, request: Any = None, source: str = "admin"
+) -> JobExecution:
+    """Run an execution's job again with that execution's parameters and dry run.
+
+    Parameters that differ from the job's current ones are overrides, with the
+    rights those need.
+    """
+    authorize(user, Action.VIEW_EXECUTIONS)
+    if execution.job is None:
+        raise ValidationError({"job": ["The job was deleted; it cannot run again."]})
+    return run_now(
+        job=execution.job,
+        user=user,
+        dry_run=execution.dry_run,
+        parameters=execution.parameters,
+        request=request,
+        source=source,
+    )
 
 
 class NotCancellable(Exception):
@@ -105,6 +166,7 @@ def execution_cancel(
     A running one is marked cancelled at once; its worker is asked to stop it
     (where the broker supports remote control) and its late result is discarded.
     """
+    authorize(user, Action.CANCEL)
     cancellable = (Status.QUEUED, Status.RETRY_PENDING, Status.RUNNING)
     now = timezone.now()
     with transaction.atomic():

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from executions.models import JobExecution
 from executions.services import postgres, sending
+from job_templates import secrets
 from job_templates.context import BoundedLogHandler, ExecutionContext, make_logger
 from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs.models import DynamicJob
@@ -78,7 +79,10 @@ def execution_run(*, execution_id: int) -> str | None:
     status, result, error = Status.COMPLETED, None, ""
     try:
         template = registry.get(execution.template_type)
-        params = template.validate_params(execution.parameters)
+        # The snapshot holds secrets sealed; they are clear only in this process.
+        params = template.validate_params(
+            secrets.unseal(template.parameters_schema, execution.parameters)
+        )
         if execution.dry_run:
             ctx.logger.info("Dry run: nothing will be changed.")
         result = _json_safe(template.execute(params, ctx))

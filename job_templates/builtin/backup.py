@@ -107,10 +107,11 @@ class BackupTemplate(JobTemplate):
                 "type": "integer",
                 "title": "Keep last",
                 "description": (
-                    "How many backups with this prefix to keep; older ones are deleted."
+                    "How many backups with this prefix to keep; older ones are "
+                    "deleted. 0 keeps every backup (no rotation)."
                 ),
                 "default": 7,
-                "minimum": 1,
+                "minimum": 0,
                 "maximum": 1000,
             },
             "prefix": {
@@ -123,6 +124,11 @@ class BackupTemplate(JobTemplate):
         },
         "additionalProperties": False,
     }
+
+    def high_risk_reason(self, params: dict[str, Any]) -> str | None:
+        if params.get("keep_last"):
+            return "its rotation deletes older backups"
+        return super().high_risk_reason(params)
 
     def clean(self, params: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
@@ -321,6 +327,8 @@ class BackupTemplate(JobTemplate):
             files = []
         ours = sorted(f for f in files if pattern.match(f))
         keep = params["keep_last"]
+        if not keep:
+            return {"rotated": [], "kept": ours}
         if ctx.dry_run:
             # The backup a real run writes would count as one of the kept.
             doomed = ours[: max(0, len(ours) + 1 - keep)]

@@ -73,7 +73,7 @@ class WebhookTriggerTemplate(JobTemplate):
     estimated_duration = "seconds"
     guidance = "Call external API?"
     supports_dry_run = True
-    secret_parameters = ("signing_secret",)
+    secrets_destination = "url"
     parameters_schema = {
         "type": "object",
         "properties": {
@@ -96,8 +96,15 @@ class WebhookTriggerTemplate(JobTemplate):
             "headers": {
                 "type": "object",
                 "title": "Headers",
-                "description": "Extra request headers (no hop-by-hop headers).",
-                "additionalProperties": {"type": "string", "maxLength": 4000},
+                "description": (
+                    "Extra request headers (no hop-by-hop headers). Values are "
+                    "secrets: stored encrypted, never shown again after saving."
+                ),
+                "additionalProperties": {
+                    "type": "string",
+                    "maxLength": 4000,
+                    "writeOnly": True,
+                },
                 "default": {},
                 "maxProperties": 50,
             },
@@ -134,11 +141,15 @@ class WebhookTriggerTemplate(JobTemplate):
                 ),
                 "default": "",
                 "maxLength": 500,
+                "writeOnly": True,
             },
         },
         "required": ["url"],
         "additionalProperties": False,
     }
+
+    def high_risk_reason(self, params: dict[str, Any]) -> str | None:
+        return "it sends data, and any stored credentials, to another server"
 
     def clean(self, params: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}

@@ -10,9 +10,14 @@ from django.core.exceptions import ValidationError
 
 from job_templates.base import JobTemplate
 from job_templates.registry import registry
+from scheduler_jobs import access
 from scheduler_jobs.forms.errors import add_service_errors
 from scheduler_jobs.forms.options import OptionsFieldsMixin
-from scheduler_jobs.forms.parameters import clean_parameters, parameters_field
+from scheduler_jobs.forms.parameters import (
+    clean_parameters,
+    default_parameters,
+    parameters_field,
+)
 from scheduler_jobs.forms.schedule import ScheduleFieldsMixin
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services import job_clean
@@ -33,14 +38,21 @@ class TemplateStepForm(forms.Form):
     def clean_template_type(self) -> str:
         value = self.cleaned_data["template_type"]
         template = registry.get(value)
-        if template.risk_level == "critical" and not (
-            self.user and self.user.has_perm("job_templates.use_critical_template")
-        ):
+        if not template_usable(self.user, template):
             raise ValidationError(
-                f"{template.name} is a critical-risk template; you need the "
-                "“Can use templates whose risk level is critical” permission."
+                f"Every {template.name} job is high-risk; you need the “Can "
+                "create, change and run high-risk jobs” permission."
             )
         return value
+
+
+def template_usable(user: Any, template: JobTemplate) -> bool:
+    """Whether `user` may create a job of this template with its default parameters."""
+    return access.allowed(
+        user,
+        access.Action.ADD,
+        definitions=[(template.type, default_parameters(template))],
+    )
 
 
 class ParametersStepForm(forms.Form):
@@ -56,9 +68,12 @@ class ParametersStepForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
     )
 
-    def __init__(self, *args: Any, template: JobTemplate, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, template: JobTemplate, user: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.template = template
+        self.user = user
         self.fields["parameters"] = parameters_field(template)
 
     def clean_name(self) -> str:
@@ -73,7 +88,17 @@ class ParametersStepForm(forms.Form):
             params = clean_parameters(self, self.template)
             if params is not None:
                 cleaned["parameters"] = params
+                self._authorize(params)
         return cleaned
+
+    def _authorize(self, params: dict[str, Any]) -> None:
+        """Say at this step, not at the last one, that the job is not allowed."""
+        try:
+            access.authorize(
+                self.user, access.Action.ADD, definitions=[(self.template.type, params)]
+            )
+        except access.AccessDenied as exc:
+            self.add_error("parameters", str(exc))
 
 
 class ScheduleStepForm(ScheduleFieldsMixin):

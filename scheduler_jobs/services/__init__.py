@@ -11,7 +11,7 @@ importable from here. A test that replaces one of them must patch the module
 that calls it (for example ``scheduler_jobs.services.lifecycle.job_clean``).
 """
 
-from job_templates.base import SECRET_MASK
+from job_templates.secrets import SECRET_MASK
 from scheduler_jobs.services.lifecycle import (
     VersionConflict,
     first_run_at,
@@ -25,6 +25,7 @@ from scheduler_jobs.services.masking import (
     mask_webhook,
     masked_job_parameters,
     masked_notifications,
+    secret_state,
 )
 from scheduler_jobs.services.quota import QuotaExceeded
 from scheduler_jobs.services.validation import (
@@ -53,6 +54,7 @@ __all__ = [
     "mask_webhook",
     "masked_job_parameters",
     "masked_notifications",
+    "secret_state",
     "strip_control_characters",
     "webhook_url_error",
 ]

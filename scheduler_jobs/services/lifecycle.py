@@ -10,8 +10,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit import services as audit
+from scheduler_jobs.access import Action, authorize, job_definition
 from scheduler_jobs.models import DynamicJob
-from scheduler_jobs.services.masking import _audit_view
+from scheduler_jobs.services.masking import audit_view, changed_secrets
 from scheduler_jobs.services.quota import _check_quota, _lock_job_creation
 from scheduler_jobs.services.validation import job_as_dict, job_clean
 
@@ -41,8 +42,13 @@ def job_create(
     source: str = "api",
     legacy_name: str = "",
 ) -> DynamicJob:
-    """Validate and create a job; audited. Raises ValidationError or QuotaExceeded."""
+    """Validate and create a job; audited.
+
+    Raises AccessDenied, ValidationError or QuotaExceeded.
+    """
+    authorize(user, Action.ADD)
     cleaned = job_clean(data)
+    authorize(user, Action.ADD, definitions=[_definition(cleaned)])
     author = user if getattr(user, "pk", None) else None
     with transaction.atomic():
         _lock_job_creation()
@@ -63,7 +69,7 @@ def job_create(
             actor=user,
             action="create",
             target=job,
-            changes={"after": _audit_view(cleaned)},
+            changes={"after": audit_view(cleaned)},
             request=request,
             source=source,
         )
@@ -86,6 +92,8 @@ def job_update(
     the dispatcher's next_run_at are never overwritten with stale values.
     """
     current = DynamicJob.objects.get(pk=job.pk)
+    action = _update_action(data, current)
+    authorize(user, action)
     if current.version != expected_version:
         raise VersionConflict(current.version)
     before = job_as_dict(current)
@@ -93,6 +101,7 @@ def job_update(
     changed = {k: v for k, v in cleaned.items() if before.get(k) != v}
     if not changed:
         return current
+    authorize(user, action, definitions=[job_definition(current), _definition(cleaned)])
     updates: dict[str, Any] = dict(changed)
     if "schedule" in changed or "enabled" in changed:
         updates["next_run_at"] = (
@@ -114,18 +123,35 @@ def job_update(
             )
             raise VersionConflict(latest.first() or expected_version)
         updated = DynamicJob.objects.get(pk=job.pk)
-        action = "update"
+        audit_action = "update"
         if set(changed) == {"enabled"}:
-            action = "enable" if cleaned["enabled"] else "disable"
+            audit_action = "enable" if cleaned["enabled"] else "disable"
+        after = {**before, **changed}
+        changes = audit.diff(audit_view(before), audit_view(after))
+        secrets_changed = changed_secrets(before, after)
+        if secrets_changed:
+            # Values are masked on both sides, so say which secrets changed.
+            changes["secrets_changed"] = secrets_changed
         audit.record(
             actor=user,
-            action=action,
+            action=audit_action,
             target=updated,
-            changes=audit.diff(_audit_view(before), _audit_view({**before, **changed})),
+            changes=changes,
             request=request,
             source=source,
         )
     return updated
+
+
+def _definition(cleaned: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return (cleaned.get("template_type", ""), cleaned.get("parameters") or {})
+
+
+def _update_action(data: dict[str, Any], job: DynamicJob) -> Action:
+    """Enabling alone is its own right; anything else is a change."""
+    if set(data) == {"enabled"} and data["enabled"] is True and not job.enabled:
+        return Action.ENABLE
+    return Action.CHANGE
 
 
 def job_set_enabled(
@@ -158,6 +184,7 @@ def job_set_enabled(
 def _job_disable(
     *, job: DynamicJob, user: Any, request: Any, source: str
 ) -> DynamicJob:
+    authorize(user, Action.DISABLE)
     if not job.enabled:
         return job
     with transaction.atomic():
@@ -184,7 +211,12 @@ def _job_disable(
 def job_duplicate(
     *, job: DynamicJob, user: Any, request: Any = None, source: str = "admin"
 ) -> DynamicJob:
-    """A disabled copy named "<name> (copy)", "<name> (copy 2)", …"""
+    """A disabled copy named "<name> (copy)", "<name> (copy 2)", …
+
+    The copy keeps the job's secrets (job_clean unseals and seals them again);
+    creating it needs the same rights as creating the job by hand.
+    """
+    authorize(user, Action.VIEW)
     base = f"{job.name} (copy)"
     name, n = base, 1
     while DynamicJob.objects.filter(name=name).exists():
@@ -198,12 +230,13 @@ def job_delete(
     *, job: DynamicJob, user: Any, request: Any = None, source: str = "api"
 ) -> None:
     """Delete a job; its executions stay, with the job's name."""
+    authorize(user, Action.DELETE, definitions=[job_definition(job)])
     with transaction.atomic():
         audit.record(
             actor=user,
             action="delete",
             target=job,
-            changes={"before": _audit_view(job_as_dict(job))},
+            changes={"before": audit_view(job_as_dict(job))},
             request=request,
             source=source,
         )

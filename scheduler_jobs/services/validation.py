@@ -11,12 +11,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from job_templates.base import unmask_parameters
+from job_templates import secrets
 from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs.broker import job_redelivery_errors
 from scheduler_jobs.models import NOTIFICATION_EVENTS, DynamicJob, default_retry_policy
 from scheduler_jobs.schedules import parse_schedule
-from scheduler_jobs.services.masking import mask_webhook
+from scheduler_jobs.services.masking import NOTIFICATION_SCHEMA, mask_webhook
 
 EDITABLE_FIELDS = (
     "name",
@@ -93,19 +93,11 @@ def job_clean(
             f"Available: {', '.join(registry.types())}.",
         )
     if template is not None:
-        params = values.get("parameters")
-        if isinstance(params, dict) and instance is not None:
-            params = unmask_parameters(template, params, instance.parameters)
-        nul_path = _find_nul(params)
-        if nul_path is not None:
-            # PostgreSQL cannot store U+0000 in JSON; refuse it with its path.
-            fail(_join("parameters", nul_path), "Contains a NUL character.")
-        try:
-            cleaned["parameters"] = template.validate_params(params)
-        except ValidationError as exc:
-            for key, messages in _error_items(exc):
-                for message in messages:
-                    fail(_join("parameters", key), message)
+        cleaned_parameters = _clean_parameters(
+            template, values.get("parameters"), instance, fail
+        )
+        if cleaned_parameters is not None:
+            cleaned["parameters"] = cleaned_parameters
 
     try:
         cleaned["schedule"] = parse_schedule(values.get("schedule")).to_dict()
@@ -161,6 +153,36 @@ def job_clean(
     if errors:
         raise ValidationError(errors)
     return cleaned
+
+
+def _clean_parameters(
+    template: Any, params: Any, instance: DynamicJob | None, fail
+) -> dict[str, Any] | None:
+    """Validated parameters with their secrets sealed, or None after fail()."""
+    same_template = instance is not None and instance.template_type == template.type
+    stored = instance.parameters if same_template else {}
+    schema = template.parameters_schema
+    try:
+        params = secrets.merge(
+            schema, params, stored, destination=template.secrets_destination
+        )
+    except ValidationError as exc:
+        for key, messages in _error_items(exc):
+            for message in messages:
+                fail(_join("parameters", key), message)
+        return None
+    nul_path = _find_nul(params)
+    if nul_path is not None:
+        # PostgreSQL cannot store U+0000 in JSON; refuse it with its path.
+        fail(_join("parameters", nul_path), "Contains a NUL character.")
+    try:
+        validated = template.validate_params(params)
+    except ValidationError as exc:
+        for key, messages in _error_items(exc):
+            for message in messages:
+                fail(_join("parameters", key), message)
+        return None
+    return secrets.seal(schema, validated, previous=stored)
 
 
 def _defaults() -> dict[str, Any]:
@@ -264,13 +286,7 @@ def _clean_notifications(value: Any, current: dict[str, Any], fail) -> dict[str,
             fail(
                 f"notifications.emails.{i}", f"{email!r} is not a valid email address."
             )
-    webhook = value.get("slack_webhook") or ""
-    if webhook and webhook == mask_webhook(current.get("slack_webhook", "")):
-        webhook = current.get("slack_webhook", "")
-    if webhook:
-        error = webhook_url_error(webhook)
-        if error:
-            fail("notifications.slack_webhook", error)
+    webhook = _slack_webhook(value.get("slack_webhook") or "", current, fail)
     events = value.get("on", ["failure", "exhausted"])
     if not isinstance(events, list) or any(
         e not in NOTIFICATION_EVENTS for e in events
@@ -282,9 +298,35 @@ def _clean_notifications(value: Any, current: dict[str, Any], fail) -> dict[str,
         events = []
     return {
         "emails": clean_emails,
-        "slack_webhook": webhook,
+        "slack_webhook": secrets.seal(
+            NOTIFICATION_SCHEMA, {"slack_webhook": webhook}, previous=current
+        )["slack_webhook"],
         "on": sorted(set(events), key=NOTIFICATION_EVENTS.index),
     }
+
+
+def _slack_webhook(webhook: Any, current: dict[str, Any], fail) -> str:
+    """The Slack URL in clear: the stored one when its masked form came back."""
+    stored = current.get("slack_webhook", "") or ""
+    if not isinstance(webhook, str):
+        fail("notifications.slack_webhook", "Must be an https URL.")
+        return ""
+    if webhook and stored and webhook == mask_webhook(stored):
+        return secrets.unseal_value(stored)
+    if secrets.is_sealed(webhook):
+        return secrets.unseal_value(webhook)
+    if secrets.SECRET_MASK in webhook:
+        fail(
+            "notifications.slack_webhook",
+            "The Slack URL is a secret: enter the whole new URL. The stored one "
+            "is kept only when its masked form is sent back unchanged.",
+        )
+        return ""
+    if webhook:
+        error = webhook_url_error(webhook)
+        if error:
+            fail("notifications.slack_webhook", error)
+    return webhook
 
 
 def webhook_url_error(url: Any) -> str | None:

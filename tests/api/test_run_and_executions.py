@@ -89,7 +89,7 @@ def test_run_dry_run_on_a_template_without_one_is_400(api):
 def test_run_dry_run_where_supported(make_user, critical_template):
     from tests.api.conftest import JOB_PERMS, token_client
 
-    client = token_client(make_user(*JOB_PERMS, "job_templates.use_critical_template"))
+    client = token_client(make_user(*JOB_PERMS, "job_templates.use_high_risk_template"))
     job = DynamicJobFactory(
         template_type="test_critical", parameters={"target": "t", "signing_secret": "s"}
     )

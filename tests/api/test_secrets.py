@@ -2,7 +2,7 @@
 
 import pytest
 
-from job_templates.base import SECRET_MASK
+from job_templates.secrets import SECRET_MASK
 from scheduler_jobs.models import DynamicJob
 from tests.api.conftest import JOB_PERMS, job_payload, token_client
 
@@ -13,7 +13,7 @@ WEBHOOK = "https://hooks.slack.com/services/T000/B000/SECRETPATH"
 
 @pytest.fixture
 def client(make_user, critical_template):
-    return token_client(make_user(*JOB_PERMS, "job_templates.use_critical_template"))
+    return token_client(make_user(*JOB_PERMS, "job_templates.use_high_risk_template"))
 
 
 @pytest.fixture

@@ -148,18 +148,20 @@ def test_staff_without_the_model_permission_gets_403(
 
 def test_critical_template_needs_the_permission(make_user, critical_template):
     plain = token_client(make_user(*JOB_PERMS))
-    allowed = token_client(make_user(*JOB_PERMS, "job_templates.use_critical_template"))
+    allowed = token_client(
+        make_user(*JOB_PERMS, "job_templates.use_high_risk_template")
+    )
     payload = job_payload(template_type="test_critical", parameters={})
 
     refused = plain.post(URL, payload, format="json")
     created = allowed.post(URL, payload, format="json")
 
     assert refused.status_code == 403
-    assert "job_templates.use_critical_template" in refused.json()["detail"]
+    assert "job_templates.use_high_risk_template" in refused.json()["detail"]
     assert created.status_code == 201, created.json()
 
 
-def test_superuser_may_use_critical_templates(superuser, critical_template):
+def test_superuser_may_use_high_risk_templates(superuser, critical_template):
     response = token_client(superuser).post(
         URL, job_payload(template_type="test_critical", parameters={}), format="json"
     )
@@ -381,7 +383,7 @@ def test_a_refused_request_leaves_no_job_and_no_audit_entry(api):
 
 
 def test_audit_entry_masks_secrets(make_user, critical_template):
-    client = token_client(make_user(*JOB_PERMS, "job_templates.use_critical_template"))
+    client = token_client(make_user(*JOB_PERMS, "job_templates.use_high_risk_template"))
 
     client.post(
         URL,

@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from executions import services
 from executions.models import JobExecution
 from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM
 
 pytestmark = pytest.mark.django_db
 Status = JobExecution.Status
@@ -27,7 +28,7 @@ QUERIES_PER_COMPLETED_RUN = 2 if connection.vendor == "postgresql" else 6
 
 def _queued(name: str, **options) -> JobExecution:
     job = job_services.job_create(
-        user=None,
+        user=SYSTEM,
         data={
             "name": name,
             "template_type": "heartbeat",
@@ -36,7 +37,7 @@ def _queued(name: str, **options) -> JobExecution:
             **options,
         },
     )
-    return services.run_now(job=job, user=None)
+    return services.run_now(job=job, user=SYSTEM)
 
 
 def test_a_completed_run_costs_a_fixed_number_of_queries():

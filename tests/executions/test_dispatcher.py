@@ -5,6 +5,7 @@ import pytest
 from executions import services
 from executions.models import JobExecution
 from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +20,7 @@ def make_job(name="job", *, every=60, next_run_at=T0, **overrides) -> DynamicJob
         "schedule": {"type": "interval", "every_seconds": every},
         **overrides,
     }
-    job = job_services.job_create(user=None, data=data)
+    job = job_services.job_create(user=SYSTEM, data=data)
     DynamicJob.objects.filter(pk=job.pk).update(next_run_at=next_run_at)
     job.refresh_from_db()
     return job
@@ -46,7 +47,7 @@ def test_due_job_gets_one_queued_execution_and_its_next_slot(
 def test_jobs_not_yet_due_or_disabled_are_left_alone():
     make_job("later", next_run_at=T0 + timedelta(seconds=30))
     disabled = make_job("off")
-    job_services.job_set_enabled(job=disabled, user=None, enabled=False)
+    job_services.job_set_enabled(job=disabled, user=SYSTEM, enabled=False)
     DynamicJob.objects.filter(pk=disabled.pk).update(next_run_at=T0)
     report = services.dispatch_due(now=T0)
     assert report.due == 0
@@ -123,7 +124,7 @@ def test_editing_the_schedule_takes_effect_at_the_next_dispatch():
     job = make_job(every=60)
     job_services.job_update(
         job=job,
-        user=None,
+        user=SYSTEM,
         data={"schedule": {"type": "interval", "every_seconds": 3600}},
         expected_version=job.version,
     )

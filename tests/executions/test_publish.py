@@ -18,6 +18,7 @@ from config.celery import app
 from executions import services
 from executions.models import JobExecution
 from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +27,7 @@ T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 
 def _due_job(name: str, **options) -> DynamicJob:
     job = job_services.job_create(
-        user=None,
+        user=SYSTEM,
         data={
             "name": name,
             "template_type": "heartbeat",

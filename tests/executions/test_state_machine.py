@@ -17,6 +17,7 @@ from executions.services import sending
 from job_templates.base import JobTemplate
 from job_templates.registry import registry
 from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 
 pytestmark = pytest.mark.django_db
@@ -87,11 +88,11 @@ def make_job(name="job", *, template_type="heartbeat", parameters=None, **option
         "schedule": {"type": "interval", "every_seconds": 60},
         **options,
     }
-    return job_services.job_create(user=None, data=data)
+    return job_services.job_create(user=SYSTEM, data=data)
 
 
 def queued_run(job, **kwargs) -> JobExecution:
-    return services.run_now(job=job, user=None, **kwargs)
+    return services.run_now(job=job, user=SYSTEM, **kwargs)
 
 
 def run(execution: JobExecution) -> JobExecution:
@@ -208,7 +209,7 @@ def test_log_size_is_capped_keeping_first_and_last(settings):
 
 def test_manual_run_validates_overrides_and_is_audited(staff_user):
     job = make_job()
-    job_services.job_set_enabled(job=job, user=None, enabled=False)
+    job_services.job_set_enabled(job=job, user=SYSTEM, enabled=False)
     execution = services.run_now(
         job=job, user=staff_user, parameters={"message": "override"}
     )
@@ -312,7 +313,7 @@ def test_a_run_cancelled_while_running_keeps_cancelled():
 def test_deleting_a_job_keeps_its_executions_with_the_name():
     job = make_job("keeps history")
     execution = run(queued_run(job))
-    job_services.job_delete(job=job, user=None)
+    job_services.job_delete(job=job, user=SYSTEM)
     execution.refresh_from_db()
     assert execution.job_id is None
     assert execution.job_name == "keeps history"

@@ -20,6 +20,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from executions import services as execution_services
 from executions.models import JobExecution
 from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 from tests.integration.harness import wait_for
 
@@ -47,11 +48,11 @@ def observed(stack, django_db_blocker):
         for model in (JobExecution, DynamicJob):
             model.objects.all().delete()
         ticking = job_services.job_create(
-            user=None,
+            user=SYSTEM,
             data=_job("every-10s", schedule={"type": "interval", "every_seconds": 10}),
         )
         failing = job_services.job_create(
-            user=None,
+            user=SYSTEM,
             data=_job(
                 "always-fails",
                 parameters={"fail": True},
@@ -59,7 +60,7 @@ def observed(stack, django_db_blocker):
             ),
         )
         hanging = job_services.job_create(
-            user=None,
+            user=SYSTEM,
             data=_job("hangs", parameters={"sleep_seconds": 60}, timeout_seconds=2),
         )
         # A django-celery-beat periodic task beside the dynamic jobs: it sends the
@@ -87,8 +88,8 @@ def observed(stack, django_db_blocker):
         started = time.monotonic()
         execution_services.execution_send(
             [
-                execution_services.run_now(job=failing, user=None),
-                execution_services.run_now(job=hanging, user=None),
+                execution_services.run_now(job=failing, user=SYSTEM),
+                execution_services.run_now(job=hanging, user=SYSTEM),
             ]
         )
 

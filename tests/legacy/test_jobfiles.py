@@ -8,9 +8,11 @@ import yaml
 from django.core.management.base import CommandError
 
 from audit.models import AuditEntry
-from job_templates.base import SECRET_MASK, JobTemplate
+from job_templates.base import JobTemplate
 from job_templates.registry import registry
+from job_templates.secrets import SECRET_MASK
 from scheduler_jobs import jobfiles, services
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 from tests.legacy.conftest import run
 
@@ -53,7 +55,7 @@ def _create(name: str, **data: Any) -> DynamicJob:
         "schedule": {"type": "interval", "every_seconds": 60},
         **data,
     }
-    return services.job_create(user=None, data=values, source="test")
+    return services.job_create(user=SYSTEM, data=values, source="test")
 
 
 @pytest.fixture
@@ -308,7 +310,7 @@ def test_a_failure_while_applying_rolls_back_every_change(jobs, tmp_path):
     # Someone edits the job between the plan and the apply.
     heartbeat = DynamicJob.objects.get(name="heartbeat")
     services.job_update(
-        job=heartbeat, user=None, data={"timeout_seconds": 42}, expected_version=1
+        job=heartbeat, user=SYSTEM, data={"timeout_seconds": 42}, expected_version=1
     )
 
     with pytest.raises(services.VersionConflict):

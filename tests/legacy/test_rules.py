@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from executions.models import JobExecution
 from executions.services import execution_run, run_now
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 from tests.legacy.conftest import run
 from tests.testapp.models import Ticket
@@ -74,7 +75,7 @@ def test_migrated_tickets_cleanup_counts_then_deletes_after_live(tickets_model):
     run("legacy_jobs", "migrate", "auto_delete_resolved_tickets", "--enable")
     job = DynamicJob.objects.get()
 
-    execution_run(execution_id=run_now(job=job, user=None).pk)
+    execution_run(execution_id=run_now(job=job, user=SYSTEM).pk)
 
     assert Ticket.objects.count() == 3  # dry run: counted only
     assert JobExecution.objects.get().status == JobExecution.Status.COMPLETED
@@ -87,7 +88,7 @@ def test_migrated_tickets_cleanup_counts_then_deletes_after_live(tickets_model):
         "auto_delete_resolved_tickets: set dry_run false on "
         "'auto_delete_resolved_tickets': it deletes from now on."
     ) in out
-    execution_run(execution_id=run_now(job=job, user=None).pk)
+    execution_run(execution_id=run_now(job=job, user=SYSTEM).pk)
     assert sorted(Ticket.objects.values_list("title", flat=True)) == [
         "open",
         "recent",

@@ -12,6 +12,7 @@ from audit.models import AuditEntry
 from config.celery import app as celery_app
 from job_templates.registry import registry
 from scheduler_jobs import services
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 from tests.legacy.conftest import run
 
@@ -298,7 +299,7 @@ def test_plan_notes_when_the_migrated_job_was_changed_since(seed_settings):
     job = DynamicJob.objects.get()
     services.job_update(
         job=job,
-        user=None,
+        user=SYSTEM,
         data={"schedule": {"type": "interval", "every_seconds": 120}},
         expected_version=job.version,
     )

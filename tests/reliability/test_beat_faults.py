@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from executions.models import JobExecution
 from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 from tests.integration.harness import wait_for
 from tests.reliability.templates import probe_events
@@ -43,7 +44,7 @@ def _job(name: str, every: int, **overrides) -> DynamicJob:
         "retry_policy": {"max_retries": 0, "delay_seconds": 1, "backoff": 1.0},
     }
     data.update(overrides)
-    return job_services.job_create(user=None, data=data)
+    return job_services.job_create(user=SYSTEM, data=data)
 
 
 def _rows(job: DynamicJob) -> list[dict]:
@@ -96,7 +97,7 @@ def observed(stacks, django_db_blocker):
         wait_for(lambda: _beat_started(stack, "beat1"), timeout=30)
         time.sleep(3 * MISS_EVERY)
         for job in (run_once, skip):
-            job_services.job_set_enabled(job=job, user=None, enabled=False)
+            job_services.job_set_enabled(job=job, user=SYSTEM, enabled=False)
 
         # Phase two: beat restarted every few seconds, a 15 s job must still run.
         long_job = _job("long-interval", LONG_EVERY)
@@ -119,7 +120,7 @@ def observed(stacks, django_db_blocker):
         wait_for(lambda name=current: _beat_started(stack, name), timeout=30)
         time.sleep(2)
         phase_ended = timezone.now()
-        job_services.job_set_enabled(job=long_job, user=None, enabled=False)
+        job_services.job_set_enabled(job=long_job, user=SYSTEM, enabled=False)
         wait_for(
             lambda: (
                 not JobExecution.objects.filter(

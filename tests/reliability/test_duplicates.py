@@ -18,6 +18,7 @@ from django.test import override_settings
 from executions import services as execution_services
 from executions.models import JobExecution
 from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 from tests.integration.harness import wait_for
 from tests.reliability.canary import Canary
@@ -32,7 +33,7 @@ OBSERVE = 60
 
 def _job(name: str, template: str, parameters: dict) -> DynamicJob:
     return job_services.job_create(
-        user=None,
+        user=SYSTEM,
         data={
             "name": name,
             "template_type": template,
@@ -91,12 +92,12 @@ def observed(stacks, django_db_blocker):
             caller = _job("every-slot-webhook", "webhook_trigger", {"url": url})
             time.sleep(OBSERVE / 2)
             # One message published three times, mid-run.
-            manual = execution_services.run_now(job=caller, user=None)
+            manual = execution_services.run_now(job=caller, user=SYSTEM)
             execution_services.execution_send([manual])
             execution_services.execution_send([manual])
             time.sleep(OBSERVE / 2)
             for job in (mailer, caller):
-                job_services.job_set_enabled(job=job, user=None, enabled=False)
+                job_services.job_set_enabled(job=job, user=SYSTEM, enabled=False)
             wait_for(
                 lambda: (
                     not JobExecution.objects.filter(

@@ -20,6 +20,7 @@ from django.db import connection
 from executions import services as execution_services
 from executions.models import JobExecution
 from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 from tests.integration.harness import wait_for
 from tests.reliability.stack import execution_pid
@@ -68,7 +69,7 @@ def observed(stacks, django_db_blocker):
             Ticket(title=f"old {i}", status="closed") for i in range(5)
         )
         job = job_services.job_create(
-            user=None,
+            user=SYSTEM,
             data={
                 "name": "blocked-cleanup",
                 "template_type": "database_cleanup",
@@ -85,7 +86,7 @@ def observed(stacks, django_db_blocker):
             },
         )
         probe = job_services.job_create(
-            user=None,
+            user=SYSTEM,
             data={
                 "name": "after-the-timeout",
                 "template_type": "reliability_probe",
@@ -98,7 +99,7 @@ def observed(stacks, django_db_blocker):
         observer = psycopg.connect(_dsn(), autocommit=True)
         try:
             holder.execute("SELECT id FROM testapp_tickets FOR UPDATE").fetchall()
-            execution = execution_services.run_now(job=job, user=None)
+            execution = execution_services.run_now(job=job, user=SYSTEM)
             row = wait_for(
                 lambda: (
                     JobExecution.objects.filter(pk=execution.pk, status=Status.RUNNING)
@@ -123,7 +124,7 @@ def observed(stacks, django_db_blocker):
             waiting_after = _cleanup_statements(observer)
             holder.rollback()
             time.sleep(3)
-            follow_up = execution_services.run_now(job=probe, user=None)
+            follow_up = execution_services.run_now(job=probe, user=SYSTEM)
             follow_up_done = wait_for(
                 lambda: (
                     JobExecution.objects.get(pk=follow_up.pk).status == Status.COMPLETED

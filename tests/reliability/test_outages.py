@@ -22,6 +22,7 @@ from rest_framework.authtoken.models import Token
 from executions import services as execution_services
 from executions.models import JobExecution
 from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 from tests.integration.harness import wait_for
 from tests.reliability.outages import MAX_OUTAGE, postgres_down, redis_down
@@ -47,7 +48,7 @@ def _job(name: str, **overrides) -> DynamicJob:
         "retry_policy": {"max_retries": 0, "delay_seconds": 1, "backoff": 1.0},
     }
     data.update(overrides)
-    return job_services.job_create(user=None, data=data)
+    return job_services.job_create(user=SYSTEM, data=data)
 
 
 def _rows(job: DynamicJob) -> list[dict]:
@@ -98,14 +99,14 @@ def observed(stacks, django_db_blocker):
             enabled=False,
             timeout_seconds=30,
         )
-        in_progress = execution_services.run_now(job=drain_job, user=None)
+        in_progress = execution_services.run_now(job=drain_job, user=SYSTEM)
         assert wait_for(
             lambda: (
                 JobExecution.objects.get(pk=in_progress.pk).status == Status.RUNNING
             ),
             timeout=20,
         )
-        waiting = execution_services.run_now(job=drain_job, user=None)
+        waiting = execution_services.run_now(job=drain_job, user=SYSTEM)
         stack.signal("w1", signal.SIGTERM)
         stack.processes.pop("w1").wait(timeout=40)
         snapshot["drain_status_at_exit"] = JobExecution.objects.get(
@@ -174,7 +175,7 @@ def observed(stacks, django_db_blocker):
             name: p.poll() is None for name, p in stack.processes.items()
         }
         for job in jobs:
-            job_services.job_set_enabled(job=job, user=None, enabled=False)
+            job_services.job_set_enabled(job=job, user=SYSTEM, enabled=False)
         snapshot["drained"] = wait_for(_drained, timeout=60, interval=1)
         time.sleep(2)
         snapshot.update(

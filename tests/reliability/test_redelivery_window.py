@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 
 from executions import checks
 from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM
 from tests.factories import DynamicJobFactory
 from tests.integration.harness import wait_for
 
@@ -103,7 +104,7 @@ def test_saving_a_job_whose_timeout_reaches_the_window_is_refused(redis_window):
         "retry_policy": _policy(),
     }
     with pytest.raises(ValidationError) as caught:
-        job_services.job_create(user=None, data=data)
+        job_services.job_create(user=SYSTEM, data=data)
     assert "visibility_timeout" in caught.value.message_dict["timeout_seconds"][0]
 
 

@@ -14,6 +14,7 @@ from executions import services as execution_services
 from executions.housekeeping import executions_prune, housekeeping_run
 from executions.models import JobExecution
 from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM
 from tests.factories import DynamicJobFactory, JobExecutionFactory
 from tests.integration.harness import wait_for
 from tests.reliability.stack import redis_client
@@ -96,7 +97,7 @@ def test_logs_of_one_execution_are_capped_in_entries_and_characters(settings):
     settings.SCHEDULER_LOG_MAX_ENTRIES = 100
     settings.SCHEDULER_LOG_MAX_MESSAGE_CHARS = 500
     job = job_services.job_create(
-        user=None,
+        user=SYSTEM,
         data={
             "name": "log-flood",
             "template_type": "reliability_log_flood",
@@ -105,7 +106,7 @@ def test_logs_of_one_execution_are_capped_in_entries_and_characters(settings):
             "enabled": False,
         },
     )
-    execution = execution_services.run_now(job=job, user=None)
+    execution = execution_services.run_now(job=job, user=SYSTEM)
     assert (
         execution_services.execution_run(execution_id=execution.pk) == Status.COMPLETED
     )
@@ -175,7 +176,7 @@ def test_a_job_every_10_seconds_for_a_month_keeps_the_table_bounded(figures):
         time_machine.travel(start, tick=False) as clock,
     ):
         job = job_services.job_create(
-            user=None,
+            user=SYSTEM,
             data={
                 "name": "every-10s-for-a-month",
                 "template_type": "heartbeat",

@@ -23,6 +23,7 @@ from django.utils import timezone
 from executions import services as execution_services
 from executions.models import JobExecution
 from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 from tests.integration.harness import wait_for
 from tests.reliability.stack import (
@@ -60,7 +61,7 @@ def _job(name: str, template: str, queue: str, **overrides) -> DynamicJob:
         "retry_policy": {"max_retries": 0, "delay_seconds": 1, "backoff": 1.0},
     }
     data.update(overrides)
-    return job_services.job_create(user=None, data=data)
+    return job_services.job_create(user=SYSTEM, data=data)
 
 
 def _rows(job: DynamicJob) -> list[dict]:
@@ -152,10 +153,10 @@ def observed(stacks, django_db_blocker):
         }
         waiting_seen: list[int] = []
 
-        child_run = execution_services.run_now(job=child_job, user=None)
-        main_run = execution_services.run_now(job=main_job, user=None)
-        execution_services.run_now(job=suicide_job, user=None)
-        triple_run = execution_services.run_now(job=triple_job, user=None)
+        child_run = execution_services.run_now(job=child_job, user=SYSTEM)
+        main_run = execution_services.run_now(job=main_job, user=SYSTEM)
+        execution_services.run_now(job=suicide_job, user=SYSTEM)
+        triple_run = execution_services.run_now(job=triple_job, user=SYSTEM)
         execution_services.execution_send([triple_run])
         execution_services.execution_send([triple_run])
         faults["duplicate publishes"] += 2
@@ -218,7 +219,7 @@ def observed(stacks, django_db_blocker):
             interval=1,
         )
         for job in overlap_jobs.values():
-            job_services.job_set_enabled(job=job, user=None, enabled=False)
+            job_services.job_set_enabled(job=job, user=SYSTEM, enabled=False)
         overlap_settled = wait_for(
             lambda: _settled(list(overlap_jobs.values())),
             timeout=OVERLAP_RUN * 2 + 10,

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 
 from audit.models import AuditEntry
 from scheduler_jobs import services
+from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
 
 pytestmark = pytest.mark.django_db
@@ -103,7 +104,7 @@ def test_create_is_audited_with_the_values(staff_user):
 )
 def test_bad_input_is_refused_with_a_message_naming_the_field(overrides, key, fragment):
     errors = errors_of(
-        lambda: services.job_create(user=None, data=job_data(**overrides))
+        lambda: services.job_create(user=SYSTEM, data=job_data(**overrides))
     )
     assert key in errors, errors
     assert any(fragment in message for message in errors[key]), errors[key]
@@ -111,14 +112,14 @@ def test_bad_input_is_refused_with_a_message_naming_the_field(overrides, key, fr
 
 
 def test_duplicate_name_is_a_field_error():
-    services.job_create(user=None, data=job_data())
-    errors = errors_of(lambda: services.job_create(user=None, data=job_data()))
+    services.job_create(user=SYSTEM, data=job_data())
+    errors = errors_of(lambda: services.job_create(user=SYSTEM, data=job_data()))
     assert errors == {"name": ["A job with this name already exists."]}
 
 
 def test_control_characters_are_stripped_from_text():
     job = services.job_create(
-        user=None, data=job_data(name="ni\x00ght\x1bly", description="a\x07b\nc")
+        user=SYSTEM, data=job_data(name="ni\x00ght\x1bly", description="a\x07b\nc")
     )
     assert job.name == "nightly"
     assert job.description == "ab\nc"
@@ -142,29 +143,29 @@ def test_update_needs_the_current_version_and_bumps_it(staff_user):
 
 
 def test_update_without_changes_keeps_the_version():
-    job = services.job_create(user=None, data=job_data())
+    job = services.job_create(user=SYSTEM, data=job_data())
     same = services.job_update(
-        job=job, user=None, data={"name": job.name}, expected_version=1
+        job=job, user=SYSTEM, data={"name": job.name}, expected_version=1
     )
     assert same.version == 1
 
 
 def test_update_does_not_overwrite_run_state_written_meanwhile():
-    job = services.job_create(user=None, data=job_data())
+    job = services.job_create(user=SYSTEM, data=job_data())
     DynamicJob.objects.filter(pk=job.pk).update(last_status="completed")
     services.job_update(
-        job=job, user=None, data={"description": "x"}, expected_version=1
+        job=job, user=SYSTEM, data={"description": "x"}, expected_version=1
     )
     assert DynamicJob.objects.get().last_status == "completed"
 
 
 def test_disable_clears_next_run_and_reenabling_a_cron_job_waits_for_its_slot():
     with time_machine.travel(datetime(2026, 7, 1, 12, tzinfo=UTC), tick=False):
-        job = services.job_create(user=None, data=job_data())
-        job = services.job_set_enabled(job=job, user=None, enabled=False)
+        job = services.job_create(user=SYSTEM, data=job_data())
+        job = services.job_set_enabled(job=job, user=SYSTEM, enabled=False)
         assert job.next_run_at is None
     with time_machine.travel(datetime(2026, 7, 5, 1, 59, tzinfo=UTC), tick=False):
-        job = services.job_set_enabled(job=job, user=None, enabled=True)
+        job = services.job_set_enabled(job=job, user=SYSTEM, enabled=True)
     # Missed slots while disabled do not fire at once: next is 02:00 Berlin on the 6th.
     assert job.next_run_at == datetime(2026, 7, 6, 0, 0, tzinfo=UTC)
     actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
@@ -173,10 +174,10 @@ def test_disable_clears_next_run_and_reenabling_a_cron_job_waits_for_its_slot():
 
 def test_changing_the_schedule_recomputes_the_next_run():
     with time_machine.travel(datetime(2026, 7, 1, 12, tzinfo=UTC), tick=False):
-        job = services.job_create(user=None, data=job_data())
+        job = services.job_create(user=SYSTEM, data=job_data())
         job = services.job_update(
             job=job,
-            user=None,
+            user=SYSTEM,
             data={"schedule": {"type": "interval", "every_seconds": 600}},
             expected_version=1,
         )
@@ -211,12 +212,12 @@ def test_quota_per_user_and_system(settings, staff_user):
         services.job_create(user=staff_user, data=job_data(name="second"))
     settings.SCHEDULER_MAX_JOBS = 1
     with pytest.raises(services.QuotaExceeded, match="SCHEDULER_MAX_JOBS"):
-        services.job_create(user=None, data=job_data(name="third"))
+        services.job_create(user=SYSTEM, data=job_data(name="third"))
 
 
 def test_slack_webhook_is_masked_and_kept_when_sent_back_masked():
     job = services.job_create(
-        user=None,
+        user=SYSTEM,
         data=job_data(
             notifications={
                 "slack_webhook": "https://hooks.slack.com/services/T0/B0/secret",
@@ -228,7 +229,7 @@ def test_slack_webhook_is_masked_and_kept_when_sent_back_masked():
     assert masked["slack_webhook"] == "https://hooks.slack.com/••••••••"
     job = services.job_update(
         job=job,
-        user=None,
+        user=SYSTEM,
         data={"notifications": masked, "description": "x"},
         expected_version=1,
     )
@@ -251,7 +252,7 @@ def test_slack_webhook_is_masked_and_kept_when_sent_back_masked():
 def test_slack_webhook_to_internal_addresses_is_refused_on_save(url):
     errors = errors_of(
         lambda: services.job_create(
-            user=None, data=job_data(notifications={"slack_webhook": url})
+            user=SYSTEM, data=job_data(notifications={"slack_webhook": url})
         )
     )
     assert "notifications.slack_webhook" in errors
@@ -260,7 +261,7 @@ def test_slack_webhook_to_internal_addresses_is_refused_on_save(url):
 def test_nul_characters_in_parameters_are_refused_with_their_path():
     errors = errors_of(
         lambda: services.job_create(
-            user=None, data=job_data(parameters={"message": "a\x00b"})
+            user=SYSTEM, data=job_data(parameters={"message": "a\x00b"})
         )
     )
     assert errors["parameters.message"] == ["Contains a NUL character."]
@@ -271,24 +272,24 @@ def test_timeout_reaching_the_brokers_redelivery_window_is_refused_on_save(setti
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
     settings.SCHEDULER_HARD_LIMIT_EXTRA_SECONDS = 30
     errors = errors_of(
-        lambda: services.job_create(user=None, data=job_data(timeout_seconds=570))
+        lambda: services.job_create(user=SYSTEM, data=job_data(timeout_seconds=570))
     )
     assert "visibility_timeout = 600s" in errors["timeout_seconds"][0]
-    assert services.job_create(user=None, data=job_data(timeout_seconds=569))
+    assert services.job_create(user=SYSTEM, data=job_data(timeout_seconds=569))
 
 
 def test_a_job_that_no_longer_validates_can_still_be_disabled(settings):
     job = services.job_create(
-        user=None,
+        user=SYSTEM,
         data=job_data(schedule={"type": "interval", "every_seconds": 30}),
     )
     settings.SCHEDULER_MIN_INTERVAL_SECONDS = 60  # stricter rules since it was saved
-    disabled = services.job_set_enabled(job=job, user=None, enabled=False)
+    disabled = services.job_set_enabled(job=job, user=SYSTEM, enabled=False)
     assert not disabled.enabled
     assert disabled.next_run_at is None
     assert disabled.version == 2
     assert AuditEntry.objects.filter(action="disable").count() == 1
     errors = errors_of(
-        lambda: services.job_set_enabled(job=job, user=None, enabled=True)
+        lambda: services.job_set_enabled(job=job, user=SYSTEM, enabled=True)
     )
     assert "schedule.every_seconds" in errors

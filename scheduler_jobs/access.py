@@ -1,0 +1,233 @@
+"""Who may do what to jobs and executions: one matrix, asked by every entry point.
+
+The services call `authorize` before they act, so the API, the admin's pages and
+actions and the management commands obey the same rules, and a new entry point
+that calls a service cannot skip them. Faces call `allowed` only to decide what
+to show (a button, a read-only page); the service still decides.
+
+Rules:
+- Only active staff users act; anonymous and non-staff users never do.
+- Each action needs the Django permissions of its row in MATRIX.
+- A high-risk job (a live cleanup, backup rotation, an export, outgoing data:
+  each template says when, in `high_risk_reason`) also needs
+  HIGH_RISK_PERMISSION for every action but view, disable and cancel, which must
+  stay possible for anyone allowed to stop a job.
+- A template may ask for model permissions of the user who saves or runs a job
+  (`required_permissions`): an export needs view on its collection, a cleanup
+  needs delete.
+- SYSTEM, and a string naming a shell operator, are the actors of trusted
+  internal callers (beat, management commands run without --user); they are
+  allowed everything, since whoever runs manage.py already holds the database.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+
+from job_templates.registry import registry
+
+
+class Action(enum.StrEnum):
+    VIEW = "view"
+    ADD = "add"
+    CHANGE = "change"
+    ENABLE = "enable"
+    DISABLE = "disable"
+    DELETE = "delete"
+    RUN = "run"
+    RUN_WITH_OVERRIDES = "run_with_overrides"
+    VIEW_EXECUTIONS = "view_executions"
+    CANCEL = "cancel"
+
+
+VIEW_JOB = "scheduler_jobs.view_dynamicjob"
+VIEW_EXECUTION = "executions.view_jobexecution"
+HIGH_RISK_PERMISSION = "job_templates.use_high_risk_template"
+
+MATRIX: dict[Action, tuple[str, ...]] = {
+    Action.VIEW: (VIEW_JOB,),
+    Action.ADD: (VIEW_JOB, "scheduler_jobs.add_dynamicjob"),
+    Action.CHANGE: (VIEW_JOB, "scheduler_jobs.change_dynamicjob"),
+    Action.ENABLE: (VIEW_JOB, "scheduler_jobs.change_dynamicjob"),
+    Action.DISABLE: (VIEW_JOB, "scheduler_jobs.change_dynamicjob"),
+    Action.DELETE: (VIEW_JOB, "scheduler_jobs.delete_dynamicjob"),
+    Action.RUN: (VIEW_JOB, "scheduler_jobs.run_dynamicjob"),
+    # Overrides change what runs, so they need change too.
+    Action.RUN_WITH_OVERRIDES: (
+        VIEW_JOB,
+        "scheduler_jobs.run_dynamicjob",
+        "scheduler_jobs.change_dynamicjob",
+    ),
+    Action.VIEW_EXECUTIONS: (VIEW_EXECUTION,),
+    Action.CANCEL: (VIEW_EXECUTION, "executions.cancel_jobexecution"),
+}
+# Actions that make a high-risk job exist, change or do its work.
+RISKY_ACTIONS = frozenset(
+    {
+        Action.ADD,
+        Action.CHANGE,
+        Action.ENABLE,
+        Action.DELETE,
+        Action.RUN,
+        Action.RUN_WITH_OVERRIDES,
+    }
+)
+# Actions whose definition must be one the user may touch model by model.
+MODEL_ACTIONS = frozenset(
+    {Action.ADD, Action.CHANGE, Action.ENABLE, Action.RUN, Action.RUN_WITH_OVERRIDES}
+)
+
+
+class _System:
+    """The trusted internal actor (beat, shell commands without --user)."""
+
+    pk = None
+    username = "system"
+    is_authenticated = True
+    is_active = True
+    is_staff = True
+    is_superuser = True
+
+    def __str__(self) -> str:
+        return "system"
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        return True
+
+    def has_perms(self, perms: Iterable[str], obj: Any = None) -> bool:
+        return True
+
+
+SYSTEM = _System()
+
+
+class AccessDenied(PermissionDenied):
+    """Refused; the message names what is missing (shown to the user as a 403)."""
+
+    def __init__(self, message: str, *, missing: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.missing = tuple(missing)
+
+
+Definition = tuple[str, dict[str, Any]]  # (template_type, parameters)
+
+
+def authorize(
+    user: Any,
+    action: Action,
+    *,
+    definitions: Iterable[Definition] = (),
+    dry_run: bool = False,
+) -> None:
+    """Raise AccessDenied unless `user` may do `action` to jobs like `definitions`.
+
+    `definitions` are the (template type, parameters) the action touches: a new
+    job's, both sides of a change, the parameters a run would use. A dry run
+    changes and sends nothing, so it is never high-risk; model permissions
+    still apply, since a preview shows data.
+    """
+    if user is SYSTEM or isinstance(user, str):
+        # A string actor names a shell operator (a management command run
+        # without --user): whoever runs manage.py already holds the database.
+        return
+    if not (
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and getattr(user, "is_active", False)
+        and getattr(user, "is_staff", False)
+    ):
+        raise AccessDenied("Only active staff users may do this.")
+    missing = [perm for perm in MATRIX[action] if not user.has_perm(perm)]
+    if missing:
+        raise AccessDenied(
+            f"You need the permission {', '.join(missing)} to {_words(action)}.",
+            missing=missing,
+        )
+    for template_type, params in definitions:
+        _authorize_definition(
+            user, action, template_type, params or {}, dry_run=dry_run
+        )
+
+
+def allowed(
+    user: Any,
+    action: Action,
+    *,
+    definitions: Iterable[Definition] = (),
+    dry_run: bool = False,
+) -> bool:
+    try:
+        authorize(user, action, definitions=definitions, dry_run=dry_run)
+    except AccessDenied:
+        return False
+    return True
+
+
+def job_definition(job: Any) -> Definition:
+    return (job.template_type, job.parameters or {})
+
+
+def high_risk_reason(template_type: str, params: dict[str, Any]) -> str | None:
+    if template_type not in registry:
+        return None
+    try:
+        return registry.get(template_type).high_risk_reason(params or {})
+    except (KeyError, TypeError, ValueError, AttributeError):
+        # Parameters too broken to judge (a template that changed): say so
+        # rather than guess that they are harmless.
+        return "its parameters cannot be checked"
+
+
+def _authorize_definition(
+    user: Any,
+    action: Action,
+    template_type: str,
+    params: dict[str, Any],
+    *,
+    dry_run: bool,
+) -> None:
+    if (
+        action in RISKY_ACTIONS
+        and not dry_run
+        and not user.has_perm(HIGH_RISK_PERMISSION)
+    ):
+        reason = high_risk_reason(template_type, params)
+        if reason:
+            raise AccessDenied(
+                f"This job is high-risk ({reason}): to {_words(action)} it you need "
+                f"the permission {HIGH_RISK_PERMISSION}.",
+                missing=[HIGH_RISK_PERMISSION],
+            )
+    if action in MODEL_ACTIONS and template_type in registry:
+        template = registry.get(template_type)
+        needs = getattr(template, "required_permissions", None)
+        try:
+            wanted = list(needs(params)) if needs else []
+        except (KeyError, TypeError, ValueError):
+            wanted = []
+        missing = [perm for perm in wanted if not user.has_perm(perm)]
+        if missing:
+            raise AccessDenied(
+                f"This job reads or deletes data you may not touch: you need the "
+                f"permission {', '.join(missing)}.",
+                missing=missing,
+            )
+
+
+def _words(action: Action) -> str:
+    return {
+        Action.VIEW: "view jobs",
+        Action.ADD: "create jobs",
+        Action.CHANGE: "change jobs",
+        Action.ENABLE: "enable jobs",
+        Action.DISABLE: "disable jobs",
+        Action.DELETE: "delete jobs",
+        Action.RUN: "run jobs",
+        Action.RUN_WITH_OVERRIDES: "run jobs with changed parameters",
+        Action.VIEW_EXECUTIONS: "view executions",
+        Action.CANCEL: "cancel executions",
+    }[action]
