@@ -23,6 +23,7 @@ from executions.views import dashboard
 from job_templates.admin import TemplateFilter
 from job_templates.base import mask_parameters
 from job_templates.registry import registry
+from scheduler_jobs import access
 from scheduler_jobs.admin import status_badge
 from scheduler_jobs.admin_views import (
     relative_time,
@@ -111,7 +112,10 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         return False
 
     def has_run_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("scheduler_jobs.run_dynamicjob")
+        return access.allowed(request.user, access.Action.RUN)
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return access.allowed(request.user, access.Action.CANCEL)
 
     def get_queryset(self, request):
         # The list never shows logs, results or parameters: do not read them.
@@ -179,7 +183,7 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
 
     # --- actions ---
 
-    @admin.action(description="Cancel selected executions", permissions=["run"])
+    @admin.action(description="Cancel selected executions", permissions=["cancel"])
     def cancel_selected(self, request: HttpRequest, queryset) -> None:
         done = 0
         for execution in queryset:
@@ -191,7 +195,7 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                     source="admin",
                 )
                 done += 1
-            except services.NotCancellable as exc:
+            except (services.NotCancellable, access.AccessDenied) as exc:
                 self.message_user(request, f"#{execution.pk}: {exc}", messages.WARNING)
         if done:
             self.message_user(request, f"Cancelled {done} execution(s).")
@@ -228,7 +232,7 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 log_levels=levels,
                 can_run=self.has_run_permission(request)
                 and execution.job_id is not None,
-                can_cancel=self.has_run_permission(request)
+                can_cancel=self.has_cancel_permission(request)
                 and execution.status
                 in (
                     JobExecution.Status.QUEUED,
@@ -281,23 +285,12 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         """Run the execution's job again, with the same parameters and dry-run flag."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not self.has_run_permission(request):
-            raise PermissionDenied
         execution = get_object_or_404(JobExecution, pk=execution_id)
         back = reverse("admin:executions_jobexecution_change", args=[execution.pk])
-        if execution.job is None:
-            self.message_user(
-                request, "The job was deleted; it cannot run again.", messages.ERROR
-            )
-            return HttpResponseRedirect(back)
         try:
-            new = services.run_now(
-                job=execution.job,
-                user=request.user,
-                dry_run=execution.dry_run,
-                parameters=execution.parameters,
-                request=request,
-                source="admin",
+            # AccessDenied is a PermissionDenied: Django answers 403.
+            new = services.execution_rerun(
+                execution=execution, user=request.user, request=request, source="admin"
             )
         except ValidationError as exc:
             self.message_user(
@@ -314,8 +307,6 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
     def cancel_view(self, request: HttpRequest, execution_id: int):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not self.has_run_permission(request):
-            raise PermissionDenied
         execution = get_object_or_404(JobExecution, pk=execution_id)
         try:
             services.execution_cancel(

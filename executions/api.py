@@ -31,6 +31,7 @@ from executions.serializers import (
     JobExecutionSerializer,
     MetricsSerializer,
 )
+from scheduler_jobs import access
 
 # The windows parse_window accepts, exactly, so the schema documents them.
 WINDOW_PATTERN = re.compile(
@@ -71,7 +72,7 @@ class JobExecutionViewSet(viewsets.ReadOnlyModelViewSet):
         methods=["post"],
         permission_classes=[
             IsStaff,
-            permission("executions.view_jobexecution", "scheduler_jobs.run_dynamicjob"),
+            permission(*access.MATRIX[access.Action.CANCEL]),
         ],
     )
     def cancel(self, request: Request, pk: str | None = None) -> Response:

@@ -98,6 +98,18 @@ def _check_template_class(cls: type[JobTemplate]) -> None:
     Draft202012Validator.check_schema(schema)
     if schema.get("type") != "object":
         raise TypeError(f"Template {name}: parameters_schema must describe an object.")
+    if getattr(cls, "secret_parameters", None):
+        # The old way of naming secrets; without writeOnly they would be stored
+        # and shown in clear, so refuse to start rather than leak them.
+        raise TypeError(
+            f"Template {name}: mark secret parameters with `writeOnly: true` in "
+            "parameters_schema; secret_parameters is no longer read."
+        )
+    destination = cls.secrets_destination
+    if destination and destination not in schema.get("properties", {}):
+        raise TypeError(
+            f"Template {name}: secrets_destination {destination!r} is not a parameter."
+        )
 
 
 registry = TemplateRegistry()

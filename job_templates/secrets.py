@@ -287,7 +287,8 @@ def merge(
         current = _value_at(stored, path)
         if current in (None, ""):
             errors[dotted(path)] = [
-                "Nothing is stored here to keep; enter the value or leave it empty."
+                f"The value is masked ({SECRET_MASK}) but no secret is stored here "
+                "to keep; enter the real value or leave it empty."
             ]
             return value
         return unseal_value(current)

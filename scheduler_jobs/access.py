@@ -198,8 +198,8 @@ def _authorize_definition(
         reason = high_risk_reason(template_type, params)
         if reason:
             raise AccessDenied(
-                f"This job is high-risk ({reason}): to {_words(action)} it you need "
-                f"the permission {HIGH_RISK_PERMISSION}.",
+                f"This job is high-risk ({reason}): you need the permission "
+                f"{HIGH_RISK_PERMISSION} to {_verbs(action)} it.",
                 missing=[HIGH_RISK_PERMISSION],
             )
     if action in MODEL_ACTIONS and template_type in registry:
@@ -216,6 +216,17 @@ def _authorize_definition(
                 f"permission {', '.join(missing)}.",
                 missing=missing,
             )
+
+
+def _verbs(action: Action) -> str:
+    return {
+        Action.ADD: "create",
+        Action.CHANGE: "change",
+        Action.ENABLE: "enable",
+        Action.DELETE: "delete",
+        Action.RUN: "run",
+        Action.RUN_WITH_OVERRIDES: "run with changed parameters",
+    }[action]
 
 
 def _words(action: Action) -> str:

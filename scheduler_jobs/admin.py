@@ -6,10 +6,12 @@ validate and audit) and reports with Django messages.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -23,7 +25,7 @@ from executions import services as execution_services
 from executions.models import JobExecution
 from job_templates.admin import TemplateFilter
 from job_templates.registry import registry
-from scheduler_jobs import services
+from scheduler_jobs import access, services
 from scheduler_jobs.admin_views import (
     relative_time,
     schedule_preview,
@@ -149,7 +151,88 @@ class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
     # --- permissions ---
 
     def has_run_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("scheduler_jobs.run_dynamicjob")
+        return access.allowed(request.user, access.Action.RUN)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        # A high-risk job opens read-only for a user who may not change it.
+        return super().has_change_permission(request, obj) and (
+            obj is None
+            or access.allowed(
+                request.user,
+                access.Action.CHANGE,
+                definitions=[access.job_definition(obj)],
+            )
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and (
+            obj is None
+            or access.allowed(
+                request.user,
+                access.Action.DELETE,
+                definitions=[access.job_definition(obj)],
+            )
+        )
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        if obj is not None and not self.has_change_permission(request, obj):
+            return self.view_fieldsets
+        return super().get_fieldsets(request, obj)
+
+    # --- the read-only page (view permission only): secrets masked ---
+
+    view_fieldsets = (
+        (None, {"fields": ("name", "description", "enabled", "version")}),
+        ("Parameters", {"fields": ("parameters_view",)}),
+        ("Schedule", {"fields": ("schedule_view",)}),
+        (
+            "Running",
+            {
+                "fields": (
+                    "timeout_seconds",
+                    "retry_view",
+                    "overlap_policy",
+                    "misfire_policy",
+                    "queue",
+                )
+            },
+        ),
+        ("Notifications", {"fields": ("notifications_view",)}),
+    )
+
+    @admin.display(description="Parameters")
+    def parameters_view(self, job: DynamicJob) -> str:
+        return format_html(
+            '<pre class="ds-json">{}</pre>',
+            json.dumps(
+                services.masked_job_parameters(job),
+                indent=2,
+                ensure_ascii=False,
+                sort_keys=True,
+            ),
+        )
+
+    @admin.display(description="Schedule")
+    def schedule_view(self, job: DynamicJob) -> str:
+        return job.schedule_description
+
+    @admin.display(description="Retries")
+    def retry_view(self, job: DynamicJob) -> str:
+        policy = job.retry_policy or {}
+        return (
+            f"{policy.get('max_retries', 0)} retries, first after "
+            f"{policy.get('delay_seconds', 0)} s, backoff ×{policy.get('backoff', 1)}"
+        )
+
+    @admin.display(description="Notifications")
+    def notifications_view(self, job: DynamicJob) -> str:
+        notifications = job.notifications or {}
+        return format_html(
+            "Email: {}<br>Slack: {}<br>On: {}",
+            ", ".join(notifications.get("emails") or []) or "nobody",
+            "set" if notifications.get("slack_webhook") else "not set",
+            ", ".join(notifications.get("on") or []) or "no events",
+        )
 
     # --- list columns ---
 
@@ -238,6 +321,8 @@ class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 queued.append(job.name)
             except ValidationError as exc:
                 failed.append(f"{job.name}: {'; '.join(exc.messages)}")
+            except access.AccessDenied as exc:
+                failed.append(f"{job.name}: {exc}")
         if queued:
             self.message_user(
                 request, f"Queued {len(queued)} run(s): {', '.join(queued)}."
@@ -263,7 +348,11 @@ class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                     job=job, user=request.user, enabled=enabled, request=request
                 )
                 changed += 1
-            except (ValidationError, services.VersionConflict) as exc:
+            except (
+                ValidationError,
+                services.VersionConflict,
+                access.AccessDenied,
+            ) as exc:
                 self.message_user(request, f"{job.name}: {exc}", messages.ERROR)
         word = "Enabled" if enabled else "Disabled"
         self.message_user(request, f"{word} {changed} job(s).")
@@ -279,7 +368,11 @@ class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                     job=job, user=request.user, request=request
                 )
                 names.append(copy.name)
-            except (ValidationError, services.QuotaExceeded) as exc:
+            except (
+                ValidationError,
+                services.QuotaExceeded,
+                access.AccessDenied,
+            ) as exc:
                 self.message_user(request, f"{job.name}: {exc}", messages.ERROR)
         if names:
             self.message_user(
@@ -292,10 +385,19 @@ class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         services.job_delete(job=obj, user=request.user, request=request, source="admin")
 
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        for job in queryset:
-            services.job_delete(
-                job=job, user=request.user, request=request, source="admin"
+        jobs = list(queryset)
+        # All or nothing: one job the user may not delete stops the whole batch.
+        for job in jobs:
+            access.authorize(
+                request.user,
+                access.Action.DELETE,
+                definitions=[access.job_definition(job)],
             )
+        with transaction.atomic():
+            for job in jobs:
+                services.job_delete(
+                    job=job, user=request.user, request=request, source="admin"
+                )
 
     # --- add (wizard) and change ---
 
@@ -331,6 +433,7 @@ class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 job=job,
                 job_template=template,
                 can_run=self.has_run_permission(request),
+                **self._live_run_context(request, job),
                 recent_executions=list(
                     JobExecution.objects.filter(job=job)
                     .order_by("-id")
@@ -356,6 +459,18 @@ class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 + f"?object={DynamicJob._meta.label_lower}:{job.pk}",
             )
         return super().change_view(request, object_id, form_url, extra)
+
+    def _live_run_context(self, request: HttpRequest, job: DynamicJob) -> dict:
+        """Whether a real run is allowed; if not, why (a dry run still is)."""
+        try:
+            access.authorize(
+                request.user,
+                access.Action.RUN,
+                definitions=[access.job_definition(job)],
+            )
+        except access.AccessDenied as exc:
+            return {"can_run_live": False, "live_run_refusal": str(exc)}
+        return {"can_run_live": True}
 
     def render_change_form(
         self, request, context, add=False, change=False, form_url="", obj=None
@@ -419,10 +534,9 @@ class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         """Run now (optionally as a dry run); POST only, needs run_dynamicjob."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not self.has_run_permission(request):
-            raise PermissionDenied
         job = get_object_or_404(DynamicJob, pk=job_id)
         dry_run = True if request.POST.get("dry_run") else None
+        # run_now authorises; its AccessDenied is a PermissionDenied (403).
         try:
             execution = execution_services.run_now(
                 job=job,

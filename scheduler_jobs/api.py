@@ -35,7 +35,7 @@ from config.rest import (
 from executions import services as execution_services
 from executions.models import JobExecution
 from executions.serializers import LIST_COLUMNS, JobExecutionSerializer
-from scheduler_jobs import services
+from scheduler_jobs import access, services
 from scheduler_jobs.filters import DynamicJobFilter
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.schedules import parse_schedule
@@ -142,9 +142,7 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
         methods=["post"],
         permission_classes=[
             IsStaff,
-            permission(
-                "scheduler_jobs.view_dynamicjob", "scheduler_jobs.run_dynamicjob"
-            ),
+            permission(*access.MATRIX[access.Action.RUN]),
         ],
     )
     def run(self, request: Request, pk: str | None = None) -> Response:

@@ -138,6 +138,9 @@ class DataExportTemplate(JobTemplate):
             raise ValidationError({"destination": [str(exc)]}) from None
         return params
 
+    def high_risk_reason(self, params: dict[str, Any]) -> str | None:
+        return "it writes database rows to files that outlive their readers' rights"
+
     def required_permissions(self, params: dict[str, Any]) -> list[str]:
         """Viewing the exported model: the file shows its rows to whoever gets it."""
         return model_permission((params or {}).get("collection"), "view")

@@ -112,6 +112,11 @@ class DatabaseCleanupTemplate(JobTemplate):
         check_condition(model, params["condition"], param="condition")
         return params
 
+    def high_risk_reason(self, params: dict[str, Any]) -> str | None:
+        if (params or {}).get("dry_run", True) is False:
+            return "it deletes rows (dry run is off)"
+        return super().high_risk_reason(params)
+
     def required_permissions(self, params: dict[str, Any]) -> list[str]:
         """Deleting from the model: a job must not delete what its author could
         not delete in the admin."""

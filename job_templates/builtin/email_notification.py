@@ -305,6 +305,11 @@ class EmailNotificationTemplate(JobTemplate):
         "additionalProperties": False,
     }
 
+    def high_risk_reason(self, params: dict[str, Any]) -> str | None:
+        if (params or {}).get("attachments"):
+            return "it mails files (exports, reports, backups) to its recipients"
+        return super().high_risk_reason(params)
+
     def clean(self, params: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
         checks = (

@@ -12,7 +12,13 @@ from django.core.exceptions import ValidationError
 from django_jsonform.widgets import JSONFormWidget
 
 from job_templates.base import JobTemplate, apply_defaults
+from job_templates.secrets import SECRET_MASK
 from scheduler_jobs.forms.errors import _prefixed, add_service_errors
+
+SECRET_HELP = (
+    f"Secret: stored encrypted and shown as {SECRET_MASK} when set. Leave the "
+    "mask to keep it, type a new value to replace it, empty it to clear it."
+)
 
 
 def _free_form(schema: dict[str, Any]) -> bool:
@@ -36,6 +42,11 @@ def widget_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     def with_help(sub: dict[str, Any]) -> dict[str, Any]:
         if sub.get("description") and "help_text" not in sub:
             sub["help_text"] = sub["description"]
+        extra = sub.get("additionalProperties")
+        if sub.get("writeOnly") or (isinstance(extra, dict) and extra.get("writeOnly")):
+            sub["help_text"] = " ".join(
+                part for part in (sub.get("help_text", ""), SECRET_HELP) if part
+            )
         for child in (sub.get("properties") or {}).values():
             with_help(child)
         if isinstance(sub.get("items"), dict):

@@ -13,11 +13,7 @@ from job_templates.registry import registry
 from scheduler_jobs import access
 from scheduler_jobs.forms.errors import add_service_errors
 from scheduler_jobs.forms.options import OptionsFieldsMixin
-from scheduler_jobs.forms.parameters import (
-    clean_parameters,
-    default_parameters,
-    parameters_field,
-)
+from scheduler_jobs.forms.parameters import clean_parameters, parameters_field
 from scheduler_jobs.forms.schedule import ScheduleFieldsMixin
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services import job_clean
@@ -47,12 +43,14 @@ class TemplateStepForm(forms.Form):
 
 
 def template_usable(user: Any, template: JobTemplate) -> bool:
-    """Whether `user` may create a job of this template with its default parameters."""
-    return access.allowed(
-        user,
-        access.Action.ADD,
-        definitions=[(template.type, default_parameters(template))],
-    )
+    """Whether `user` may create any job of this template at all.
+
+    A template is locked only when every job of it is high-risk (its risk does
+    not depend on the parameters); the parameters step checks the rest.
+    """
+    if template.high_risk_reason({}) is None:
+        return access.allowed(user, access.Action.ADD)
+    return access.allowed(user, access.Action.ADD, definitions=[(template.type, {})])
 
 
 class ParametersStepForm(forms.Form):

@@ -318,8 +318,9 @@ def _slack_webhook(webhook: Any, current: dict[str, Any], fail) -> str:
     if secrets.SECRET_MASK in webhook:
         fail(
             "notifications.slack_webhook",
-            "The Slack URL is a secret: enter the whole new URL. The stored one "
-            "is kept only when its masked form is sent back unchanged.",
+            f"The value is masked ({secrets.SECRET_MASK}) but is not the stored "
+            "URL's mask. The Slack URL is a secret: enter the whole new URL; the "
+            "stored one is kept only when its masked form comes back unchanged.",
         )
         return ""
     if webhook:

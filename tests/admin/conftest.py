@@ -15,6 +15,9 @@ EDITOR_PERMS = (
     "executions.view_jobexecution",
     "job_templates.view_jobtemplate",
     "audit.view_auditentry",
+    # A cleanup may touch only what its author may delete.
+    "testapp.view_ticket",
+    "testapp.delete_ticket",
 )
 WIZARD = "/admin/scheduler_jobs/dynamicjob/add/"
 WIZARD_PREFIX = "job_creation_wizard"
@@ -40,9 +43,13 @@ def editor(django_user_model):
 
 @pytest.fixture
 def operator(django_user_model):
-    """Staff who may manage and run jobs."""
+    """Staff who may manage and run jobs and cancel runs (not high-risk ones)."""
     return make_staff(
-        django_user_model, "operator", *EDITOR_PERMS, "scheduler_jobs.run_dynamicjob"
+        django_user_model,
+        "operator",
+        *EDITOR_PERMS,
+        "scheduler_jobs.run_dynamicjob",
+        "executions.cancel_jobexecution",
     )
 
 

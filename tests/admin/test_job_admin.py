@@ -6,6 +6,7 @@ import pytest
 
 from audit.models import AuditEntry
 from executions.models import JobExecution
+from job_templates import secrets
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services import job_update
 from tests.admin.conftest import errors_of
@@ -334,7 +335,7 @@ def test_slack_webhook_is_shown_masked_and_kept_when_untouched(editor_client):
         ),
     )
     job.refresh_from_db()
-    assert job.notifications["slack_webhook"].endswith("/SECRET")
+    assert secrets.unseal_value(job.notifications["slack_webhook"]).endswith("/SECRET")
     assert job.description == "x"
 
 

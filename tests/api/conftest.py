@@ -17,6 +17,7 @@ JOB_PERMS = (
     "scheduler_jobs.delete_dynamicjob",
     "scheduler_jobs.run_dynamicjob",
     "executions.view_jobexecution",
+    "executions.cancel_jobexecution",
     "job_templates.view_jobtemplate",
     "audit.view_auditentry",
 )
@@ -101,12 +102,11 @@ class CriticalTemplate(JobTemplate):
     risk_level = "critical"
     category = "maintenance"
     supports_dry_run = True
-    secret_parameters = ("signing_secret",)
     parameters_schema = {
         "type": "object",
         "properties": {
             "target": {"type": "string", "default": "x"},
-            "signing_secret": {"type": "string"},
+            "signing_secret": {"type": "string", "writeOnly": True},
         },
         "additionalProperties": False,
     }

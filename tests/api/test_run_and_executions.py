@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from executions.models import JobExecution
+from job_templates import secrets
 from tests.factories import DynamicJobFactory, JobExecutionFactory
 
 pytestmark = pytest.mark.django_db
@@ -104,7 +105,8 @@ def test_run_dry_run_where_supported(make_user, critical_template):
     execution = JobExecution.objects.get(pk=response.json()["execution_id"])
     assert execution.dry_run is True
     # The mask sent back means "the job's own secret", not a new one.
-    assert execution.parameters["signing_secret"] == "s"
+    assert secrets.unseal_value(execution.parameters["signing_secret"]) == "s"
+    assert execution.parameters["signing_secret"].startswith(secrets.SEALED_PREFIX)
 
 
 def test_run_of_a_missing_job_is_404(api):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from job_templates import secrets
 from job_templates.secrets import SECRET_MASK
 from scheduler_jobs.models import DynamicJob
 from tests.api.conftest import JOB_PERMS, job_payload, token_client
@@ -53,8 +54,8 @@ def test_masked_values_sent_back_keep_the_stored_secrets(client, job):
 
     assert response.status_code == 200, response.json()
     stored = DynamicJob.objects.get(pk=job["id"])
-    assert stored.parameters["signing_secret"] == "s3cr3t"
-    assert stored.notifications["slack_webhook"] == WEBHOOK
+    assert secrets.unseal_value(stored.parameters["signing_secret"]) == "s3cr3t"
+    assert secrets.unseal_value(stored.notifications["slack_webhook"]) == WEBHOOK
     assert stored.description == "edited"
 
 
@@ -69,5 +70,6 @@ def test_a_new_secret_replaces_the_old_one(client, job):
     )
 
     assert response.status_code == 200, response.json()
-    assert DynamicJob.objects.get(pk=job["id"]).parameters["signing_secret"] == "n3w"
+    stored = DynamicJob.objects.get(pk=job["id"]).parameters["signing_secret"]
+    assert secrets.unseal_value(stored) == "n3w"
     assert response.json()["parameters"]["signing_secret"] == SECRET_MASK

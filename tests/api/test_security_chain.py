@@ -123,7 +123,7 @@ def test_authenticated_non_staff_gets_403(make_user, method, path):
         ((), "get", "/api/v1/audit/", "view"),
         ((), "get", "/api/v1/job-templates/", "view"),
         ((), "get", "/api/v1/metrics/", "view"),
-        (("executions.view_jobexecution",), "post", "{execution}cancel/", "run"),
+        (("executions.view_jobexecution",), "post", "{execution}cancel/", "cancel"),
     ],
 )
 def test_staff_without_the_model_permission_gets_403(

@@ -207,21 +207,24 @@ def test_log_size_is_capped_keeping_first_and_last(settings):
     assert execution.logs_dropped == 90
 
 
-def test_manual_run_validates_overrides_and_is_audited(staff_user):
+def test_manual_run_validates_overrides_and_is_audited(job_operator):
     job = make_job()
     job_services.job_set_enabled(job=job, user=SYSTEM, enabled=False)
     execution = services.run_now(
-        job=job, user=staff_user, parameters={"message": "override"}
+        job=job, user=job_operator, parameters={"message": "override"}
     )
     assert execution.triggered_by == "manual"
-    assert execution.triggered_by_user == staff_user
+    assert execution.triggered_by_user == job_operator
     assert execution.parameters["message"] == "override"
-    assert AuditEntry.objects.filter(action="run", actor=staff_user).exists()
+    assert AuditEntry.objects.get(action="run").changes["parameter_overrides"] == {
+        "message": "override"
+    }
+    assert AuditEntry.objects.filter(action="run", actor=job_operator).exists()
     with pytest.raises(ValidationError) as excinfo:
-        services.run_now(job=job, user=staff_user, parameters={"sleep_seconds": -1})
+        services.run_now(job=job, user=job_operator, parameters={"sleep_seconds": -1})
     assert "parameters.sleep_seconds" in excinfo.value.message_dict
     with pytest.raises(ValidationError) as excinfo:
-        services.run_now(job=job, user=staff_user, dry_run=True)
+        services.run_now(job=job, user=job_operator, dry_run=True)
     assert "no dry run" in excinfo.value.message_dict["dry_run"][0]
 
 
@@ -283,14 +286,14 @@ def test_reaper_holds_an_unsent_run_beside_a_running_one_only_under_policy_queue
     assert [e.pk for e in sent] == ([unsent.pk] if resent else [])
 
 
-def test_cancel_queued_then_refuse_to_cancel_a_finished_run(staff_user):
+def test_cancel_queued_then_refuse_to_cancel_a_finished_run(job_operator):
     job = make_job()
     execution = queued_run(job)
-    cancelled = services.execution_cancel(execution=execution, user=staff_user)
+    cancelled = services.execution_cancel(execution=execution, user=job_operator)
     assert cancelled.status == Status.CANCELLED
     assert services.execution_run(execution_id=execution.pk) is None
     with pytest.raises(services.NotCancellable):
-        services.execution_cancel(execution=execution, user=staff_user)
+        services.execution_cancel(execution=execution, user=job_operator)
     assert AuditEntry.objects.filter(action="cancel").count() == 1
 
 

@@ -121,7 +121,7 @@ def test_dry_run_counts_and_writes_nothing(data, roots, make_ctx):
         ({"exclude": ["sessions", "nope.Model"]}, "exclude.1"),
         ({"prefix": "../x"}, "prefix"),
         ({"prefix": "Upper"}, "prefix"),
-        ({"keep_last": 0}, "keep_last"),
+        ({"keep_last": -1}, "keep_last"),
         ({"method": "tar"}, "method"),
     ],
 )

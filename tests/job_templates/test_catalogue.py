@@ -1,9 +1,10 @@
 import pytest
 from jsonschema import Draft202012Validator
 
-from job_templates.base import CATEGORIES, RESOURCE_USAGES, RISK_LEVELS
+from job_templates.base import CATEGORIES, RESOURCE_USAGES, RISK_LEVELS, JobTemplate
 from job_templates.builtin import BUILTIN_TEMPLATES
 from job_templates.registry import registry
+from job_templates.secrets import secret_paths
 
 MINIMAL = {
     "database_cleanup": {"condition": {"created_at__lt": {"ago": "90d"}}},
@@ -72,9 +73,27 @@ def test_minimal_parameters_validate_and_get_defaults(template_type):
             assert name in cleaned
 
 
-def test_only_webhook_has_secret_parameters():
-    secrets = {t.type: t.secret_parameters for t in registry if t.secret_parameters}
-    assert secrets == {"webhook_trigger": ("signing_secret",)}
+def test_secrets_are_marked_in_the_schemas():
+    marked = {
+        t.type: secret_paths(t.parameters_schema)
+        for t in registry
+        if secret_paths(t.parameters_schema)
+    }
+    assert marked == {"webhook_trigger": [("headers", "*"), ("signing_secret",)]}
+
+
+def test_a_template_naming_secrets_the_old_way_is_refused_at_start_up():
+    class OldStyle(JobTemplate):
+        type = "old_style"
+        name = "Old style"
+        secret_parameters = ("token",)
+
+        def execute(self, params, ctx):
+            return {}
+
+    with pytest.raises(TypeError, match="writeOnly"):
+        registry.register(OldStyle)
+    assert "old_style" not in registry
 
 
 @pytest.mark.django_db

@@ -5,8 +5,8 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from job_templates.registry import registry
 from job_templates.base import TemplateError, mask_parameters
+from job_templates.registry import registry
 from job_templates.secrets import SECRET_MASK
 from tests.job_templates.conftest import log_text, run
 

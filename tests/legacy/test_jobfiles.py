@@ -8,6 +8,7 @@ import yaml
 from django.core.management.base import CommandError
 
 from audit.models import AuditEntry
+from job_templates import secrets
 from job_templates.base import JobTemplate
 from job_templates.registry import registry
 from job_templates.secrets import SECRET_MASK
@@ -26,12 +27,11 @@ class SignedPingTemplate(JobTemplate):
 
     type = "signed_ping"
     name = "Signed ping"
-    secret_parameters = ("token",)
     parameters_schema = {
         "type": "object",
         "properties": {
             "url": {"type": "string"},
-            "token": {"type": "string"},
+            "token": {"type": "string", "writeOnly": True},
         },
         "required": ["url"],
         "additionalProperties": False,
@@ -116,8 +116,8 @@ def test_export_then_import_of_the_same_file_changes_nothing(jobs, tmp_path, fmt
     assert list(DynamicJob.objects.values_list("version", flat=True)) == versions
     assert AuditEntry.objects.count() == audit_count
     ping = DynamicJob.objects.get(name="nightly ping")
-    assert ping.parameters["token"] == "s3cr3t"
-    assert ping.notifications["slack_webhook"] == WEBHOOK
+    assert secrets.unseal_value(ping.parameters["token"]) == "s3cr3t"
+    assert secrets.unseal_value(ping.notifications["slack_webhook"]) == WEBHOOK
 
 
 def test_export_json_by_format_and_selected_names(jobs):
@@ -275,11 +275,11 @@ def test_masked_secret_for_a_new_job_is_refused(jobs, tmp_path):
 
     message = str(excinfo.value)
     assert (
-        f"jobs[0] (copied ping): parameters.token: the value is masked ({SECRET_MASK})"
+        f"jobs[0] (copied ping): parameters.token: The value is masked ({SECRET_MASK})"
         in message
     )
     assert (
-        "jobs[0] (copied ping): notifications.slack_webhook: the value is masked"
+        "jobs[0] (copied ping): notifications.slack_webhook: The value is masked"
         in (message)
     )
     assert not DynamicJob.objects.filter(name="copied ping").exists()
@@ -294,7 +294,8 @@ def test_a_changed_secret_is_applied(jobs, tmp_path):
     out = run("import_jobs", str(path))
 
     assert "  update  nightly ping: parameters" in out
-    assert DynamicJob.objects.get(name="nightly ping").parameters["token"] == "rotated"
+    stored = DynamicJob.objects.get(name="nightly ping").parameters["token"]
+    assert secrets.unseal_value(stored) == "rotated"
 
 
 def test_a_failure_while_applying_rolls_back_every_change(jobs, tmp_path):
@@ -345,12 +346,12 @@ def test_masked_webhook_pointing_elsewhere_is_refused(jobs, tmp_path):
     path.write_text(yaml.safe_dump(document))
 
     with pytest.raises(
-        CommandError, match=r"notifications\.slack_webhook: the value is"
+        CommandError, match=r"notifications\.slack_webhook: The value is masked"
     ):
         run("import_jobs", str(path))
 
     ping = DynamicJob.objects.get(name="nightly ping")
-    assert ping.notifications["slack_webhook"] == WEBHOOK
+    assert secrets.unseal_value(ping.notifications["slack_webhook"]) == WEBHOOK
 
 
 def test_prune_with_an_empty_file_deletes_nothing(jobs, tmp_path):

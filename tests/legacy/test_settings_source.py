@@ -277,10 +277,10 @@ def test_heartbeat_rule_refuses_kwargs_it_does_not_know(seed_settings):
 
 
 def test_name_clash_with_a_hand_made_job_is_reported_not_overwritten(
-    seed_settings, staff_user
+    seed_settings, job_editor
 ):
     services.job_create(
-        user=staff_user,
+        user=job_editor,
         data={
             "name": "test_scheduler",
             "template_type": "heartbeat",

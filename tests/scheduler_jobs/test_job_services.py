@@ -5,6 +5,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 
 from audit.models import AuditEntry
+from job_templates import secrets
 from scheduler_jobs import services
 from scheduler_jobs.access import SYSTEM
 from scheduler_jobs.models import DynamicJob
@@ -29,9 +30,9 @@ def errors_of(call) -> dict:
     return excinfo.value.message_dict
 
 
-def test_create_fills_defaults_and_schedules_the_next_run(staff_user):
+def test_create_fills_defaults_and_schedules_the_next_run(job_editor):
     with time_machine.travel(datetime(2026, 7, 1, 12, tzinfo=UTC), tick=False):
-        job = services.job_create(user=staff_user, data=job_data())
+        job = services.job_create(user=job_editor, data=job_data())
     assert job.parameters == {"message": "hi", "fail": False, "sleep_seconds": 0}
     assert job.timeout_seconds == 1800
     assert job.retry_policy == {"max_retries": 3, "delay_seconds": 60, "backoff": 2.0}
@@ -39,16 +40,16 @@ def test_create_fills_defaults_and_schedules_the_next_run(staff_user):
     assert job.misfire_policy == "run_once"
     assert job.next_run_at == datetime(2026, 7, 2, 0, 0, tzinfo=UTC)  # 02:00 CEST
     assert job.version == 1
-    assert job.created_by == staff_user
+    assert job.created_by == job_editor
     assert job.schedule_description == "At 02:00, Europe/Berlin"
 
 
-def test_create_is_audited_with_the_values(staff_user):
-    job = services.job_create(user=staff_user, data=job_data(), source="api")
+def test_create_is_audited_with_the_values(job_editor):
+    job = services.job_create(user=job_editor, data=job_data(), source="api")
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.actor, entry.target_id) == (
         "create",
-        staff_user,
+        job_editor,
         str(job.pk),
     )
     assert entry.changes["after"]["name"] == "nightly heartbeat"
@@ -125,16 +126,16 @@ def test_control_characters_are_stripped_from_text():
     assert job.description == "ab\nc"
 
 
-def test_update_needs_the_current_version_and_bumps_it(staff_user):
-    job = services.job_create(user=staff_user, data=job_data())
+def test_update_needs_the_current_version_and_bumps_it(job_editor):
+    job = services.job_create(user=job_editor, data=job_data())
     updated = services.job_update(
-        job=job, user=staff_user, data={"description": "new"}, expected_version=1
+        job=job, user=job_editor, data={"description": "new"}, expected_version=1
     )
     assert updated.version == 2
     assert updated.description == "new"
     with pytest.raises(services.VersionConflict) as excinfo:
         services.job_update(
-            job=job, user=staff_user, data={"description": "stale"}, expected_version=1
+            job=job, user=job_editor, data={"description": "stale"}, expected_version=1
         )
     assert excinfo.value.current_version == 2
     assert DynamicJob.objects.get().description == "new"
@@ -184,10 +185,10 @@ def test_changing_the_schedule_recomputes_the_next_run():
     assert job.next_run_at == datetime(2026, 7, 1, 12, 10, tzinfo=UTC)
 
 
-def test_duplicate_creates_a_disabled_copy_with_a_free_name(staff_user):
-    job = services.job_create(user=staff_user, data=job_data())
-    copy1 = services.job_duplicate(job=job, user=staff_user)
-    copy2 = services.job_duplicate(job=job, user=staff_user)
+def test_duplicate_creates_a_disabled_copy_with_a_free_name(job_editor):
+    job = services.job_create(user=job_editor, data=job_data())
+    copy1 = services.job_duplicate(job=job, user=job_editor)
+    copy2 = services.job_duplicate(job=job, user=job_editor)
     assert (copy1.name, copy2.name) == (
         "nightly heartbeat (copy)",
         "nightly heartbeat (copy 2)",
@@ -197,19 +198,19 @@ def test_duplicate_creates_a_disabled_copy_with_a_free_name(staff_user):
     assert copy1.parameters == job.parameters
 
 
-def test_delete_is_audited_and_keeps_the_name_in_the_entry(staff_user):
-    job = services.job_create(user=staff_user, data=job_data())
-    services.job_delete(job=job, user=staff_user)
+def test_delete_is_audited_and_keeps_the_name_in_the_entry(job_editor):
+    job = services.job_create(user=job_editor, data=job_data())
+    services.job_delete(job=job, user=job_editor)
     assert DynamicJob.objects.count() == 0
     entry = AuditEntry.objects.get(action="delete")
     assert entry.target_repr == "nightly heartbeat"
 
 
-def test_quota_per_user_and_system(settings, staff_user):
+def test_quota_per_user_and_system(settings, job_editor):
     settings.SCHEDULER_MAX_JOBS_PER_USER = 1
-    services.job_create(user=staff_user, data=job_data())
+    services.job_create(user=job_editor, data=job_data())
     with pytest.raises(services.QuotaExceeded, match="maximum per user"):
-        services.job_create(user=staff_user, data=job_data(name="second"))
+        services.job_create(user=job_editor, data=job_data(name="second"))
     settings.SCHEDULER_MAX_JOBS = 1
     with pytest.raises(services.QuotaExceeded, match="SCHEDULER_MAX_JOBS"):
         services.job_create(user=SYSTEM, data=job_data(name="third"))
@@ -233,7 +234,9 @@ def test_slack_webhook_is_masked_and_kept_when_sent_back_masked():
         data={"notifications": masked, "description": "x"},
         expected_version=1,
     )
-    assert job.notifications["slack_webhook"].endswith("/T0/B0/secret")
+    stored = job.notifications["slack_webhook"]
+    assert stored.startswith(secrets.SEALED_PREFIX)
+    assert secrets.unseal_value(stored).endswith("/T0/B0/secret")
     assert "secret" not in str(
         AuditEntry.objects.values_list("changes", flat=True)[::1]
     )
