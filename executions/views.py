@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from executions import selectors
 from executions.models import JobExecution
 from job_templates.registry import registry
+from scheduler_jobs import access
 
 DASHBOARD_WINDOWS = (("24h", "24 hours"), ("7d", "7 days"), ("30d", "30 days"))
 STATUS_LABELS = dict(JobExecution.Status.choices)
@@ -108,7 +109,8 @@ class _DashboardCollector:
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     """The dashboard figures in Prometheus' text format.
 
-    Allowed for a staff session, or with `Authorization: Bearer <token>` when
+    Allowed for a staff session that may view executions, or with
+    `Authorization: Bearer <token>` when
     SCHEDULER_METRICS_TOKEN is set. Otherwise 401 (no credentials) or 403.
     `?window=24h|7d|30d` picks the window of the rates (default 24h).
     """
@@ -129,8 +131,11 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
             )
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
-        if not user.is_staff:
-            return HttpResponse("Staff only.\n", status=403, content_type="text/plain")
+        try:
+            # The same right as the API's metrics and the dashboard.
+            access.authorize(user, access.Action.VIEW_EXECUTIONS)
+        except access.AccessDenied as exc:
+            return HttpResponse(f"{exc}\n", status=403, content_type="text/plain")
     label = request.GET.get("window", "24h")
     try:
         window = selectors.parse_window(label)

@@ -131,15 +131,22 @@ def unseal_value(value: Any) -> Any:
 
 
 def rotate_value(value: Any) -> Any:
-    """Re-seal under the first key; True-ish change only for sealed values."""
+    """Sealed under the first key: unchanged if it already is, re-sealed if not."""
     if not is_sealed(value):
         return seal_value(value)
     token = value[len(SEALED_PREFIX) :].encode()
+    keys = tuple(getattr(settings, "SCHEDULER_SECRETS_KEYS", ()) or ())
+    try:
+        _cipher(keys[:1]).decrypt(token)
+        return value
+    except InvalidToken:
+        pass
     try:
         return SEALED_PREFIX + cipher().rotate(token).decode()
     except InvalidToken as exc:
         raise SecretKeyError(
-            "A stored secret cannot be decrypted with SCHEDULER_SECRETS_KEYS."
+            "A stored secret cannot be decrypted with SCHEDULER_SECRETS_KEYS "
+            "(was the key that sealed it removed?)."
         ) from exc
 
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from scheduler_jobs import services
+from scheduler_jobs.access import Action, authorize
 from scheduler_jobs.legacy import LegacyError, parse_structured_text, validation_text
 from scheduler_jobs.models import DynamicJob
 
@@ -83,8 +84,13 @@ def job_definition(job: DynamicJob) -> dict[str, Any]:
     return definition
 
 
-def jobs_export(*, names: list[str] | None = None) -> dict[str, Any]:
-    """The export document for the named jobs (all jobs when none are named)."""
+def jobs_export(*, names: list[str] | None = None, actor: Any) -> dict[str, Any]:
+    """The export document for the named jobs (all jobs when none are named).
+
+    Secrets are masked: a file of job definitions is for review and version
+    control, and it travels further than the database.
+    """
+    authorize(actor, Action.VIEW)
     jobs = DynamicJob.objects.order_by("name")
     if names:
         found = {job.name: job for job in jobs.filter(name__in=names)}

@@ -15,9 +15,12 @@ from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.datastructures import MultiValueDict
 from django.utils.html import format_html
+from formtools.wizard.storage.session import SessionStorage
 from formtools.wizard.views import SessionWizardView
 
+from job_templates import secrets
 from job_templates.base import mask_parameters
 from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs import forms as job_forms
@@ -74,9 +77,38 @@ FIELDSETS = {
 }
 
 
+class SealedSessionStorage(SessionStorage):
+    """The wizard's step data kept sealed in the session.
+
+    The steps hold what the user typed, secrets included, until the job is
+    created; sessions live in the database, so the data is sealed there like
+    every other stored secret.
+    """
+
+    def set_step_data(self, step: str, cleaned_data: Any) -> None:
+        if isinstance(cleaned_data, MultiValueDict):
+            cleaned_data = dict(cleaned_data.lists())
+        self.data[self.step_data_key][step] = secrets.seal_value(
+            json.dumps(cleaned_data)
+        )
+
+    def get_step_data(self, step: str) -> MultiValueDict | None:
+        values = self.data[self.step_data_key].get(step)
+        if values is None:
+            return None
+        try:
+            values = json.loads(secrets.unseal_value(values))
+        except (secrets.SecretKeyError, TypeError, ValueError):
+            # Sealed under a key since removed, or written before sealing: the
+            # user starts the step again rather than seeing an error.
+            return None
+        return MultiValueDict(values)
+
+
 class JobCreationWizard(SessionWizardView):
     form_list = [(name, form) for name, form, _ in STEPS]
     template_name = "admin/scheduler_jobs/dynamicjob/wizard.html"
+    storage_name = "scheduler_jobs.wizard.SealedSessionStorage"
     model_admin: admin.ModelAdmin | None = None
 
     # --- forms ---

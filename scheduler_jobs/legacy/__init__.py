@@ -29,9 +29,11 @@ functions named in ``SCHEDULER_LEGACY_RULES``), so they stay importable from
 """
 
 from scheduler_jobs.legacy.base import (
+    USER_HELP,
     LegacyError,
     LegacyJob,
     Unmappable,
+    command_actor,
     operator_name,
     validation_text,
 )
@@ -52,10 +54,12 @@ from scheduler_jobs.legacy.sources import (
 __all__ = [
     "DEFAULT_SOURCES",
     "SOURCES",
+    "USER_HELP",
     "LegacyError",
     "LegacyJob",
     "Unmappable",
     "build_plan",
+    "command_actor",
     "legacy_status",
     "load_legacy_jobs",
     "migrate_entry",

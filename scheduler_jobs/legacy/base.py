@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError
 
 
 class LegacyError(Exception):
@@ -77,6 +78,26 @@ def operator_name(command: str) -> str:
     except (KeyError, OSError):  # no passwd entry in some containers
         user = "unknown"
     return f"{user} via {command}"
+
+
+USER_HELP = (
+    "Act as this user: the command is then allowed what the user may do in the "
+    "admin. Without it, the command acts as the shell operator, who already "
+    "holds the database."
+)
+
+
+def command_actor(command: str, username: str | None) -> Any:
+    """Who a command acts as: the named staff user (checked like any other) or
+    the operator's name, which the access rules trust like the system."""
+    if not username:
+        return operator_name(command)
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise CommandError(f"--user: no user named {username!r}.")
+    return user
 
 
 def validation_text(exc: ValidationError) -> str:

@@ -148,9 +148,13 @@ def _definition(cleaned: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def _update_action(data: dict[str, Any], job: DynamicJob) -> Action:
-    """Enabling alone is its own right; anything else is a change."""
-    if set(data) == {"enabled"} and data["enabled"] is True and not job.enabled:
-        return Action.ENABLE
+    """Enabling or disabling alone are their own rights; anything else is a change.
+
+    Disabling must stay possible for whoever may change jobs, high-risk or not:
+    stopping a job is never the dangerous direction.
+    """
+    if set(data) == {"enabled"} and isinstance(data["enabled"], bool):
+        return Action.ENABLE if data["enabled"] else Action.DISABLE
     return Action.CHANGE
 
 

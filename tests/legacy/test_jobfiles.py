@@ -133,7 +133,7 @@ def test_export_of_an_unknown_job_fails(jobs):
 
 
 def test_import_creates_updates_and_prunes_in_one_audited_step(jobs, tmp_path):
-    document = jobfiles.jobs_export()
+    document = jobfiles.jobs_export(actor=SYSTEM)
     heartbeat = document["jobs"][0]
     heartbeat["schedule"] = {"type": "interval", "every_seconds": 300}
     heartbeat["enabled"] = True
@@ -265,7 +265,7 @@ def test_structural_errors_are_named(jobs, tmp_path, text, message):
 
 
 def test_masked_secret_for_a_new_job_is_refused(jobs, tmp_path):
-    document = jobfiles.jobs_export(names=["nightly ping"])
+    document = jobfiles.jobs_export(names=["nightly ping"], actor=SYSTEM)
     document["jobs"][0]["name"] = "copied ping"
     path = tmp_path / "jobs.yaml"
     path.write_text(yaml.safe_dump(document))
@@ -286,7 +286,7 @@ def test_masked_secret_for_a_new_job_is_refused(jobs, tmp_path):
 
 
 def test_a_changed_secret_is_applied(jobs, tmp_path):
-    document = jobfiles.jobs_export(names=["nightly ping"])
+    document = jobfiles.jobs_export(names=["nightly ping"], actor=SYSTEM)
     document["jobs"][0]["parameters"]["token"] = "rotated"
     path = tmp_path / "jobs.yaml"
     path.write_text(yaml.safe_dump(document))
@@ -338,7 +338,7 @@ def test_import_from_stdin(jobs, monkeypatch):
 
 
 def test_masked_webhook_pointing_elsewhere_is_refused(jobs, tmp_path):
-    document = jobfiles.jobs_export(names=["nightly ping"])
+    document = jobfiles.jobs_export(names=["nightly ping"], actor=SYSTEM)
     document["jobs"][0]["notifications"]["slack_webhook"] = (
         f"https://evil.example.com/{SECRET_MASK}"
     )

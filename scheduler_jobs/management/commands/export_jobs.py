@@ -10,6 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scheduler_jobs import jobfiles
+from scheduler_jobs.access import AccessDenied
+from scheduler_jobs.legacy import USER_HELP, command_actor
 
 
 class Command(BaseCommand):
@@ -24,16 +26,18 @@ class Command(BaseCommand):
         )
         parser.add_argument("--format", choices=("yaml", "json"), default=None)
         parser.add_argument("--output", "-o", metavar="FILE", help="Write to FILE.")
+        parser.add_argument("--user", metavar="USERNAME", help=USER_HELP)
 
     def handle(self, *args: Any, names: list[str], **options: Any) -> None:
         output = options["output"]
         fmt = options["format"] or (
             "json" if output and output.endswith(".json") else "yaml"
         )
+        actor = command_actor("export_jobs", options["user"])
         try:
-            document = jobfiles.jobs_export(names=names)
+            document = jobfiles.jobs_export(names=names, actor=actor)
             text = jobfiles.dump(document, fmt)
-        except jobfiles.JobFileError as exc:
+        except (jobfiles.JobFileError, AccessDenied) as exc:
             raise CommandError(str(exc)) from None
         if not output or output == "-":
             self.stdout.write(text, ending="")

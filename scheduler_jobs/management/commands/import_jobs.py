@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scheduler_jobs import jobfiles
-from scheduler_jobs.legacy import operator_name, validation_text
+from scheduler_jobs.access import AccessDenied
+from scheduler_jobs.legacy import USER_HELP, command_actor, validation_text
 from scheduler_jobs.services import QuotaExceeded, VersionConflict
 
 
@@ -31,8 +32,10 @@ class Command(BaseCommand):
             action="store_true",
             help="Also delete jobs that are not in the file.",
         )
+        parser.add_argument("--user", metavar="USERNAME", help=USER_HELP)
 
     def handle(self, *args: Any, file: str, **options: Any) -> None:
+        actor = command_actor("import_jobs", options["user"])
         try:
             text, name = jobfiles.read_text(file)
             definitions = jobfiles.load_definitions(text, name=name)
@@ -54,7 +57,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Nothing to change ({counts}).")
             return
         try:
-            jobfiles.import_apply(plan, actor=operator_name("import_jobs"))
+            jobfiles.import_apply(plan, actor=actor)
+        except AccessDenied as exc:
+            raise CommandError(f"{name}: {exc} Nothing was imported.") from None
         except ValidationError as exc:
             raise CommandError(
                 f"{name}: {validation_text(exc)}; nothing was imported."

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scheduler_jobs import legacy
+from scheduler_jobs.access import AccessDenied
 from scheduler_jobs.services import QuotaExceeded, VersionConflict
 
 COMMAND = "legacy_jobs"
@@ -82,6 +83,8 @@ class Command(BaseCommand):
             action="store_true",
             help="Show what would change; change nothing.",
         )
+        for command in (migrate, rollback):
+            command.add_argument("--user", metavar="USERNAME", help=legacy.USER_HELP)
 
     def handle(self, *args: Any, **options: Any) -> None:
         sources, path = _parse_source(options.get("source"))
@@ -164,7 +167,7 @@ class Command(BaseCommand):
         dry_run = options["dry_run"]
         if dry_run:
             self.stdout.write("Dry run: nothing will be changed.")
-        actor = legacy.operator_name(COMMAND)
+        actor = legacy.command_actor(COMMAND, options["user"])
         changed, unchanged, unmappable, failed = 0, 0, [], []
         for entry in chosen:
             if entry.job is None and not entry.mappable:
@@ -181,6 +184,9 @@ class Command(BaseCommand):
                 )
             except (ValidationError, QuotaExceeded, VersionConflict) as exc:
                 failed.append(f"{entry.legacy.name}: {_error_text(exc)}")
+                continue
+            except AccessDenied as exc:
+                failed.append(f"{entry.legacy.name}: {exc}")
                 continue
             for line in outcome.lines:
                 self.stdout.write(line)
@@ -241,7 +247,7 @@ class Command(BaseCommand):
 
     # rollback --------------------------------------------------------------
     def do_rollback(self, jobs: list[legacy.LegacyJob], options: dict) -> None:
-        actor = legacy.operator_name(COMMAND)
+        actor = legacy.command_actor(COMMAND, options["user"])
         if options["dry_run"]:
             self.stdout.write("Dry run: nothing will be changed.")
         for name in options["names"]:
@@ -251,6 +257,8 @@ class Command(BaseCommand):
                 )
             except (ValidationError, VersionConflict) as exc:
                 raise CommandError(f"{name}: {_error_text(exc)}") from None
+            except AccessDenied as exc:
+                raise CommandError(f"{name}: {exc}") from None
             for line in outcome.lines:
                 self.stdout.write(line)
 

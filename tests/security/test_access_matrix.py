@@ -1,0 +1,607 @@
+"""Every role × action × entry point gives the allow or deny the matrix promises.
+
+The expectation below is written out independently of the code's
+`scheduler_jobs.access.MATRIX`, as SECURITY.md states it. Each probe does what a
+person would do through one entry point (API, admin page, admin action,
+management command) and reports whether it *took effect*: status codes alone
+could hide a write that happened before a 403.
+
+`test_every_entry_point_has_a_rule` fails when an API route, an admin URL, an
+admin action or a management command is added without a probe here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import yaml
+from django.contrib import admin as django_admin
+from django.core.management import CommandError, call_command, get_commands
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+
+from executions.models import JobExecution
+from scheduler_jobs import jobfiles, services
+from scheduler_jobs.access import MATRIX, SYSTEM, Action
+from scheduler_jobs.models import DynamicJob
+from tests.api.conftest import token_client
+from tests.security.conftest import ROLES, make_role, webhook_definition
+
+pytestmark = pytest.mark.django_db
+
+A = Action
+EVERYTHING = frozenset(Action)
+NEEDS_HIGH_RISK = frozenset(
+    {A.ADD, A.CHANGE, A.ENABLE, A.DELETE, A.RUN, A.RUN_WITH_OVERRIDES}
+)
+EDITING = frozenset({A.VIEW, A.ADD, A.CHANGE, A.ENABLE, A.DISABLE, A.DELETE})
+ALLOWED_ON_A_LOW_RISK_JOB: dict[str, frozenset[Action]] = {
+    "anonymous": frozenset(),
+    "non_staff": frozenset(),
+    "view_only": frozenset({A.VIEW, A.VIEW_EXECUTIONS}),
+    "run_only": frozenset(),  # running needs seeing the job
+    "view_run": frozenset({A.VIEW, A.VIEW_EXECUTIONS, A.RUN}),
+    "editor": EDITING,
+    "editor_run": EDITING | {A.RUN, A.RUN_WITH_OVERRIDES, A.VIEW_EXECUTIONS, A.CANCEL},
+    "high_risk": EVERYTHING,
+    "superuser": EVERYTHING,
+}
+HIGH_RISK_ROLES = {"high_risk", "superuser"}
+
+
+def expected(role: str, risky: bool, action: Action) -> bool:
+    allowed = ALLOWED_ON_A_LOW_RISK_JOB[role]
+    if risky and role not in HIGH_RISK_ROLES:
+        allowed = allowed - NEEDS_HIGH_RISK
+    return action in allowed
+
+
+# --- the world a probe acts in ---------------------------------------------------
+
+
+@dataclass
+class World:
+    user: Any
+    job: DynamicJob
+    risky: bool
+    url: str
+
+    @property
+    def api(self) -> APIClient:
+        return token_client(self.user) if self.user else APIClient()
+
+    @property
+    def web(self) -> Client:
+        client = Client()
+        if self.user:
+            client.force_login(self.user)
+        return client
+
+    def fresh(self) -> DynamicJob | None:
+        return DynamicJob.objects.filter(pk=self.job.pk).first()
+
+    def execution(self, *, status: str = "queued", **params: Any) -> JobExecution:
+        return JobExecution.objects.create(
+            job=self.job,
+            job_name=self.job.name,
+            template_type=self.job.template_type,
+            scheduled_for=self.job.created_at,
+            parameters={**self.job.parameters, **params},
+            status=status,
+            celery_task_id=f"t-{status}-{self.job.pk}",
+        )
+
+    def runs(self) -> int:
+        return JobExecution.objects.filter(job=self.job, triggered_by="manual").count()
+
+    def definition(self, name: str) -> dict[str, Any]:
+        if self.risky:
+            return webhook_definition(self.url, name=name)
+        return {
+            "name": name,
+            "template_type": "heartbeat",
+            "parameters": {"message": "hi"},
+            "schedule": {"type": "interval", "every_seconds": 300},
+        }
+
+    def override(self) -> dict[str, Any]:
+        """A changed, non-secret parameter for a run with overrides."""
+        if self.risky:
+            return {"json_body": {"changed": True}}
+        return {"message": "changed"}
+
+
+def _command(world: World, name: str, *args: str) -> bool:
+    try:
+        call_command(name, *args, "--user", world.user.username, stdout=_Sink())
+    except CommandError:
+        return False
+    return True
+
+
+class _Sink:
+    def write(self, *_: Any, **__: Any) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def _job_file(tmp: Any, definitions: list[dict[str, Any]]) -> str:
+    path = tmp / "jobs.yaml"
+    path.write_text(yaml.safe_dump({"jobs": definitions}))
+    return str(path)
+
+
+def _exported(world: World) -> dict[str, Any]:
+    return jobfiles.jobs_export(names=[world.job.name], actor=SYSTEM)["jobs"][0]
+
+
+# --- probes: one per entry point and action; each says whether it took effect ---
+
+ADMIN = "/admin/scheduler_jobs/dynamicjob/"
+EXECUTIONS = "/admin/executions/jobexecution/"
+API = "/api/v1/scheduler-jobs/"
+
+
+def api_view(w: World, tmp: Any) -> bool:
+    return w.api.get(f"{API}{w.job.pk}/").status_code == 200
+
+
+def api_add(w: World, tmp: Any) -> bool:
+    w.api.post(API, w.definition("made by api"), format="json")
+    return DynamicJob.objects.filter(name="made by api").exists()
+
+
+def api_change(w: World, tmp: Any) -> bool:
+    w.api.patch(
+        f"{API}{w.job.pk}/",
+        {"description": "changed", "version": w.job.version},
+        format="json",
+    )
+    return w.fresh().description == "changed"
+
+
+def api_enable(w: World, tmp: Any) -> bool:
+    _disable(w)
+    w.api.patch(
+        f"{API}{w.job.pk}/",
+        {"enabled": True, "version": w.fresh().version},
+        format="json",
+    )
+    return w.fresh().enabled
+
+
+def api_disable(w: World, tmp: Any) -> bool:
+    w.api.patch(
+        f"{API}{w.job.pk}/", {"enabled": False, "version": w.job.version}, format="json"
+    )
+    return not w.fresh().enabled
+
+
+def api_delete(w: World, tmp: Any) -> bool:
+    w.api.delete(f"{API}{w.job.pk}/")
+    return w.fresh() is None
+
+
+def api_run(w: World, tmp: Any) -> bool:
+    w.api.post(f"{API}{w.job.pk}/run/", {}, format="json")
+    return w.runs() == 1
+
+
+def api_run_with_overrides(w: World, tmp: Any) -> bool:
+    w.api.post(f"{API}{w.job.pk}/run/", {"parameters": w.override()}, format="json")
+    return w.runs() == 1
+
+
+def api_job_executions(w: World, tmp: Any) -> bool:
+    w.execution(status="completed")
+    return w.api.get(f"{API}{w.job.pk}/executions/").status_code == 200
+
+
+def api_view_execution(w: World, tmp: Any) -> bool:
+    execution = w.execution(status="completed")
+    return w.api.get(f"/api/v1/executions/{execution.pk}/").status_code == 200
+
+
+def api_list_executions(w: World, tmp: Any) -> bool:
+    w.execution(status="completed")
+    return w.api.get("/api/v1/executions/").status_code == 200
+
+
+def api_metrics(w: World, tmp: Any) -> bool:
+    return w.api.get("/api/v1/metrics/").status_code == 200
+
+
+def api_cancel(w: World, tmp: Any) -> bool:
+    execution = w.execution()
+    w.api.post(f"/api/v1/executions/{execution.pk}/cancel/", format="json")
+    execution.refresh_from_db()
+    return execution.status == "cancelled"
+
+
+def page_view(w: World, tmp: Any) -> bool:
+    return w.web.get(f"{ADMIN}{w.job.pk}/change/").status_code == 200
+
+
+def page_add(w: World, tmp: Any) -> bool:
+    """The whole creation wizard, as a person clicks through it."""
+    web = w.web
+    definition = w.definition("made in the wizard")
+    params = {
+        key: json.dumps(value) if isinstance(value, dict) else value
+        for key, value in definition["parameters"].items()
+    }
+    steps = [
+        ("template", {"template_type": definition["template_type"]}),
+        ("parameters", {"name": definition["name"], "parameters": json.dumps(params)}),
+        (
+            "schedule",
+            {"schedule_type": "interval", "every": "5", "every_unit": "minutes"},
+        ),
+        (
+            "options",
+            {
+                "timeout_seconds": "60",
+                "max_retries": "0",
+                "delay_seconds": "0",
+                "backoff": "1",
+                "overlap_policy": "skip",
+                "misfire_policy": "run_once",
+            },
+        ),
+        ("review", {"enabled": "on"}),
+    ]
+    web.get(f"{ADMIN}add/")
+    for step, data in steps:
+        payload = {"job_creation_wizard-current_step": step}
+        payload.update({f"{step}-{key}": value for key, value in data.items()})
+        web.post(f"{ADMIN}add/", payload)
+    return DynamicJob.objects.filter(name="made in the wizard").exists()
+
+
+def page_change(w: World, tmp: Any) -> bool:
+    job = w.fresh()
+    params = services.masked_job_parameters(job)
+    form = {
+        "name": job.name,
+        "description": "changed in the admin",
+        "enabled": "on",
+        "version": str(job.version),
+        "parameters": json.dumps(
+            {k: json.dumps(v) if isinstance(v, dict) else v for k, v in params.items()}
+        ),
+        "timeout_seconds": str(job.timeout_seconds),
+        "max_retries": "0",
+        "delay_seconds": "0",
+        "backoff": "1",
+        "overlap_policy": job.overlap_policy,
+        "misfire_policy": job.misfire_policy,
+        "notify_on": ["failure"],
+        "slack_webhook": services.masked_notifications(job.notifications)[
+            "slack_webhook"
+        ],
+        **(
+            {"schedule_type": "cron", "cron": "0 3 * * *", "timezone": "UTC"}
+            if job.schedule["type"] == "cron"
+            else {"schedule_type": "interval", "every": "5", "every_unit": "minutes"}
+        ),
+    }
+    w.web.post(f"{ADMIN}{job.pk}/change/", form)
+    return w.fresh().description == "changed in the admin"
+
+
+def page_enable(w: World, tmp: Any) -> bool:
+    _disable(w)
+    w.web.post(f"{ADMIN}{w.job.pk}/toggle/")
+    return w.fresh().enabled
+
+
+def page_disable(w: World, tmp: Any) -> bool:
+    w.web.post(f"{ADMIN}{w.job.pk}/toggle/")
+    return not w.fresh().enabled
+
+
+def page_delete(w: World, tmp: Any) -> bool:
+    w.web.post(f"{ADMIN}{w.job.pk}/delete/", {"post": "yes"})
+    return w.fresh() is None
+
+
+def page_run(w: World, tmp: Any) -> bool:
+    w.web.post(f"{ADMIN}{w.job.pk}/run/")
+    return w.runs() == 1
+
+
+def page_rerun_with_other_parameters(w: World, tmp: Any) -> bool:
+    execution = w.execution(status="completed", **w.override())
+    w.web.post(f"{EXECUTIONS}{execution.pk}/rerun/")
+    return w.runs() == 1
+
+
+def page_view_execution(w: World, tmp: Any) -> bool:
+    execution = w.execution(status="completed")
+    return w.web.get(f"{EXECUTIONS}{execution.pk}/change/").status_code == 200
+
+
+def page_dashboard(w: World, tmp: Any) -> bool:
+    return w.web.get(f"{EXECUTIONS}dashboard/").status_code == 200
+
+
+def page_cancel(w: World, tmp: Any) -> bool:
+    execution = w.execution()
+    w.web.post(f"{EXECUTIONS}{execution.pk}/cancel/")
+    execution.refresh_from_db()
+    return execution.status == "cancelled"
+
+
+def prometheus(w: World, tmp: Any) -> bool:
+    return w.web.get("/metrics").status_code == 200
+
+
+def _action(w: World, url: str, action: str, pk: int, **extra: str) -> None:
+    w.web.post(url, {"action": action, "_selected_action": [pk], **extra})
+
+
+def action_run(w: World, tmp: Any) -> bool:
+    _action(w, ADMIN, "run_selected", w.job.pk)
+    return w.runs() == 1
+
+
+def action_enable(w: World, tmp: Any) -> bool:
+    _disable(w)
+    _action(w, ADMIN, "enable_selected", w.job.pk)
+    return w.fresh().enabled
+
+
+def action_disable(w: World, tmp: Any) -> bool:
+    _action(w, ADMIN, "disable_selected", w.job.pk)
+    return not w.fresh().enabled
+
+
+def action_duplicate(w: World, tmp: Any) -> bool:
+    _action(w, ADMIN, "duplicate_selected", w.job.pk)
+    return DynamicJob.objects.filter(name__startswith=f"{w.job.name} (copy").exists()
+
+
+def action_delete(w: World, tmp: Any) -> bool:
+    _action(w, ADMIN, "delete_selected", w.job.pk, post="yes")
+    return w.fresh() is None
+
+
+def action_cancel(w: World, tmp: Any) -> bool:
+    execution = w.execution()
+    _action(w, EXECUTIONS, "cancel_selected", execution.pk)
+    execution.refresh_from_db()
+    return execution.status == "cancelled"
+
+
+def command_export(w: World, tmp: Any) -> bool:
+    return _command(w, "export_jobs", "--output", str(tmp / "out.yaml"))
+
+
+def command_import_new(w: World, tmp: Any) -> bool:
+    _command(w, "import_jobs", _job_file(tmp, [w.definition("made by import")]))
+    return DynamicJob.objects.filter(name="made by import").exists()
+
+
+def command_import_change(w: World, tmp: Any) -> bool:
+    definition = {**_exported(w), "description": "changed by import"}
+    _command(w, "import_jobs", _job_file(tmp, [definition]))
+    return w.fresh().description == "changed by import"
+
+
+def command_import_prune(w: World, tmp: Any) -> bool:
+    keeper = services.job_create(
+        user=SYSTEM,
+        data={
+            "name": "keeper",
+            "template_type": "heartbeat",
+            "schedule": {"type": "interval", "every_seconds": 300},
+        },
+    )
+    document = jobfiles.jobs_export(names=[keeper.name], actor=SYSTEM)
+    _command(w, "import_jobs", "--prune", _job_file(tmp, document["jobs"]))
+    return w.fresh() is None
+
+
+def _disable(w: World) -> None:
+    DynamicJob.objects.filter(pk=w.job.pk).update(enabled=False, next_run_at=None)
+
+
+Probe = Callable[[World, Any], bool]
+# (entry point, action) -> probe
+PROBES: dict[tuple[str, Action], Probe] = {
+    ("api", A.VIEW): api_view,
+    ("api", A.ADD): api_add,
+    ("api", A.CHANGE): api_change,
+    ("api", A.ENABLE): api_enable,
+    ("api", A.DISABLE): api_disable,
+    ("api", A.DELETE): api_delete,
+    ("api", A.RUN): api_run,
+    ("api", A.RUN_WITH_OVERRIDES): api_run_with_overrides,
+    ("api job history", A.VIEW_EXECUTIONS): api_job_executions,
+    ("api execution", A.VIEW_EXECUTIONS): api_view_execution,
+    ("api execution list", A.VIEW_EXECUTIONS): api_list_executions,
+    ("api metrics", A.VIEW_EXECUTIONS): api_metrics,
+    ("api", A.CANCEL): api_cancel,
+    ("admin page", A.VIEW): page_view,
+    ("admin page", A.ADD): page_add,
+    ("admin page", A.CHANGE): page_change,
+    ("admin page", A.ENABLE): page_enable,
+    ("admin page", A.DISABLE): page_disable,
+    ("admin page", A.DELETE): page_delete,
+    ("admin page", A.RUN): page_run,
+    ("admin page", A.RUN_WITH_OVERRIDES): page_rerun_with_other_parameters,
+    ("admin page", A.VIEW_EXECUTIONS): page_view_execution,
+    ("admin dashboard", A.VIEW_EXECUTIONS): page_dashboard,
+    ("admin page", A.CANCEL): page_cancel,
+    ("prometheus", A.VIEW_EXECUTIONS): prometheus,
+    ("admin action", A.RUN): action_run,
+    ("admin action", A.ENABLE): action_enable,
+    ("admin action", A.DISABLE): action_disable,
+    ("admin action", A.ADD): action_duplicate,
+    ("admin action", A.DELETE): action_delete,
+    ("admin action", A.CANCEL): action_cancel,
+    ("command", A.VIEW): command_export,
+    ("command", A.ADD): command_import_new,
+    ("command", A.CHANGE): command_import_change,
+    ("command", A.DELETE): command_import_prune,
+}
+
+
+def _cases():
+    for role in ROLES:
+        for risky in (False, True):
+            for (entry, action), probe in PROBES.items():
+                if entry == "command" and role == "anonymous":
+                    continue  # a command always names a user
+                yield pytest.param(
+                    role,
+                    risky,
+                    probe,
+                    action,
+                    id=f"{role}-{'high' if risky else 'low'}-{entry}-{action}",
+                )
+
+
+@pytest.mark.parametrize(("role", "risky", "probe", "action"), _cases())
+def test_role_action_entry_point(
+    role, risky, probe, action, django_user_model, capture, tmp_path
+):
+    user = make_role(django_user_model, role)
+    definition = (
+        webhook_definition(capture.url("/hook"), name="the job")
+        if risky
+        else {
+            "name": "the job",
+            "template_type": "heartbeat",
+            "schedule": {"type": "interval", "every_seconds": 300},
+        }
+    )
+    job = services.job_create(user=SYSTEM, data=definition)
+    world = World(user=user, job=job, risky=risky, url=capture.url("/hook"))
+
+    took_effect = probe(world, tmp_path)
+
+    assert took_effect is expected(role, risky, action), (
+        f"{role} {'may' if expected(role, risky, action) else 'must not'} "
+        f"{action} a {'high' if risky else 'low'}-risk job through {probe.__name__}"
+    )
+    assert not capture.requests, "a permission check let a request go out"
+
+
+def test_the_code_matrix_is_the_documented_one():
+    """The rights each action needs, as SECURITY.md's table lists them."""
+    view, change = "scheduler_jobs.view_dynamicjob", "scheduler_jobs.change_dynamicjob"
+    run, executions = "scheduler_jobs.run_dynamicjob", "executions.view_jobexecution"
+    assert {
+        A.VIEW: (view,),
+        A.ADD: (view, "scheduler_jobs.add_dynamicjob"),
+        A.CHANGE: (view, change),
+        A.ENABLE: (view, change),
+        A.DISABLE: (view, change),
+        A.DELETE: (view, "scheduler_jobs.delete_dynamicjob"),
+        A.RUN: (view, run),
+        A.RUN_WITH_OVERRIDES: (view, run, change),
+        A.VIEW_EXECUTIONS: (executions,),
+        A.CANCEL: (executions, "executions.cancel_jobexecution"),
+    } == MATRIX
+
+
+# --- no entry point without a rule -------------------------------------------------
+
+# Entry points that are covered by a probe above, or need no rule of the matrix
+# (with the reason). A new route, admin URL, action or command must be added here
+# with its probe, or the test below fails.
+ENTRY_POINTS = {
+    # API and other URLs
+    "url:dynamicjob-list": "probe: api view/add",
+    "url:dynamicjob-detail": "probe: api view/change/enable/disable/delete",
+    "url:dynamicjob-run": "probe: api run, run with overrides",
+    "url:dynamicjob-executions": "probe: api job history",
+    "url:jobexecution-list": "probe: api execution list",
+    "url:jobexecution-detail": "probe: api execution",
+    "url:jobexecution-cancel": "probe: api cancel",
+    "url:api-metrics": "probe: api metrics",
+    "url:prometheus-metrics": "probe: prometheus",
+    "url:schedule-preview": "staff only; reads no job, runs nothing",
+    "url:jobtemplate-list": "template catalogue: code, no job data",
+    "url:jobtemplate-detail": "template catalogue: code, no job data",
+    "url:auditentry-list": "read-only, audit.view_auditentry (tests/api)",
+    "url:auditentry-detail": "read-only, audit.view_auditentry (tests/api)",
+    "url:api-schema": "the OpenAPI document",
+    "url:api-docs": "Swagger UI",
+    "url:api-root": "links only",
+    # admin URLs of the project's own
+    "admin:scheduler_jobs_dynamicjob_run": "probe: admin page run",
+    "admin:scheduler_jobs_dynamicjob_toggle": "probe: admin page enable/disable",
+    "admin:scheduler_jobs_dynamicjob_schedule_preview": "add or change; no job data",
+    "admin:executions_jobexecution_rerun": "probe: admin page rerun",
+    "admin:executions_jobexecution_cancel": "probe: admin page cancel",
+    "admin:executions_dashboard": "probe: admin dashboard",
+    # admin actions
+    "action:scheduler_jobs.dynamicjob:run_selected": "probe",
+    "action:scheduler_jobs.dynamicjob:enable_selected": "probe",
+    "action:scheduler_jobs.dynamicjob:disable_selected": "probe",
+    "action:scheduler_jobs.dynamicjob:duplicate_selected": "probe",
+    "action:scheduler_jobs.dynamicjob:delete_selected": "probe",
+    "action:executions.jobexecution:cancel_selected": "probe",
+    # management commands of the project's apps
+    "command:export_jobs": "probe: command view",
+    "command:import_jobs": "probe: command add/change/delete",
+    "command:legacy_jobs": "--user like import_jobs; services check it",
+    "command:bootstrap_demo": "creates the first superuser: make run only",
+    "command:rotate_secrets": "operator's key rotation: changes no definition",
+}
+OURS = ("scheduler_jobs", "executions", "audit", "job_templates")
+
+
+def _names(resolver: URLResolver, prefix: str = "") -> set[str]:
+    names: set[str] = set()
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            namespace = pattern.namespace or ""
+            names |= _names(pattern, f"{prefix}{namespace}:" if namespace else prefix)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(f"{prefix}{pattern.name}")
+    return names
+
+
+def _entry_points(superuser) -> set[str]:
+    from django.test import RequestFactory
+
+    found = set()
+    for name in _names(get_resolver()):
+        bare = name.split(":")[-1].removesuffix("-format")
+        if not name.startswith("admin:"):
+            found.add(f"url:{bare}")
+        elif bare.startswith(OURS) and not bare.endswith(
+            ("_changelist", "_add", "_change", "_delete", "_history")
+        ):
+            found.add(f"admin:{bare}")
+    request = RequestFactory().get("/")
+    request.user = superuser
+    for model, model_admin in django_admin.site._registry.items():
+        if model._meta.app_label in OURS:
+            for action in model_admin.get_actions(request):
+                found.add(f"action:{model._meta.label_lower}:{action}")
+    for command, app in get_commands().items():
+        if app in OURS:
+            found.add(f"command:{command}")
+    return found
+
+
+def test_every_entry_point_has_a_rule(django_user_model):
+    found = _entry_points(make_role(django_user_model, "superuser"))
+    missing = sorted(found - ENTRY_POINTS.keys())
+    assert not missing, (
+        "Entry points with no rule in this test: add a probe (or the reason none is "
+        f"needed) to ENTRY_POINTS: {missing}"
+    )
+    stale = sorted(ENTRY_POINTS.keys() - found)
+    assert not stale, f"ENTRY_POINTS names entry points that no longer exist: {stale}"
