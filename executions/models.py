@@ -105,7 +105,7 @@ class JobExecution(models.Model):
             ),
         ]
         indexes = [
-            # The seed's three.
+            # The three the history and dashboard queries use.
             models.Index(fields=["job", "-started_at"], name="exec_job_started_idx"),
             models.Index(
                 fields=["status", "-started_at"], name="exec_status_started_idx"

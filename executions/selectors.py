@@ -41,7 +41,7 @@ def parse_window(text: str | None) -> timedelta:
 
 
 def dashboard_metrics(*, window: timedelta, top: int = 10) -> dict[str, Any]:
-    """The seed's dashboard figures over executions that finished in the window.
+    """The dashboard figures over executions that finished in the window.
 
     Rates count finished attempts (completed vs failed/timeout/exhausted); skipped
     and cancelled runs are shown in totals per status but not in the rates.

@@ -311,7 +311,7 @@ def _fmt_seconds(value: float | None) -> str:
 
 
 def dashboard(request: HttpRequest, *, model_admin) -> TemplateResponse:
-    """The admin dashboard: the seed's metrics, SVG charts, failures, workers."""
+    """The admin dashboard: metrics, SVG charts, failures, workers."""
     window_label = request.GET.get("window", "24h")
     if window_label not in dict(DASHBOARD_WINDOWS):
         window_label = "24h"

@@ -38,7 +38,7 @@ class JobTemplate(abc.ABC):
     risk_level: ClassVar[str] = "low"
     resource_usage: ClassVar[str] = "low"
     estimated_duration: ClassVar[str] = "seconds"
-    # The seed's decision-flow question that leads to this template.
+    # The decision-flow question that leads to this template.
     guidance: ClassVar[str] = ""
     # Templates with side effects honour ctx.dry_run and can be previewed.
     supports_dry_run: ClassVar[bool] = False

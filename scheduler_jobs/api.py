@@ -1,9 +1,9 @@
 """REST API for jobs: CRUD, manual run, history, schedule preview.
 
-Views parse, check and call services; the order of the checks is the seed's
+Views parse, check and call services; the order of the checks is the
 security chain: authentication (401), staff and model permissions (403),
 template exists (400), parameters (400), sanitisation, rate limit (429),
-quota (403), save and audit (both in the service).
+quota (403), then the service: access rules (403), save and audit.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ def default_notifications() -> dict:
 
 
 class DynamicJob(models.Model):
-    """A template plus parameters, a schedule and options: the seed's dynamic_jobs.
+    """A template plus parameters, a schedule and options (table dynamic_jobs).
 
     Written only through scheduler_jobs.services, which validate the whole row,
     keep `next_run_at` in step with the schedule and bump `version`.

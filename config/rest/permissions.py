@@ -6,7 +6,7 @@ from rest_framework.permissions import BasePermission, DjangoModelPermissions
 
 
 class IsStaff(BasePermission):
-    """The seed's authorisation step: only staff use the API.
+    """The first authorisation step: only staff use the API.
 
     An anonymous request is refused with 401 by DRF before this (the first
     authentication class sends WWW-Authenticate), so this answers 403 only for a

@@ -41,7 +41,7 @@ class RunThrottle(SettingRateThrottle):
 def check_throttle(request, view, throttle_class: type[SettingRateThrottle]) -> None:
     """Apply one scoped throttle now; raises Throttled (429 with Retry-After).
 
-    Views call this after the request validated, which is the seed's order:
+    Views call this after the request validated, which is the security chain's order:
     template, schema and sanitisation come before the rate limit, so a refused
     request does not use up the user's allowance.
     """
