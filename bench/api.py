@@ -47,7 +47,7 @@ def _copy(model: Any, columns: list[str], rows) -> None:
 
 
 def _defaults(model: Any, given: list[str]) -> tuple[list[str], list[Any]]:
-    """Columns the benchmark's rows do not set, with each field's default (NOT NULL safe)."""
+    """Columns the benchmark's rows leave unset, with each default (NOT NULL safe)."""
     columns, values = [], []
     for field in model._meta.concrete_fields:
         if field.primary_key or field.column in given:
