@@ -89,6 +89,17 @@ SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY and not PRODUCTION:
     SECRET_KEY = _key_from_var("secret_key")
 
+# Fernet keys that encrypt stored secrets (webhook signing secrets and header
+# values, Slack URLs), comma-separated: the first encrypts, all decrypt. To
+# rotate: put a new key first, keep the old ones, run `manage.py rotate_secrets
+# --apply`, then drop the old keys. Development generates one under var/;
+# production requires it (a secret in a dump must be useless without the key).
+SCHEDULER_SECRETS_KEYS = env.list("SCHEDULER_SECRETS_KEYS", default=[])
+if not SCHEDULER_SECRETS_KEYS and not PRODUCTION:
+    SCHEDULER_SECRETS_KEYS = [
+        _key_from_var("secrets_key", generate=lambda: Fernet.generate_key().decode())
+    ]
+
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
@@ -114,6 +125,12 @@ if PRODUCTION:
         )
     if not ALLOWED_HOSTS:
         _refusals.append("ALLOWED_HOSTS must be set (comma-separated host names).")
+    if not SCHEDULER_SECRETS_KEYS:
+        _refusals.append(
+            "SCHEDULER_SECRETS_KEYS must be set: stored secrets are encrypted with "
+            "it. Generate one with: python -c 'from cryptography.fernet import "
+            "Fernet; print(Fernet.generate_key().decode())'"
+        )
     if _refusals:
         raise ImproperlyConfigured(
             "DJANGO_ENV=production refuses to start: " + " ".join(_refusals)
@@ -392,22 +409,6 @@ SCHEDULER_BACKUP_ROOT = env.str(
 SCHEDULER_WEBHOOK_ALLOWED_HOSTS = env.list(
     "SCHEDULER_WEBHOOK_ALLOWED_HOSTS", default=[]
 )
-# Fernet keys that encrypt stored secrets (webhook signing secrets and header
-# values, Slack URLs), comma-separated: the first encrypts, all decrypt. To
-# rotate: put a new key first, keep the old ones, run `manage.py rotate_secrets`,
-# then drop the old keys. Development generates one under var/; production
-# refuses to start without it (a secret in a dump must be useless).
-SCHEDULER_SECRETS_KEYS = env.list("SCHEDULER_SECRETS_KEYS", default=[])
-if not SCHEDULER_SECRETS_KEYS and not PRODUCTION:
-    SCHEDULER_SECRETS_KEYS = [
-        _key_from_var("secrets_key", generate=lambda: Fernet.generate_key().decode())
-    ]
-if PRODUCTION and not SCHEDULER_SECRETS_KEYS:
-    raise ImproperlyConfigured(
-        "SCHEDULER_SECRETS_KEYS must be set when DJANGO_ENV=production. Generate "
-        "a key with: python -c 'from cryptography.fernet import Fernet; "
-        "print(Fernet.generate_key().decode())'"
-    )
 SCHEDULER_LEGACY_TICKETS_MODEL = env.str("SCHEDULER_LEGACY_TICKETS_MODEL", default="")
 # legacy_jobs mapping rules, merged over the built-in ones (a dict set in a
 # settings module, not an environment variable); see README.

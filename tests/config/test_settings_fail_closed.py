@@ -140,6 +140,7 @@ def test_check_deploy_finds_no_issues_with_production_settings(tmp_path):
         ({"SECRET_KEY": "abcd" * 20}, "strong key"),
         ({"SECRET_KEY": "django-insecure-" + STRONG_KEY}, "strong key"),
         ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS must be set"),
+        ({"SCHEDULER_SECRETS_KEYS": ""}, "SCHEDULER_SECRETS_KEYS must be set"),
     ],
     ids=[
         "debug-1",
@@ -149,6 +150,7 @@ def test_check_deploy_finds_no_issues_with_production_settings(tmp_path):
         "four-distinct-characters",
         "django-insecure-prefix",
         "no-allowed-hosts",
+        "no-secrets-key",
     ],
 )
 def test_production_refuses_to_start(tmp_path, variables, message):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.test import Client
 
@@ -34,6 +35,7 @@ def _production_env(**overrides) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DJANGO_ENV": "production",
             "SECRET_KEY": secrets.token_urlsafe(64),
+            "SCHEDULER_SECRETS_KEYS": Fernet.generate_key().decode(),
             "ALLOWED_HOSTS": "scheduler.example.com",
             "CSRF_TRUSTED_ORIGINS": "https://scheduler.example.com",
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
@@ -72,6 +74,7 @@ def test_check_deploy_passes_at_warning_level_with_production_settings():
             "SECRET_KEY must be set",
         ),
         ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS must be set"),
+        ({"SCHEDULER_SECRETS_KEYS": ""}, "SCHEDULER_SECRETS_KEYS must be set"),
     ],
 )
 def test_production_refuses_to_start_without_its_required_settings(overrides, message):
