@@ -46,6 +46,8 @@ class JobExecution(models.Model):
         db_index=False,  # covered by the (job, …) indexes below
     )
     job_name = models.CharField(max_length=200)
+    # The JobVersion number the run was made from (null: before versions existed).
+    job_version = models.PositiveIntegerField(null=True, blank=True)
     template_type = models.CharField(max_length=64)
     status = models.CharField(max_length=20, choices=Status.choices)
     attempt = models.PositiveSmallIntegerField(default=1)

@@ -64,6 +64,9 @@ class DynamicJob(models.Model):
     next_run_at = models.DateTimeField(null=True, blank=True)
     last_status = models.CharField(max_length=20, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # The number of the JobVersion this row holds: the approved definition the
+    # dispatcher runs. 0 while a new job waits for its first approval.
+    definition_version = models.PositiveIntegerField(default=0)
     legacy_name = models.CharField(
         max_length=200,
         blank=True,
@@ -74,7 +77,10 @@ class DynamicJob(models.Model):
     class Meta:
         db_table = "dynamic_jobs"
         ordering = ["name"]
-        permissions = [("run_dynamicjob", "Can run a dynamic job now")]
+        permissions = [
+            ("run_dynamicjob", "Can run a dynamic job now"),
+            ("approve_dynamicjob", "Can approve or reject another user's change"),
+        ]
         indexes = [
             # The dispatcher's one query per tick: due, enabled jobs.
             models.Index(
@@ -109,3 +115,116 @@ class DynamicJob(models.Model):
     @property
     def max_retries(self) -> int:
         return int((self.retry_policy or {}).get("max_retries", 0))
+
+
+class JobVersion(models.Model):
+    """One immutable definition of a job: what it does from this version on.
+
+    Written only by scheduler_jobs.services (never updated). Secrets stay sealed
+    in `definition`, exactly as the job row held them. Enabling and disabling are
+    state, not definition: they are in the audit log, not here.
+    """
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+        IMPORT = "import", "Import"
+        LEGACY = "legacy", "Legacy migration"
+        REVERT = "revert", "Revert"
+        APPROVAL = "approval", "Approved change"
+        OTHER = "other", "Other"
+
+    job = models.ForeignKey(
+        DynamicJob, on_delete=models.CASCADE, related_name="versions"
+    )
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_by_repr = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    comment = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        db_table = "dynamic_job_versions"
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "number"], name="dynamic_job_versions_unique_number"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(number__gte=1),
+                name="dynamic_job_versions_number_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} v{self.number}"
+
+
+class JobApproval(models.Model):
+    """A proposed definition waiting for a second person (the two-person rule).
+
+    Until it is approved the job keeps running its last approved version; the
+    proposal's secrets are sealed like the job's.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        SUPERSEDED = "superseded", "Superseded"
+
+    job = models.ForeignKey(
+        DynamicJob, on_delete=models.CASCADE, related_name="approvals"
+    )
+    definition = models.JSONField()
+    enabled = models.BooleanField(default=True)
+    base_version = models.PositiveIntegerField(
+        help_text="The job's version (optimistic lock) the change was made against."
+    )
+    reason = models.CharField(max_length=300)
+    comment = models.CharField(max_length=1000, blank=True)
+    source = models.CharField(max_length=10, choices=JobVersion.Source.choices)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    proposed_by_repr = models.CharField(max_length=150)
+    proposed_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        db_table = "dynamic_job_approvals"
+        ordering = ["-proposed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job"],
+                condition=models.Q(status="pending"),
+                name="dynamic_job_approvals_one_pending",
+            )
+        ]
+        indexes = [models.Index(fields=["status"], name="dyn_job_approvals_status")]
+
+    def __str__(self) -> str:
+        return f"Change to {self.job} ({self.get_status_display()})"
