@@ -18,6 +18,8 @@ from typing import Any
 
 from django.conf import settings
 
+# Celery's broker when no broker_url is configured: RabbitMQ on localhost.
+CELERY_DEFAULT_BROKER_URL = "amqp://"
 # kombu's Redis transport default, used when the setting leaves it out.
 REDIS_DEFAULT_VISIBILITY_TIMEOUT = 3600
 # RabbitMQ's default consumer_timeout (30 minutes) since 3.8.15.
@@ -32,10 +34,16 @@ class RedeliveryWindow:
 
 
 def redelivery_window() -> RedeliveryWindow | None:
-    """The broker's redelivery window, or None for brokers without one."""
-    url = settings.CELERY_BROKER_URL or ""
+    """The broker's redelivery window, or None for brokers without one.
+
+    Settings may leave the broker out (a settings module of its own, a test's
+    override); Celery then connects to its default broker, so the window is
+    that broker's, and `manage.py check` and worker start-up report instead of
+    crashing with AttributeError.
+    """
+    url = getattr(settings, "CELERY_BROKER_URL", None) or CELERY_DEFAULT_BROKER_URL
     if url.startswith(("redis://", "rediss://", "sentinel://")):
-        options = settings.CELERY_BROKER_TRANSPORT_OPTIONS or {}
+        options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
         return RedeliveryWindow(
             seconds=int(
                 options.get("visibility_timeout", REDIS_DEFAULT_VISIBILITY_TIMEOUT)
