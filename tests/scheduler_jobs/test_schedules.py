@@ -160,11 +160,21 @@ def test_spring_forward_gap_runs_once_at_the_end_of_the_gap(
 
 
 def test_several_matches_inside_one_gap_run_only_once():
-    runs = cron("*/20 2 * * *", "Europe/Berlin").next_runs(3, utc(2026, 3, 28, 12))
+    runs = cron("0,20,40 2 * * *", "Europe/Berlin").next_runs(3, utc(2026, 3, 28, 12))
     assert runs == [
         utc(2026, 3, 29, 1, 0),
         utc(2026, 3, 30, 0, 0),
         utc(2026, 3, 30, 0, 20),
+    ]
+
+
+def test_a_wildcard_job_does_not_run_for_times_in_the_gap():
+    # The minute field starts with *: 02:00, 02:20 and 02:40 simply do not exist.
+    runs = cron("*/20 2 * * *", "Europe/Berlin").next_runs(3, utc(2026, 3, 28, 12))
+    assert runs == [
+        utc(2026, 3, 30, 0, 0),
+        utc(2026, 3, 30, 0, 20),
+        utc(2026, 3, 30, 0, 40),
     ]
 
 
