@@ -226,6 +226,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "executions.context_processors.scheduler_health",
             ],
         },
     },

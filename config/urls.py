@@ -12,4 +12,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("metrics", execution_views.prometheus_metrics, name="prometheus-metrics"),
+    # Public for load balancers and probes: counts and ages, no names or secrets.
+    path("health/", execution_views.health_check, name="health"),
 ]

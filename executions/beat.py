@@ -9,6 +9,10 @@ ten jobs or a million), dispatches what is due, and sleeps until the next job is
 due or the tick interval ends, whichever comes first. A change made in the admin
 or API therefore takes effect at the next tick and nothing is ever reloaded
 wholesale. Claims are compare-and-set, so two beats can run at once.
+
+Each tick also writes beat's heartbeat (executions.health.Heartbeat: one UPDATE
+of this process's own row, at most once a second), which /health/, the admin
+banner and /metrics read to tell that beat is alive.
 """
 
 from __future__ import annotations
@@ -42,14 +46,37 @@ def next_due_at() -> datetime | None:
     )
 
 
+def _ensure_run_counters() -> None:
+    """Put back the run-counting triggers if a table rebuild dropped them.
+
+    SQLite rebuilds job_executions for most schema changes, and its triggers go
+    with it; checked once per beat start, since beat runs after migrations.
+    """
+    from django.db import connection
+
+    from executions import counters
+
+    try:
+        counters.ensure_triggers(connection)
+    except (DatabaseError, InterfaceError, NotImplementedError) as exc:
+        logger.warning("Could not check the run-counting triggers: %s", exc)
+
+
 class DynamicJobScheduler(DatabaseScheduler):
     def __init__(self, *args, **kwargs) -> None:
+        from executions.health import Heartbeat
+
         self._next_reap = 0.0
+        self.heartbeat = Heartbeat()
         super().__init__(*args, **kwargs)
+        _ensure_run_counters()
 
     def tick(self, *args, **kwargs) -> float:
         delay = super().tick(*args, **kwargs)
-        return min(delay, self.dispatch_dynamic_jobs())
+        delay = min(delay, self.dispatch_dynamic_jobs())
+        # After the pass, so a heartbeat means a tick went through.
+        self.heartbeat.beat()
+        return delay
 
     def dispatch_dynamic_jobs(self) -> float:
         """One dispatcher pass; returns the seconds until the next one is useful."""

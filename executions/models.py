@@ -150,3 +150,53 @@ class JobExecution(models.Model):
         """Same for every attempt of one slot, so receivers can drop repeats."""
         slot = self.scheduled_for.strftime("%Y%m%dT%H%M%S%fZ")
         return f"ds-{self.job_id or 'deleted'}-{slot}"
+
+
+class BeatHeartbeat(models.Model):
+    """When each beat process last ticked, for /health/, the banner and /metrics.
+
+    One row per beat process (host/pid): two beats may run side by side for
+    availability, and each updates only its own row, so they never wait on each
+    other. A tick costs one UPDATE and no read (executions.health.Heartbeat);
+    readers take the newest row.
+    """
+
+    instance = models.CharField(max_length=255, unique=True)
+    started_at = models.DateTimeField()
+    ticked_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "beat_heartbeats"
+        verbose_name = "beat heartbeat"
+
+    def __str__(self) -> str:
+        return f"{self.instance} ({self.ticked_at:%Y-%m-%d %H:%M:%S})"
+
+
+class RunCount(models.Model):
+    """Runs that ended, by status and template: the Prometheus `_total` counters.
+
+    Database triggers on job_executions (migration 0004) add one whenever a row
+    reaches a finished status, by insert (a skipped slot) or update (worker,
+    reaper, cancel), so no code path can forget to count, and pruning old
+    executions never lowers a counter. On PostgreSQL the increment goes to one
+    of several `shard` rows picked by the session, so concurrent workers do not
+    queue on one hot row; readers sum the shards.
+    """
+
+    status = models.CharField(max_length=20)
+    template_type = models.CharField(max_length=64)
+    shard = models.PositiveSmallIntegerField(default=0)
+    runs = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "execution_run_counts"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status", "template_type", "shard"],
+                name="execution_run_counts_one_row_per_shard",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template_type} {self.status}: {self.runs}"

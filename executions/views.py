@@ -1,26 +1,30 @@
-"""HTTP views of the executor: Prometheus /metrics and the admin dashboard.
+"""HTTP views of the executor: /metrics, /health/ and the admin dashboard.
 
-Both show the same figures (executions.selectors.dashboard_metrics). Charts are
-drawn here as inline SVG, so the dashboard needs no JavaScript and no asset
-from the internet, and follows the admin's light or dark theme through CSS
-classes.
+/metrics and the dashboard show the same figures
+(executions.selectors.dashboard_metrics); /metrics and /health/ also show the
+scheduler's own health (executions.health). Charts are drawn here as inline
+SVG, so the dashboard needs no JavaScript and no asset from the internet, and
+follows the admin's light or dark theme through CSS classes.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from executions import selectors
+from executions import health, selectors
 from executions.models import JobExecution
 from job_templates.registry import registry
 from scheduler_jobs import access
@@ -38,54 +42,64 @@ def _bearer_token(request: HttpRequest) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def _gauge(
+    name: str, doc: str, value: Any, labels: dict[str, str] | None = None
+) -> GaugeMetricFamily:
+    labels = labels or {}
+    family = GaugeMetricFamily(name, doc, labels=list(labels))
+    family.add_metric(list(labels.values()), float(value))
+    return family
+
+
 class _DashboardCollector:
-    """Exposes one dashboard_metrics() call as Prometheus gauges."""
+    """The dashboard's figures, the scheduler's health and the run counters.
+
+    Names follow Prometheus' conventions: gauges over the `window` say so and
+    never end in `_total`; 0-1 fractions end in `_ratio`; ages in `_seconds`;
+    counters (`_total`) only ever grow, so `rate()` and `increase()` work
+    across scrapes and instances.
+    """
 
     def __init__(self, window: timedelta, window_label: str) -> None:
         self.window = window
         self.window_label = window_label
 
     def collect(self):
+        yield from self._window_gauges()
+        yield from self._health_gauges()
+        yield from self._counters()
+
+    def _window_gauges(self):
         m = selectors.dashboard_metrics(window=self.window, top=0)
-        w = self.window_label
-
-        def gauge(
-            name: str, doc: str, value: Any, labels: dict[str, str] | None = None
-        ):
-            labels = {"window": w, **(labels or {})}
-            family = GaugeMetricFamily(name, doc, labels=list(labels))
-            family.add_metric(list(labels.values()), float(value))
-            return family
-
+        w = {"window": self.window_label}
         runs = GaugeMetricFamily(
-            "dynamic_scheduler_runs",
-            "Executions finished in the window, by status.",
+            "dynamic_scheduler_window_runs",
+            "Runs finished in the window, by status (failed includes timed out "
+            "and exhausted); sum over status for all of them.",
             labels=["window", "status"],
         )
         for status in ("completed", "failed", "skipped", "cancelled"):
-            runs.add_metric([w, status], float(m[status]))
+            runs.add_metric([self.window_label, status], float(m[status]))
         yield runs
-        yield gauge(
-            "dynamic_scheduler_runs_total_window",
-            "All executions finished in the window.",
-            m["total_runs"],
-        )
         if m["success_rate"] is not None:
-            yield gauge(
-                "dynamic_scheduler_success_rate",
+            yield _gauge(
+                "dynamic_scheduler_success_ratio",
                 "Completed / (completed + failed) in the window (0-1).",
                 m["success_rate"],
+                w,
             )
-            yield gauge(
-                "dynamic_scheduler_failure_rate",
+            yield _gauge(
+                "dynamic_scheduler_failure_ratio",
                 "Failed, timed out or exhausted / judged runs in the window (0-1).",
                 m["failure_rate"],
+                w,
             )
         if m["avg_duration_seconds"] is not None:
-            yield gauge(
+            yield _gauge(
                 "dynamic_scheduler_avg_duration_seconds",
                 "Average duration of completed and failed runs in the window.",
                 m["avg_duration_seconds"],
+                w,
             )
         for name, doc, key in (
             ("dynamic_scheduler_active_jobs", "Enabled jobs.", "active_jobs"),
@@ -101,9 +115,66 @@ class _DashboardCollector:
                 "retry_pending",
             ),
         ):
-            family = GaugeMetricFamily(name, doc)
-            family.add_metric([], float(m[key]))
-            yield family
+            yield _gauge(name, doc, m[key])
+
+    def _health_gauges(self):
+        g = health.gauges()
+        if g["ticked_at"] is not None:
+            yield _gauge(
+                "dynamic_scheduler_last_tick_timestamp_seconds",
+                "Unix time of the newest beat heartbeat.",
+                g["ticked_at"].timestamp(),
+            )
+        age = g["last_tick_age_seconds"]
+        yield _gauge(
+            "dynamic_scheduler_last_tick_age_seconds",
+            "Seconds since beat last ticked (+Inf: it never has).",
+            math.inf if age is None else age,
+        )
+        for name, doc, key in (
+            (
+                "dynamic_scheduler_beats_ticking",
+                "Beat processes whose heartbeat is within the health limit.",
+                "beats_ticking",
+            ),
+            (
+                "dynamic_scheduler_late_jobs",
+                "Jobs with a slot due longer ago than the late grace and not started.",
+                "late_jobs",
+            ),
+            (
+                "dynamic_scheduler_oldest_queued_age_seconds",
+                "Seconds the oldest queued run has waited for a worker (0: none).",
+                "oldest_queued_age_seconds",
+            ),
+            (
+                "dynamic_scheduler_workers_seen",
+                "Worker machines that started a run lately or are running one.",
+                "workers_seen",
+            ),
+        ):
+            yield _gauge(name, doc, g[key])
+
+    def _counters(self):
+        executions = CounterMetricFamily(
+            "dynamic_scheduler_executions",
+            "Executions (attempts) that ended, by status and template.",
+            labels=["status", "template"],
+        )
+        retries = CounterMetricFamily(
+            "dynamic_scheduler_retries",
+            "Retries scheduled after a failed or timed-out execution, by template.",
+            labels=["template"],
+        )
+        for row in health.run_counts():
+            if row["status"] == JobExecution.Status.RETRY_PENDING:
+                retries.add_metric([row["template_type"]], float(row["runs"]))
+            else:
+                executions.add_metric(
+                    [row["status"], row["template_type"]], float(row["runs"])
+                )
+        yield executions
+        yield retries
 
 
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
@@ -144,6 +215,28 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     registry_ = CollectorRegistry(auto_describe=False)
     registry_.register(_DashboardCollector(window, label))
     return HttpResponse(generate_latest(registry_), content_type=CONTENT_TYPE_LATEST)
+
+
+# --- Health -------------------------------------------------------------------------
+
+
+@never_cache
+@require_safe
+def health_check(request: HttpRequest) -> JsonResponse:
+    """/health/ for load balancers and Kubernetes probes: 200 or 503, JSON.
+
+    Public on purpose (probes carry no credentials), so the body holds counts
+    and ages only (executions.health.health_report). `?scope=web` checks only
+    what serving pages needs.
+    """
+    scope = "web" if request.GET.get("scope") == "web" else "full"
+    status, body = health.health_report(scope=scope)
+    response = JsonResponse(body, status=status)
+    # Django logs every 5xx as an ERROR; a probe polling an outage would add one
+    # every few seconds. The body says what is wrong; the checks log a failing
+    # database, cache or broker as a warning.
+    response._has_been_logged = True
+    return response
 
 
 # --- Dashboard ------------------------------------------------------------------------

@@ -117,8 +117,8 @@ def test_metrics_for_a_staff_session(editor_client, history):
     text = response.content.decode()
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
-    assert 'dynamic_scheduler_runs{status="completed",window="24h"} 3.0' in text
-    assert 'dynamic_scheduler_success_rate{window="24h"} 0.75' in text
+    assert 'dynamic_scheduler_window_runs{status="completed",window="24h"} 3.0' in text
+    assert 'dynamic_scheduler_success_ratio{window="24h"} 0.75' in text
     assert "dynamic_scheduler_active_jobs 1.0" in text
     assert "dynamic_scheduler_queue_depth 0.0" in text
 

@@ -529,6 +529,7 @@ ENTRY_POINTS = {
     "url:jobexecution-cancel": "probe: api cancel",
     "url:api-metrics": "probe: api metrics",
     "url:prometheus-metrics": "probe: prometheus",
+    "url:health": "public for probes: counts and ages only (tests/executions)",
     "url:schedule-preview": "staff only; reads no job, runs nothing",
     "url:jobtemplate-list": "template catalogue: code, no job data",
     "url:jobtemplate-detail": "template catalogue: code, no job data",
