@@ -8,7 +8,8 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, Q
+from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from executions.models import JobExecution
@@ -40,20 +41,41 @@ def parse_window(text: str | None) -> timedelta:
     return span
 
 
-def dashboard_metrics(*, window: timedelta, top: int = 10) -> dict[str, Any]:
-    """The dashboard figures over executions that finished in the window.
+def with_retried(queryset: QuerySet[JobExecution]) -> QuerySet[JobExecution]:
+    """Annotate `retried`: a later attempt of the same run exists.
 
-    Rates count finished attempts (completed vs failed/timeout/exhausted); skipped
-    and cancelled runs are shown in totals per status but not in the rates.
+    A failed attempt that was retried is not an outcome: the run goes on, and its
+    last attempt says how it ended. Counting every attempt made one failure
+    retried three times count four times. The lookup uses the first_attempt
+    index, one probe per finished row.
+    """
+    later = JobExecution.objects.filter(
+        first_attempt_id=Coalesce(OuterRef("first_attempt_id"), OuterRef("pk")),
+        attempt=OuterRef("attempt") + 1,
+    )
+    return queryset.annotate(retried=Exists(later))
+
+
+def dashboard_metrics(*, window: timedelta, top: int = 10) -> dict[str, Any]:
+    """The dashboard figures over runs that finished in the window.
+
+    A run counts once, by its last attempt: a run retried until it succeeded is
+    one success, one retried until it gave up is one failure (its earlier failed
+    attempts are not counted again). Rates weigh completed against failed, timed
+    out or exhausted runs; skipped and cancelled runs are shown in totals per
+    status but not in the rates. The average duration is over attempts, since
+    each attempt took that time.
     """
     since = timezone.now() - window
-    finished = JobExecution.objects.filter(completed_at__gte=since)
-    agg = finished.aggregate(
-        total=Count("id"),
-        ok=Count("id", filter=Q(status__in=SUCCESS)),
-        bad=Count("id", filter=Q(status__in=FAILURE)),
-        skipped=Count("id", filter=Q(status=Status.SKIPPED)),
-        cancelled=Count("id", filter=Q(status=Status.CANCELLED)),
+    attempts = with_retried(JobExecution.objects.filter(completed_at__gte=since))
+    finished = attempts.filter(retried=False)
+    last = Q(retried=False)
+    agg = attempts.aggregate(
+        total=Count("id", filter=last),
+        ok=Count("id", filter=last & Q(status__in=SUCCESS)),
+        bad=Count("id", filter=last & Q(status__in=FAILURE)),
+        skipped=Count("id", filter=last & Q(status=Status.SKIPPED)),
+        cancelled=Count("id", filter=last & Q(status=Status.CANCELLED)),
         avg_duration=Avg("duration_seconds", filter=Q(status__in=SUCCESS + FAILURE)),
     )
     judged = agg["ok"] + agg["bad"]
@@ -131,6 +153,8 @@ def runs_per_bucket(
 ) -> tuple[timedelta, list[dict[str, Any]]]:
     """Finished runs per time bucket and status, oldest bucket first.
 
+    A run counts once, by its last attempt, as in dashboard_metrics.
+
     Returns (bucket size, [{"start": aware datetime, "counts": {status: n}}]).
     Grouping is by hour in the database (a few hundred rows at most), then
     folded into the bucket size here, which works the same on SQLite and
@@ -149,7 +173,12 @@ def runs_per_bucket(
         for i in range(count)
     ]
     rows = (
-        JobExecution.objects.filter(completed_at__gte=since, status__in=CHART_STATUSES)
+        with_retried(
+            JobExecution.objects.filter(
+                completed_at__gte=since, status__in=CHART_STATUSES
+            )
+        )
+        .filter(retried=False)
         .annotate(hour=TruncHour("completed_at"))
         .values("hour", "status")
         .annotate(n=Count("id"))

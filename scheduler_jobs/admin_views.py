@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, JsonResponse
@@ -14,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
 from scheduler_jobs.forms import UNIT_SECONDS, service_error_items
+from scheduler_jobs.labels import format_datetime, result_rows, zone
 from scheduler_jobs.schedules import parse_schedule
 
 DST_NOTES = {
@@ -70,8 +69,12 @@ def schedule_preview(request: HttpRequest) -> JsonResponse:
 def describe_runs(
     parsed: Any, tz_name: str, n: int = 5
 ) -> tuple[list[dict], list[str]]:
-    """The next `n` runs in the job's time zone, and a warning per DST-moved run."""
-    tz = ZoneInfo(tz_name)
+    """The next `n` runs in the job's time zone, and a warning per DST-moved run.
+
+    "local" reads like every other time in the admin (labels.format_datetime),
+    with the weekday in front: a schedule is chosen by the day it falls on.
+    """
+    tz = zone(tz_name)
     now = datetime.now(UTC)
     runs = []
     warnings = []
@@ -80,19 +83,25 @@ def describe_runs(
         runs.append(
             {
                 "at": run.at.isoformat(),
-                "local": local.strftime("%a %d %b %Y, %H:%M %Z"),
-                "utc": run.at.strftime("%Y-%m-%d %H:%M UTC"),
+                "local": f"{local:%a} {format_datetime(run.at, tz_name)}",
+                "utc": format_datetime(run.at),
                 "relative": "in " + timeuntil(run.at, now).replace("\xa0", " "),
                 "note": run.note,
             }
         )
         if run.note:
-            warnings.append(f"The run on {local:%a %d %b %Y} {DST_NOTES[run.note]}.")
+            warnings.append(f"The run on {local:%a %Y-%m-%d} {DST_NOTES[run.note]}.")
     return runs, warnings
 
 
-def relative_time(value: datetime | None, *, empty: str = "—") -> str:
-    """ "in 5 minutes" / "3 hours ago", with the exact UTC time on hover."""
+def relative_time(
+    value: datetime | None, *, empty: str = "—", zone_name: str | None = None
+) -> str:
+    """ "in 5 minutes" / "3 hours ago", with the exact time on hover.
+
+    The exact time is in `zone_name` (the job's zone) when given, else UTC, in
+    the admin's one date-time format.
+    """
     if value is None:
         return format_html('<span class="ds-quiet">{}</span>', empty)
     now = timezone.now()
@@ -105,21 +114,15 @@ def relative_time(value: datetime | None, *, empty: str = "—") -> str:
     return format_html(
         '<time datetime="{}" title="{}">{}</time>',
         value.isoformat(),
-        value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        format_datetime(value, zone_name),
         text.replace("\xa0", " "),
     )
 
 
 def summary_items(result: Any) -> list[tuple[str, Any, bool]]:
-    """(label, value, is_structured) rows that make a result dict readable."""
-    if not isinstance(result, dict):
-        return []
-    rows = []
-    for key, value in result.items():
-        label = str(key).replace("_", " ").capitalize()
-        structured = isinstance(value, dict | list)
-        shown = json.dumps(value, indent=2, ensure_ascii=False) if structured else value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            shown = f"{value:,}".replace(",", "\u202f")
-        rows.append((label, shown, structured))
-    return rows
+    """(label, value, is_structured) rows that make a result dict readable.
+
+    Labels and values in plain words (scheduler_jobs.labels): "Batches it would
+    take", "No", "none", never the raw key or a Python literal.
+    """
+    return result_rows(result)

@@ -26,6 +26,7 @@ from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs import forms as job_forms
 from scheduler_jobs.admin_views import describe_runs, summary_items
 from scheduler_jobs.forms.steps import template_usable
+from scheduler_jobs.labels import format_datetime, job_zone_name
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.schedules import parse_schedule
 from scheduler_jobs.services import QuotaExceeded, job_create, mask_webhook
@@ -320,7 +321,7 @@ class JobCreationWizard(SessionWizardView):
                 change_url,
                 job.name,
                 job.schedule_description,
-                job.next_run_at.strftime("%Y-%m-%d %H:%M UTC")
+                format_datetime(job.next_run_at, job_zone_name(job))
                 if job.next_run_at
                 else "not scheduled (disabled)",
             ),

@@ -220,7 +220,7 @@ def test_create_run_and_watch_a_cleanup_job_in_the_browser(
 
     # The dashboard, linked from the admin index.
     page.goto(f"{base}/admin/")
-    page.click("#dashboard-link a:has-text('Dashboard')")
+    page.click("#group-scheduler-rows a:has-text('Dashboard')")
     expect(page.locator(".ds-cards-metrics")).to_contain_text("Success rate")
     expect(page.locator(".ds-chart").first).to_be_visible()
     # "unknown" on the filesystem broker; a count (maybe 0) on Redis or RabbitMQ.
