@@ -95,6 +95,9 @@ class JobExecution(models.Model):
 
     class Meta:
         db_table = "job_executions"
+        # The app and the list are both "Executions", not "Job executions".
+        verbose_name = "execution"
+        verbose_name_plural = "executions"
         ordering = ["-id"]
         permissions = [("cancel_jobexecution", "Can cancel a queued or running run")]
         constraints = [

@@ -76,6 +76,9 @@ class DynamicJob(models.Model):
 
     class Meta:
         db_table = "dynamic_jobs"
+        # One name for one thing on every screen (the app is "Scheduled jobs").
+        verbose_name = "scheduled job"
+        verbose_name_plural = "scheduled jobs"
         ordering = ["name"]
         permissions = [
             ("run_dynamicjob", "Can run a dynamic job now"),
