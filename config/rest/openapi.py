@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,30 @@ ERROR_SCHEMA = {
     "properties": {
         "detail": {"type": "string"},
         "code": {"type": "string"},
+    },
+    "required": ["detail"],
+    "additionalProperties": True,
+}
+# Every 409 body. One component, not one per cause: a PUT/PATCH can meet a stale
+# version or a concurrent change, so a client branches on the keys present.
+CONFLICT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "code": {
+            "type": "string",
+            "description": '"conflict" when another change made at the same time won.',
+        },
+        "current_version": {
+            "type": "integer",
+            "description": "The job's version now, when the request named an older "
+            "one: read the job again and resend the change with this version.",
+        },
+        "status": {
+            "type": "string",
+            "description": "The execution's status, when cancelling one that "
+            "already ended.",
+        },
     },
     "required": ["detail"],
     "additionalProperties": True,
@@ -45,14 +70,20 @@ def _json(description: str, ref: str, headers: dict | None = None) -> dict[str, 
 def schema_postprocessing_hook(result, generator, request, public):
     """Document the error responses every operation can give, and fill values
     known only at run time (registered template types, the minimum interval)."""
+    from executions.models import JobExecution
     from job_templates.registry import registry
 
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
     schemas["FieldErrors"] = FIELD_ERRORS_SCHEMA
-    error, field_errors = (
+    schemas["Conflict"] = copy.deepcopy(CONFLICT_SCHEMA)
+    schemas["Conflict"]["properties"]["status"]["enum"] = list(
+        JobExecution.Status.values
+    )
+    error, field_errors, conflict = (
         "#/components/schemas/Error",
         "#/components/schemas/FieldErrors",
+        "#/components/schemas/Conflict",
     )
 
     for path, item in result.get("paths", {}).items():
@@ -91,8 +122,9 @@ def schema_postprocessing_hook(result, generator, request, public):
                     "409",
                     _json(
                         "Conflict: a stale version (with current_version), an "
-                        "execution that already ended, or a concurrent change.",
-                        error,
+                        "execution that already ended (with status), or a "
+                        "concurrent change.",
+                        conflict,
                     ),
                 )
             if method in WRITE_METHODS:
@@ -108,6 +140,8 @@ def schema_postprocessing_hook(result, generator, request, public):
             )
 
             for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path":
+                    _integer_id(parameter)
                 if parameter.get("in") != "query":
                     continue
                 # Every filter treats an empty value as absent (django-filter's
@@ -139,13 +173,26 @@ def schema_postprocessing_hook(result, generator, request, public):
 
 
 ID_QUERY_PARAMETERS = {"job"}
+# drf-spectacular's rendering of a viewset's lookup_value_regex = r"[0-9]+".
+DIGITS_PATTERN = "^[0-9]+$"
+
+
+def _integer_id(parameter: dict[str, Any]) -> None:
+    """A path id as the integer it is, like the ids in bodies and filters.
+
+    drf-spectacular types a path parameter from the URL regex, so a digits-only
+    lookup comes out as a string; clients generated from the schema would then
+    take ids as strings, and schemathesis could not link an id in a response to
+    the id in a path.
+    """
+    schema = parameter.get("schema", {})
+    if schema.get("type") == "string" and schema.get("pattern") == DIGITS_PATTERN:
+        parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 
 def _schedule_schema() -> dict[str, Any]:
     """The schedule's oneOf, built here: drf-spectacular's enum hook merges the
     two "type" enums (cron, interval) into one component and loses one."""
-    import copy
-
     from scheduler_jobs.serializers import (
         CRON_SCHEDULE_SCHEMA,
         INTERVAL_SCHEDULE_SCHEMA,
