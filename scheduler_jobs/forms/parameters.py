@@ -72,12 +72,24 @@ def widget_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     return with_help(schema), json_keys
 
 
+class LabelledJSONFormWidget(JSONFormWidget):
+    """django-jsonform's widget plus the script that names its fields.
+
+    Its labels have no `for` and its inputs no id, so screen readers found the
+    fields nameless; jsonform_labels.js ties them together after each render.
+    """
+
+    @property
+    def media(self) -> forms.Media:
+        return super().media + forms.Media(js=["scheduler_jobs/jsonform_labels.js"])
+
+
 class ParametersField(forms.JSONField):
     """Template parameters edited with django-jsonform; free-form keys as JSON text."""
 
     def __init__(self, *, template: JobTemplate, **kwargs: Any) -> None:
         schema, self.json_keys = widget_schema(template.get_schema())
-        kwargs.setdefault("widget", JSONFormWidget(schema=schema))
+        kwargs.setdefault("widget", LabelledJSONFormWidget(schema=schema))
         kwargs.setdefault("required", False)
         kwargs.setdefault("label", "Parameters")
         super().__init__(**kwargs)
