@@ -29,6 +29,13 @@ from scheduler_jobs.admin_views import (
     relative_time,
     summary_items,
 )
+from scheduler_jobs.labels import (
+    execution_subtitle,
+    execution_title,
+    format_datetime,
+    format_duration,
+    job_zone_name,
+)
 from scheduler_jobs.models import DynamicJob
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -88,7 +95,8 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         ("started_at", admin.DateFieldListFilter),
         JobFilter,
     )
-    list_select_related = ("triggered_by_user",)
+    # The job's schedule gives the zone its times are shown in.
+    list_select_related = ("triggered_by_user", "job")
     list_per_page = 100
     show_full_result_count = False
     paginator = CappedCountPaginator
@@ -120,7 +128,17 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         # The list never shows logs, results or parameters: do not read them.
         return (
-            super().get_queryset(request).defer("logs", "result", "parameters", "error")
+            super()
+            .get_queryset(request)
+            .defer(
+                "logs",
+                "result",
+                "parameters",
+                "error",
+                "job__parameters",
+                "job__notifications",
+                "job__description",
+            )
         )
 
     # --- list columns ---
@@ -166,20 +184,16 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         return format_html(
             '<time datetime="{}">{}</time>',
             e.scheduled_for.isoformat(),
-            e.scheduled_for.strftime("%Y-%m-%d %H:%M"),
+            format_datetime(e.scheduled_for, job_zone_name(e.job)),
         )
 
     @admin.display(description="Started", ordering="started_at")
     def started_column(self, e: JobExecution) -> str:
-        return relative_time(e.started_at)
+        return relative_time(e.started_at, zone_name=job_zone_name(e.job))
 
     @admin.display(description="Duration", ordering="duration_seconds")
     def duration_column(self, e: JobExecution) -> str:
-        if e.duration_seconds is None:
-            return "—"
-        if e.duration_seconds < 1:
-            return f"{e.duration_seconds * 1000:.0f} ms"
-        return f"{e.duration_seconds:.1f} s"
+        return format_duration(e.duration_seconds)
 
     # --- actions ---
 
@@ -208,9 +222,9 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         execution = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if execution is not None:
-            execution = JobExecution.objects.select_related("triggered_by_user").get(
-                pk=execution.pk
-            )
+            execution = JobExecution.objects.select_related(
+                "triggered_by_user", "job"
+            ).get(pk=execution.pk)
             root = execution.first_attempt_id or execution.pk
             attempts = list(
                 JobExecution.objects.filter(Q(pk=root) | Q(first_attempt_id=root))
@@ -221,8 +235,12 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 {entry.get("level", "INFO") for entry in execution.logs or []},
                 key=lambda lv: LOG_LEVELS.index(lv) if lv in LOG_LEVELS else 99,
             )
+            zone_name = job_zone_name(execution.job)
             extra.update(
                 execution=execution,
+                title=execution_title(execution),
+                subtitle=execution_subtitle(execution),
+                zone_name=zone_name,
                 result_items=summary_items(execution.result),
                 result_scalar=execution.result
                 if execution.result is not None
@@ -242,7 +260,9 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 template=registry.get(execution.template_type)
                 if execution.template_type in registry
                 else None,
-                started_relative=relative_time(execution.started_at),
+                started_relative=relative_time(
+                    execution.started_at, zone_name=zone_name
+                ),
                 parameters_json=json.dumps(
                     mask_parameters(
                         registry.get(execution.template_type)

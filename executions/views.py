@@ -28,6 +28,7 @@ from executions import health, selectors
 from executions.models import JobExecution
 from job_templates.registry import registry
 from scheduler_jobs import access
+from scheduler_jobs.labels import format_datetime, plural
 
 DASHBOARD_WINDOWS = (("24h", "24 hours"), ("7d", "7 days"), ("30d", "30 days"))
 STATUS_LABELS = dict(JobExecution.Status.choices)
@@ -297,13 +298,13 @@ def runs_chart(window: timedelta) -> dict[str, Any]:
             segments.append(
                 {"status": status, "y": round(y, 1), "h": round(h, 1), "n": n}
             )
-        start = timezone.localtime(bucket["start"])
         bars.append(
             {
                 "x": round(x, 1),
                 "w": round(bar_w, 1),
                 "segments": segments,
-                "title": f"{start:%d %b %H:%M}: {totals[i]} run(s)",
+                "title": f"{format_datetime(bucket['start'])}: "
+                f"{plural(totals[i], 'run')}",
             }
         )
     label_every = max(1, len(buckets) // 8)
@@ -462,13 +463,14 @@ def dashboard(request: HttpRequest, *, model_admin) -> TemplateResponse:
         {
             "label": "Failure rate",
             "value": pct(metrics["failure_rate"]),
-            "note": f"{metrics['failed']} failed, timed out or exhausted",
+            "note": f"{plural(metrics['failed'], 'run')} failed, timed out or "
+            "gave up after retries",
             "tone": "bad" if (metrics["failure_rate"] or 0) > 0.05 else "",
         },
         {
             "label": "Average duration",
             "value": _fmt_seconds(metrics["avg_duration_seconds"]),
-            "note": "completed and failed runs",
+            "note": "of completed and failed attempts",
         },
         {
             "label": "Total runs",
@@ -484,7 +486,7 @@ def dashboard(request: HttpRequest, *, model_admin) -> TemplateResponse:
         {
             "label": "Queue depth",
             "value": metrics["queue_depth"],
-            "note": f"{metrics['retry_pending']} retries pending",
+            "note": f"{plural(metrics['retry_pending'], 'retry', 'retries')} pending",
         },
     ]
     context = {
