@@ -69,8 +69,8 @@ class DataExportTemplate(JobTemplate):
                 "type": "string",
                 "title": "Table (model)",
                 "description": (
-                    "Model label such as executions.JobExecution; only models "
-                    "listed in SCHEDULER_EXPORT_MODELS."
+                    "The table to export. The list holds the tables an "
+                    "administrator allowed for export."
                 ),
                 "default": "executions.JobExecution",
                 "maxLength": 200,

@@ -51,8 +51,8 @@ class DatabaseCleanupTemplate(JobTemplate):
                 "type": "string",
                 "title": "Table (model)",
                 "description": (
-                    "Model label such as executions.JobExecution; only models "
-                    "listed in SCHEDULER_CLEANUP_MODELS."
+                    "The table to clean up. The list holds the tables an "
+                    "administrator allowed for cleanup."
                 ),
                 "default": "executions.JobExecution",
                 "maxLength": 200,

@@ -82,7 +82,7 @@ class WebhookTriggerTemplate(JobTemplate):
                 "title": "URL",
                 "description": (
                     "http or https. Private, loopback and metadata addresses are "
-                    "refused unless the host is in SCHEDULER_WEBHOOK_ALLOWED_HOSTS."
+                    "refused unless an administrator allowed that host."
                 ),
                 "minLength": 1,
                 "maxLength": 2000,

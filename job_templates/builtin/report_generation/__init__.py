@@ -102,7 +102,8 @@ class ReportGenerationTemplate(JobTemplate):
             "collection": {
                 "type": "string",
                 "title": "Table (model_counts)",
-                "description": "Model label from SCHEDULER_EXPORT_MODELS.",
+                "description": "For Rows per table: the table to count, one an "
+                "administrator allowed for export.",
                 "default": "",
                 "maxLength": 200,
             },
