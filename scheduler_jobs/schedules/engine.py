@@ -104,11 +104,8 @@ def _offset(moment: datetime) -> timedelta:
     return moment.utcoffset() or timedelta(0)
 
 
-def _gap_end(naive: datetime, tz: tzinfo, before: timedelta) -> datetime:
-    """The instant the clock jumped over `naive`: the first real time after it."""
-    after = _offset(naive.replace(tzinfo=tz, fold=1))
-    low = (naive - after).replace(tzinfo=UTC)  # still before the jump
-    high = (naive - before).replace(tzinfo=UTC)  # already after it
+def _change(low: datetime, high: datetime, tz: tzinfo, before: timedelta) -> datetime:
+    """The instant in (low, high] at which the offset stops being `before`."""
     while high - low > timedelta(seconds=1):
         middle = low + (high - low) / 2
         if _offset(middle.astimezone(tz)) == before:
@@ -116,6 +113,20 @@ def _gap_end(naive: datetime, tz: tzinfo, before: timedelta) -> datetime:
         else:
             high = middle
     return high.replace(microsecond=0)
+
+
+def _gap_end(naive: datetime, tz: tzinfo, before: timedelta) -> datetime:
+    """The instant the clock jumped over `naive`: the first real time after it."""
+    after = _offset(naive.replace(tzinfo=tz, fold=1))
+    low = (naive - after).replace(tzinfo=UTC)  # still before the jump
+    high = (naive - before).replace(tzinfo=UTC)  # already after it
+    return _change(low, high, tz, before)
+
+
+def _gap_end_naive(naive: datetime, tz: tzinfo) -> datetime:
+    """The wall-clock time the clock jumped to over `naive`."""
+    end = _gap_end(naive, tz, _offset(naive.replace(tzinfo=tz)))
+    return end.astimezone(tz).replace(tzinfo=None)
 
 
 def instants(naive: datetime, tz: tzinfo, wildcard: bool) -> list[RunTime]:
@@ -135,21 +146,34 @@ def instants(naive: datetime, tz: tzinfo, wildcard: bool) -> list[RunTime]:
 
 
 def next_run(clock: WallClock, tz: tzinfo, wildcard: bool, after: datetime) -> RunTime:
-    """The first run strictly after `after`.
-
-    Wall-clock order is real-time order except in a repeated hour, whose second
-    pass comes after later wall-clock times' first pass. So a wildcard job about
-    to enter a repeated hour also looks at the times it has just passed (their
-    second pass is still ahead), and the search stops at the first wall-clock
-    time whose earliest run is after `after`: no later time can run sooner.
-    """
+    """The first run strictly after `after`."""
     after = after.astimezone(UTC)
     local = after.astimezone(tz)
-    naive = local.replace(tzinfo=None, second=0, microsecond=0)
+    # Runs fall on whole minutes: the minute `after` is in has already begun.
+    start = local.replace(tzinfo=None, second=0, microsecond=0) + MINUTE
+    best = _first_run(clock, tz, wildcard, after, local.fold, start)
     if wildcard:
-        drop = _offset(local) - _offset((after + FOLD_LOOKAHEAD).astimezone(tz))
-        if drop > timedelta(0):
-            naive -= drop
+        repeat = _second_pass(clock, tz, after, start)
+        if repeat is not None and repeat.at < best.at:
+            return repeat
+    return best
+
+
+def _first_run(
+    clock: WallClock,
+    tz: tzinfo,
+    wildcard: bool,
+    after: datetime,
+    repeating: int,
+    naive: datetime,
+) -> RunTime:
+    """The earliest run of the wall-clock times from `naive` on.
+
+    Wall-clock order is real-time order for each time's first run, so the
+    search stops at the first time whose earliest run is after `after`; a later
+    time's runs cannot come sooner. `repeating` is 1 when `after` is in the
+    second pass of a repeated hour.
+    """
     horizon = naive.year + SEARCH_YEARS
     best: RunTime | None = None
     while True:
@@ -162,4 +186,33 @@ def next_run(clock: WallClock, tz: tzinfo, wildcard: bool, after: datetime) -> R
                 best = run
         if runs and runs[0].at > after:
             return best or runs[0]
-        naive = found + MINUTE
+        if best is not None and repeating:
+            # `after` is in a repeated hour's second pass: the later times of
+            # that hour run later still, and the first run of any time after
+            # it comes after the whole repeated hour.
+            return best
+        if not runs or runs[0].note == "dst-gap":
+            # Times in a gap run at its end (already past) or not at all.
+            naive = _gap_end_naive(found, tz)
+        else:
+            naive = found + MINUTE
+
+
+def _second_pass(
+    clock: WallClock, tz: tzinfo, after: datetime, start: datetime
+) -> RunTime | None:
+    """A wildcard job's run in a repeated hour that starts ahead, for a time
+    before `start` (its first pass is over; `_first_run` covers the others)."""
+    before = _offset(after.astimezone(tz))
+    ahead = (after + FOLD_LOOKAHEAD).astimezone(tz)
+    if _offset(ahead) >= before:
+        return None
+    change = _change(after, after + FOLD_LOOKAHEAD, tz, before)
+    repeat_from = change.astimezone(tz)
+    first = repeat_from.replace(tzinfo=None)
+    if first.second or first.microsecond:
+        first = first.replace(second=0, microsecond=0) + MINUTE
+    found = clock.first_from(first)
+    if found is None or found >= start:
+        return None
+    return RunTime((found - _offset(repeat_from)).replace(tzinfo=UTC))
