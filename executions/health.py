@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, InterfaceError
+from django.db import DatabaseError, InterfaceError, connection, transaction
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -94,10 +94,7 @@ class Heartbeat:
             return False
         now = now or timezone.now()
         try:
-            updated = BeatHeartbeat.objects.filter(instance=self.instance).update(
-                ticked_at=now
-            )
-            if not updated:
+            if not self._touch(now):
                 self._register(now)
         except (DatabaseError, InterfaceError) as exc:
             # /health/ turns 503 when this keeps failing; beat itself carries on.
@@ -105,6 +102,21 @@ class Heartbeat:
             return False
         self._next = time.monotonic() + setting("SCHEDULER_HEARTBEAT_SECONDS")
         return True
+
+    def _touch(self, now: datetime) -> int:
+        """The UPDATE; on PostgreSQL committed without waiting for the WAL flush.
+
+        A heartbeat lost in a database crash costs nothing (the next tick
+        writes another), and waiting for the flush was most of an idle tick's
+        time (bench.dispatcher); the session's other writes keep their setting.
+        """
+        rows = BeatHeartbeat.objects.filter(instance=self.instance)
+        if connection.vendor != "postgresql":
+            return rows.update(ticked_at=now)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            return rows.update(ticked_at=now)
 
     def _register(self, now: datetime) -> None:
         BeatHeartbeat.objects.update_or_create(
