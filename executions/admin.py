@@ -35,6 +35,7 @@ from scheduler_jobs.labels import (
     format_datetime,
     format_duration,
     job_zone_name,
+    parameter_rows,
 )
 from scheduler_jobs.models import DynamicJob
 
@@ -236,6 +237,12 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 key=lambda lv: LOG_LEVELS.index(lv) if lv in LOG_LEVELS else 99,
             )
             zone_name = job_zone_name(execution.job)
+            template = (
+                registry.get(execution.template_type)
+                if execution.template_type in registry
+                else None
+            )
+            masked = mask_parameters(template, execution.parameters)
             extra.update(
                 execution=execution,
                 title=execution_title(execution),
@@ -257,22 +264,15 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                     JobExecution.Status.RUNNING,
                     JobExecution.Status.RETRY_PENDING,
                 ),
-                template=registry.get(execution.template_type)
-                if execution.template_type in registry
-                else None,
+                template=template,
                 started_relative=relative_time(
                     execution.started_at, zone_name=zone_name
                 ),
                 parameters_json=json.dumps(
-                    mask_parameters(
-                        registry.get(execution.template_type)
-                        if execution.template_type in registry
-                        else None,
-                        execution.parameters,
-                    ),
-                    indent=2,
-                    ensure_ascii=False,
-                    sort_keys=True,
+                    masked, indent=2, ensure_ascii=False, sort_keys=True
+                ),
+                parameter_rows=parameter_rows(
+                    template.get_schema() if template else {}, masked
                 ),
             )
         return super().change_view(request, object_id, form_url, extra)

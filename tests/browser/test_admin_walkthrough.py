@@ -49,6 +49,15 @@ def screenshots_dir() -> Path:
     return Path(settings.VAR_DIR) / "screenshots"
 
 
+@pytest.fixture(autouse=True)
+def _healthy_scheduler(monkeypatch):
+    """No beat runs here: the health banner (tested on its own) would otherwise
+    top every screen and every screenshot."""
+    from executions import health
+
+    monkeypatch.setattr(health, "admin_warnings", lambda: [])
+
+
 @pytest.fixture
 def browser_page(monkeypatch):
     # Playwright's sync API keeps an event loop on this thread; the test's own
@@ -210,7 +219,7 @@ def test_create_run_and_watch_a_cleanup_job_in_the_browser(
     # The execution: result summary and the log viewer.
     message.get_by_role("link", name=re.compile(r"execution #\d+")).click()
     expect(page.locator("#execution-status")).to_have_text("Completed")
-    expect(page.locator("#result-summary")).to_contain_text("Would delete")
+    expect(page.locator("#result-summary")).to_contain_text("Rows it would delete")
     logs = page.locator("[data-ds-logs]")
     expect(logs).to_contain_text("rows of testapp.Ticket match")
     expect(logs).to_contain_text("Dry run: would delete 12 rows")

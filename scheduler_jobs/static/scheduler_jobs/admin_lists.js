@@ -1,7 +1,8 @@
-/* Give each cell of an admin list the name of its column (data-label), so the
- * phone layout in admin.css can show "Next run: in 5 minutes" when the table
- * is stacked into cards. Reads the header the admin already renders; no words
- * of its own. */
+/* Give each cell of an admin table the name of its column (data-label), so the
+ * phone layout in admin.css can show "Next run: in 5 minutes" when a table is
+ * stacked into cards: the change lists (#result_list) and the tables with a
+ * header inside a page's panels (recent executions, audit history). Reads the
+ * header the page already renders; no words of its own. */
 "use strict";
 (function () {
   function label(table) {
@@ -19,5 +20,10 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("#result_list").forEach(label);
+    document.querySelectorAll("#content-main .module table").forEach(function (table) {
+      if (table.id === "result_list" || !table.querySelector("thead th")) { return; }
+      table.classList.add("ds-stack");
+      label(table);
+    });
   });
 })();
