@@ -33,17 +33,7 @@ def record(
     else:
         target_type, target_id, target_repr = target
         target_id = "" if target_id is None else str(target_id)
-    if isinstance(actor, str):
-        user, actor_repr = None, actor
-    else:
-        # Only a stored user is linked; the system actor has no row.
-        user = (
-            actor
-            if getattr(actor, "is_authenticated", False)
-            and getattr(actor, "pk", None) is not None
-            else None
-        )
-        actor_repr = user.get_username() if user else "system"
+    user, actor_repr = actor_parts(actor)
     return AuditEntry.objects.create(
         actor=user,
         actor_repr=actor_repr[:150],
@@ -56,6 +46,19 @@ def record(
         ip_address=client_ip(request),
         source=source,
     )
+
+
+def actor_parts(actor: Any) -> tuple[Any, str]:
+    """(the user row to link, or None; how to name the actor) for any actor.
+
+    Only a stored user is linked; a name (a command's operator) or the system
+    actor is kept as text.
+    """
+    if isinstance(actor, str):
+        return None, actor
+    if getattr(actor, "is_authenticated", False) and getattr(actor, "pk", None):
+        return actor, actor.get_username()
+    return None, "system"
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,11 @@ from audit.api import AuditEntryViewSet
 from config.rest import IsStaff, api_not_found
 from executions.api import JobExecutionViewSet, MetricsView
 from job_templates.api import JobTemplateViewSet
-from scheduler_jobs.api import DynamicJobViewSet, SchedulePreviewView
+from scheduler_jobs.api import (
+    DynamicJobViewSet,
+    JobApprovalViewSet,
+    SchedulePreviewView,
+)
 
 
 class ApiRootView(routers.APIRootView):
@@ -52,6 +56,7 @@ router.register("scheduler-jobs", DynamicJobViewSet, basename="dynamicjob")
 router.register("executions", JobExecutionViewSet, basename="jobexecution")
 router.register("job-templates", JobTemplateViewSet, basename="jobtemplate")
 router.register("audit", AuditEntryViewSet, basename="auditentry")
+router.register("approvals", JobApprovalViewSet, basename="jobapproval")
 
 urlpatterns = [
     re_path(

@@ -409,6 +409,11 @@ SCHEDULER_REPORT_ROOT = env.str(
 SCHEDULER_BACKUP_ROOT = env.str(
     "SCHEDULER_BACKUP_ROOT", default=str(VAR_DIR / "backups")
 )
+# The two-person rule: "high-risk" (changes that make a job high-risk wait for
+# another staff user's approval) or "off".
+SCHEDULER_APPROVALS = env.str("SCHEDULER_APPROVALS", default="high-risk")
+if SCHEDULER_APPROVALS not in ("high-risk", "off"):
+    raise ImproperlyConfigured("SCHEDULER_APPROVALS must be 'high-risk' or 'off'.")
 SCHEDULER_WEBHOOK_ALLOWED_HOSTS = env.list(
     "SCHEDULER_WEBHOOK_ALLOWED_HOSTS", default=[]
 )

@@ -11,6 +11,7 @@ LIST_FIELDS = (
     "id",
     "job_id",
     "job_name",
+    "job_version",
     "template_type",
     "status",
     "attempt",

@@ -42,6 +42,7 @@ class Action(enum.StrEnum):
     RUN_WITH_OVERRIDES = "run_with_overrides"
     VIEW_EXECUTIONS = "view_executions"
     CANCEL = "cancel"
+    APPROVE = "approve"
 
 
 VIEW_JOB = "scheduler_jobs.view_dynamicjob"
@@ -64,6 +65,8 @@ MATRIX: dict[Action, tuple[str, ...]] = {
     ),
     Action.VIEW_EXECUTIONS: (VIEW_EXECUTION,),
     Action.CANCEL: (VIEW_EXECUTION, "executions.cancel_jobexecution"),
+    # Approving or rejecting another user's change (the two-person rule).
+    Action.APPROVE: (VIEW_JOB, "scheduler_jobs.approve_dynamicjob"),
 }
 # Actions that make a high-risk job exist, change or do its work.
 RISKY_ACTIONS = frozenset(
@@ -74,11 +77,19 @@ RISKY_ACTIONS = frozenset(
         Action.DELETE,
         Action.RUN,
         Action.RUN_WITH_OVERRIDES,
+        Action.APPROVE,
     }
 )
 # Actions whose definition must be one the user may touch model by model.
 MODEL_ACTIONS = frozenset(
-    {Action.ADD, Action.CHANGE, Action.ENABLE, Action.RUN, Action.RUN_WITH_OVERRIDES}
+    {
+        Action.ADD,
+        Action.CHANGE,
+        Action.ENABLE,
+        Action.RUN,
+        Action.RUN_WITH_OVERRIDES,
+        Action.APPROVE,
+    }
 )
 
 
@@ -226,6 +237,7 @@ def _verbs(action: Action) -> str:
         Action.DELETE: "delete",
         Action.RUN: "run",
         Action.RUN_WITH_OVERRIDES: "run with changed parameters",
+        Action.APPROVE: "approve a change to",
     }[action]
 
 
@@ -241,4 +253,5 @@ def _words(action: Action) -> str:
         Action.RUN_WITH_OVERRIDES: "run jobs with changed parameters",
         Action.VIEW_EXECUTIONS: "view executions",
         Action.CANCEL: "cancel executions",
+        Action.APPROVE: "approve or reject changes",
     }[action]

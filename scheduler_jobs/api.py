@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Prefetch
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,16 +38,31 @@ from executions.models import JobExecution
 from executions.serializers import LIST_COLUMNS, JobExecutionSerializer
 from scheduler_jobs import access, services
 from scheduler_jobs.filters import DynamicJobFilter
-from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.models import DynamicJob, JobApproval, JobVersion
 from scheduler_jobs.schedules import parse_schedule
 from scheduler_jobs.serializers import (
+    ApprovalSerializer,
+    DecisionRequestSerializer,
     DynamicJobSerializer,
     DynamicJobUpdateSerializer,
+    JobVersionSerializer,
+    RevertRequestSerializer,
     RunRequestSerializer,
     RunResponseSerializer,
     SchedulePreviewRequestSerializer,
     SchedulePreviewResponseSerializer,
+    VersionDiffSerializer,
     raise_nested,
+)
+
+NUMBER_PARAMETER = OpenApiParameter(
+    "number", int, OpenApiParameter.PATH, description="A version number."
+)
+
+
+# Actions whose answer is the job itself (with its pending change).
+SHOWS_THE_JOB = frozenset(
+    {"list", "retrieve", "create", "update", "partial_update", "revert"}
 )
 
 
@@ -69,7 +85,6 @@ def _editable(attrs: dict[str, Any]) -> dict[str, Any]:
     destroy=extend_schema(summary="Delete a job (its executions are kept)"),
 )
 class DynamicJobViewSet(viewsets.ModelViewSet):
-    queryset = DynamicJob.objects.select_related("created_by")
     serializer_class = DynamicJobSerializer
     permission_classes = [IsStaff, ModelPermissions]
     pagination_class = CountedPagination
@@ -95,6 +110,19 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
             return DynamicJobUpdateSerializer
         return DynamicJobSerializer
 
+    def get_queryset(self):
+        queryset = DynamicJob.objects.select_related("created_by")
+        if self.action not in SHOWS_THE_JOB:
+            return queryset
+        # The pending change of every job on a page in one query.
+        return queryset.prefetch_related(
+            Prefetch(
+                "approvals",
+                queryset=JobApproval.objects.filter(status=JobApproval.Status.PENDING),
+                to_attr="pending_approvals",
+            )
+        )
+
     def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -104,6 +132,7 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
             data=_editable(serializer.validated_data),
             request=request,
             source="api",
+            comment=serializer.validated_data.get("comment", ""),
         )
         return Response(self.get_serializer(job).data, status=status.HTTP_201_CREATED)
 
@@ -120,10 +149,17 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
             expected_version=serializer.validated_data["version"],
             request=request,
             source="api",
+            comment=serializer.validated_data.get("comment", ""),
         )
-        updated = self.get_queryset().get(pk=updated.pk)
+        return self._job_response(updated)
+
+    def _job_response(self, job: DynamicJob) -> Response:
+        """200 with the job; 202 when the change waits for approval."""
+        pending = getattr(job, "pending_approval", None)
+        job = self.get_queryset().get(pk=job.pk)
         return Response(
-            DynamicJobSerializer(updated, context=self.get_serializer_context()).data
+            DynamicJobSerializer(job, context=self.get_serializer_context()).data,
+            status=status.HTTP_202_ACCEPTED if pending else status.HTTP_200_OK,
         )
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
@@ -190,6 +226,186 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
         page = self.paginate_queryset(queryset)
         serializer = JobExecutionSerializer(page, many=True)
         return self.get_paginated_response(serializer.data)
+
+    @extend_schema(
+        summary="The job's versions, newest first",
+        responses={200: JobVersionSerializer(many=True)},
+        filters=False,
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_classes=[IsStaff, permission(*access.MATRIX[access.Action.VIEW])],
+        pagination_class=CountedPagination,
+        filter_backends=[],
+        serializer_class=JobVersionSerializer,
+    )
+    def versions(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        page = self.paginate_queryset(job.versions.order_by("-number"))
+        return self.get_paginated_response(JobVersionSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="One version of the job",
+        responses={200: JobVersionSerializer},
+        parameters=[NUMBER_PARAMETER],
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"versions/(?P<number>[0-9]{1,9})",
+        permission_classes=[IsStaff, permission(*access.MATRIX[access.Action.VIEW])],
+        serializer_class=JobVersionSerializer,
+    )
+    def version(
+        self, request: Request, pk: str | None = None, number: str = ""
+    ) -> Response:
+        return Response(JobVersionSerializer(self._version(number)).data)
+
+    @extend_schema(
+        summary="What changed from version `against` to this one (secrets hidden)",
+        responses={200: VersionDiffSerializer},
+        parameters=[
+            NUMBER_PARAMETER,
+            OpenApiParameter(
+                "against", int, required=True, description="Another version's number."
+            ),
+        ],
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"versions/(?P<number>[0-9]{1,9})/diff",
+        permission_classes=[IsStaff, permission(*access.MATRIX[access.Action.VIEW])],
+        serializer_class=VersionDiffSerializer,
+    )
+    def version_diff(
+        self, request: Request, pk: str | None = None, number: str = ""
+    ) -> Response:
+        against_text = request.query_params.get("against", "")
+        if (
+            not against_text.isascii()
+            or not against_text.isdigit()
+            or len(against_text) > 9
+        ):
+            raise exceptions.ValidationError(
+                {"against": ["Give the number of the version to compare with."]}
+            )
+        newer, older = self._version(number), self._version(against_text)
+        return Response(
+            {
+                "number": newer.number,
+                "against": older.number,
+                "changes": services.definition_diff(older.definition, newer.definition),
+            }
+        )
+
+    @extend_schema(
+        summary="Make this version current again, as a new version",
+        request=RevertRequestSerializer,
+        responses={200: DynamicJobSerializer, 202: DynamicJobSerializer},
+        parameters=[NUMBER_PARAMETER],
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"versions/(?P<number>[0-9]{1,9})/revert",
+        permission_classes=[IsStaff, permission(*access.MATRIX[access.Action.CHANGE])],
+        serializer_class=RevertRequestSerializer,
+    )
+    def revert(
+        self, request: Request, pk: str | None = None, number: str = ""
+    ) -> Response:
+        job = self.get_object()
+        self._version(number)
+        serializer = RevertRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        check_throttle(request, self, WriteThrottle)
+        reverted = services.job_revert(
+            job=job,
+            number=int(number),
+            user=request.user,
+            expected_version=serializer.validated_data["version"],
+            request=request,
+            source="api",
+        )
+        return self._job_response(reverted)
+
+    def _version(self, number: str) -> JobVersion:
+        job = self.get_object()
+        try:
+            return job.versions.get(number=int(number))
+        except JobVersion.DoesNotExist:
+            raise exceptions.NotFound(f"The job has no version {number}.") from None
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Changes waiting for approval (?status=all for every one)"
+    ),
+    retrieve=extend_schema(summary="One proposed change, with its diff"),
+)
+class JobApprovalViewSet(viewsets.ReadOnlyModelViewSet):
+    """The two-person rule's queue: proposed high-risk changes and their decisions."""
+
+    serializer_class = ApprovalSerializer
+    permission_classes = [IsStaff, permission(*access.MATRIX[access.Action.VIEW])]
+    pagination_class = CountedPagination
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        queryset = JobApproval.objects.select_related("job", "decided_by").order_by(
+            "-proposed_at", "-id"
+        )
+        wanted = self.request.query_params.get("status", JobApproval.Status.PENDING)
+        if wanted == "all" or self.action != "list":
+            return queryset
+        if wanted not in JobApproval.Status.values:
+            raise exceptions.ValidationError(
+                {"status": [f"One of: all, {', '.join(JobApproval.Status.values)}."]}
+            )
+        return queryset.filter(status=wanted)
+
+    @extend_schema(
+        summary="Approve: the change becomes the job's next version",
+        request=DecisionRequestSerializer,
+        responses={200: ApprovalSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[IsStaff, permission(*access.MATRIX[access.Action.APPROVE])],
+    )
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        return self._decide(request, approve=True)
+
+    @extend_schema(
+        summary="Reject: the job keeps its definition",
+        request=DecisionRequestSerializer,
+        responses={200: ApprovalSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[IsStaff, permission(*access.MATRIX[access.Action.APPROVE])],
+    )
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        return self._decide(request, approve=False)
+
+    def _decide(self, request: Request, *, approve: bool) -> Response:
+        approval = self.get_object()
+        serializer = DecisionRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        check_throttle(request, self, WriteThrottle)
+        decided = services.approval_decide(
+            approval=approval,
+            user=request.user,
+            approve=approve,
+            comment=serializer.validated_data["comment"],
+            request=request,
+            source="api",
+        )
+        return Response(ApprovalSerializer(decided).data)
 
 
 class SchedulePreviewView(APIView):

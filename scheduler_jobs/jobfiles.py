@@ -48,6 +48,9 @@ class ImportItem:
     job: DynamicJob | None = None
     changed: list[str] = field(default_factory=list)
     legacy_name: str = ""
+    # Field by field, secrets hidden: shown before anything is applied.
+    diff: list[dict[str, Any]] = field(default_factory=list)
+    pending: bool = False
 
 
 @dataclass
@@ -211,7 +214,10 @@ def import_plan(
         before = services.job_as_dict(job)
         changed = [key for key in cleaned if before.get(key) != cleaned[key]]
         action = UPDATE if changed else UNCHANGED
-        items.append(ImportItem(action, name, data=data, job=job, changed=changed))
+        diff = services.definition_diff(before, {**before, **cleaned})
+        items.append(
+            ImportItem(action, name, data=data, job=job, changed=changed, diff=diff)
+        )
     if errors:
         raise JobFileError(
             f"{source}: {len(errors)} error(s); nothing was imported:\n"
@@ -227,6 +233,16 @@ def import_plan(
             if name not in seen:
                 items.append(ImportItem(DELETE, name, job=job))
     return ImportPlan(source=source, items=items)
+
+
+def diff_line(row: dict[str, Any]) -> str:
+    """One diff row as a line of the plan: `field: before → after`."""
+    if row.get("secret"):
+        return f"{row['field']}: secret {row['change']}"
+    return (
+        f"{row['field']}: {json.dumps(row['before'], ensure_ascii=False)} → "
+        f"{json.dumps(row['after'], ensure_ascii=False)}"
+    )
 
 
 def _error_lines(exc: ValidationError) -> list[str]:
@@ -250,20 +266,24 @@ def import_apply(plan: ImportPlan, *, actor: str) -> None:
     with transaction.atomic():
         for item in plan.items:
             if item.action == CREATE:
-                services.job_create(
+                job = services.job_create(
                     user=actor,
                     data=item.data,
                     source="command",
+                    origin="import",
                     legacy_name=item.legacy_name,
                 )
             elif item.action == UPDATE:
-                services.job_update(
+                job = services.job_update(
                     job=item.job,
                     user=actor,
                     data=item.data,
                     expected_version=item.job.version,
                     source="command",
+                    origin="import",
                 )
+            if item.action in (CREATE, UPDATE):
+                item.pending = job.pending_approval is not None
             elif item.action == DELETE:
                 services.job_delete(job=item.job, user=actor, source="command")
         audit.record(

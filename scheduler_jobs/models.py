@@ -66,7 +66,7 @@ class DynamicJob(models.Model):
     version = models.PositiveIntegerField(default=1)
     # The number of the JobVersion this row holds: the approved definition the
     # dispatcher runs. 0 while a new job waits for its first approval.
-    definition_version = models.PositiveIntegerField(default=0)
+    definition_version = models.PositiveIntegerField(default=1)
     legacy_name = models.CharField(
         max_length=200,
         blank=True,

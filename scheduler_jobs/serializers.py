@@ -23,13 +23,20 @@ from config.rest import (
     django_validation_error_data,
 )
 from job_templates.registry import UnknownTemplate, registry
-from scheduler_jobs.models import NOTIFICATION_EVENTS, DynamicJob
+from scheduler_jobs.models import (
+    NOTIFICATION_EVENTS,
+    DynamicJob,
+    JobApproval,
+    JobVersion,
+)
 from scheduler_jobs.services import (
     EDITABLE_FIELDS,
     MAX_TIMEOUT_SECONDS,
+    approval_diff,
     job_clean,
     masked_job_parameters,
     masked_notifications,
+    masked_view,
 )
 
 # Control characters other than tab and newlines; see sanitise_parameters.
@@ -95,6 +102,16 @@ NOTIFICATIONS_SCHEMA = {
         },
     },
     "additionalProperties": False,
+}
+PENDING_CHANGE_SCHEMA = {
+    "type": "object",
+    "nullable": True,
+    "properties": {
+        "id": {"type": "integer"},
+        "proposed_by": {"type": "string"},
+        "proposed_at": {"type": "string", "format": "date-time"},
+        "reason": {"type": "string"},
+    },
 }
 PARAMETERS_SCHEMA = {
     "type": "object",
@@ -194,6 +211,22 @@ class DynamicJobSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
         read_only=True,
         help_text="Goes up by one with each change; send it back on PUT and PATCH.",
     )
+    definition_version = serializers.IntegerField(
+        read_only=True,
+        help_text="The number of the job version that runs (GET …/versions/); 0 "
+        "while a new high-risk job waits for its first approval.",
+    )
+    pending_change = serializers.SerializerMethodField(
+        help_text="A change waiting for a second person's approval "
+        "(GET /api/v1/approvals/{id}/), or null."
+    )
+    comment = StrictCharField(
+        max_length=1000,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        help_text="Why you make this change; kept with the new version.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Template exists, then the rest; the service authorises high-risk jobs."""
@@ -220,6 +253,21 @@ class DynamicJobSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
         except DjangoValidationError as exc:
             raise_nested(exc)
         return attrs
+
+    @extend_schema_field(PENDING_CHANGE_SCHEMA)
+    def get_pending_change(self, instance: DynamicJob) -> dict[str, Any] | None:
+        pending = getattr(instance, "pending_approvals", None)
+        if pending is None:
+            pending = list(instance.approvals.filter(status=JobApproval.Status.PENDING))
+        if not pending:
+            return None
+        approval = pending[0]
+        return {
+            "id": approval.pk,
+            "proposed_by": approval.proposed_by_repr,
+            "proposed_at": approval.proposed_at.isoformat(),
+            "reason": approval.reason,
+        }
 
     def to_representation(self, instance: DynamicJob) -> dict[str, Any]:
         data = super().to_representation(instance)
@@ -297,3 +345,87 @@ class SchedulePreviewRequestSerializer(
 class SchedulePreviewResponseSerializer(serializers.Serializer):
     description = serializers.CharField()
     next_runs = serializers.ListField(child=serializers.DateTimeField())
+
+
+DIFF_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "field": {"type": "string", "example": "parameters.headers.X-Team"},
+            "change": {
+                "type": "string",
+                "enum": ["added", "removed", "changed", "set", "cleared"],
+            },
+            "before": {"description": "Absent for secrets."},
+            "after": {"description": "Absent for secrets."},
+            "secret": {"type": "boolean"},
+        },
+        "required": ["field", "change"],
+    },
+}
+
+
+@extend_schema_field(DIFF_SCHEMA, component_name="DefinitionDiff")
+class DiffField(serializers.ListField):
+    pass
+
+
+class JobVersionSerializer(serializers.Serializer):
+    """One immutable definition of a job; secrets masked."""
+
+    number = serializers.IntegerField()
+    created_by = serializers.CharField(source="created_by_repr")
+    created_at = serializers.DateTimeField()
+    source = serializers.ChoiceField(choices=JobVersion.Source.choices)
+    comment = serializers.CharField()
+    definition = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "object", "additionalProperties": True})
+    def get_definition(self, version: JobVersion) -> dict[str, Any]:
+        return masked_view(version.definition)
+
+
+class VersionDiffSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    against = serializers.IntegerField()
+    changes = DiffField()
+
+
+class RevertRequestSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+    version = StrictIntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="The job's current version (optimistic lock), as in PUT and PATCH.",
+        error_messages={"required": VERSION_REQUIRED},
+    )
+
+
+class ApprovalSerializer(serializers.Serializer):
+    """A change waiting for (or given) a second person's decision."""
+
+    id = serializers.IntegerField()
+    job = serializers.IntegerField(source="job_id")
+    job_name = serializers.CharField(source="job.name")
+    status = serializers.ChoiceField(choices=JobApproval.Status.choices)
+    reason = serializers.CharField()
+    comment = serializers.CharField()
+    source = serializers.CharField()
+    proposed_by = serializers.CharField(source="proposed_by_repr")
+    proposed_at = serializers.DateTimeField()
+    decided_by = serializers.CharField(
+        source="decided_by.get_username", allow_null=True, default=None
+    )
+    decided_at = serializers.DateTimeField(allow_null=True)
+    decision_comment = serializers.CharField()
+    diff = serializers.SerializerMethodField()
+
+    @extend_schema_field(DIFF_SCHEMA)
+    def get_diff(self, approval: JobApproval) -> list[dict[str, Any]]:
+        return approval_diff(approval)
+
+
+class DecisionRequestSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+    comment = StrictCharField(
+        max_length=1000, help_text="Why; kept in the audit log (required)."
+    )

@@ -26,3 +26,7 @@ SCHEDULER_EXPORT_MODELS = [
 # Django's test Client.login() has no request for django-axes; the lockout tests
 # switch it back on themselves.
 AXES_ENABLED = False
+# The two-person rule is tested where it is the subject (tests/scheduler_jobs/
+# test_approvals.py and the browser test turn it on); elsewhere one user's
+# high-risk change applies at once, as with SCHEDULER_APPROVALS=off.
+SCHEDULER_APPROVALS = "off"

@@ -25,6 +25,7 @@ Trigger = JobExecution.Trigger
 _DUE_FIELDS = (
     "id",
     "name",
+    "definition_version",
     "template_type",
     "parameters",
     "schedule",
@@ -206,6 +207,7 @@ def _scheduled_execution(
     execution = JobExecution(
         job_id=row["id"],
         job_name=row["name"],
+        job_version=row["definition_version"] or None,
         template_type=row["template_type"],
         scheduled_for=slot,
         attempt=1,

@@ -18,6 +18,7 @@ from job_templates.base import mask_parameters
 from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs.access import Action, authorize
 from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.services.lifecycle import AWAITING_APPROVAL
 
 logger = logging.getLogger(__name__)
 Status = JobExecution.Status
@@ -46,6 +47,9 @@ def run_now(
         raise ValidationError({"template_type": [str(exc)]}) from exc
     if parameters is not None and not isinstance(parameters, dict):
         raise ValidationError({"parameters": ["Must be a JSON object."]})
+    if job.definition_version == 0:
+        # A new high-risk job whose first definition nobody has approved yet.
+        raise ValidationError({"job": [AWAITING_APPROVAL]})
     own_dry_run = dispatch._effective_dry_run(job.parameters, None)
     goes_live = dry_run is False and own_dry_run
     action = Action.RUN_WITH_OVERRIDES if parameters or goes_live else Action.RUN
@@ -69,6 +73,7 @@ def run_now(
         execution = JobExecution.objects.create(
             job=job,
             job_name=job.name,
+            job_version=job.definition_version,
             template_type=job.template_type,
             scheduled_for=now,
             attempt=1,

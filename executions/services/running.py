@@ -278,6 +278,7 @@ def _finish_in_transaction(
             retry = JobExecution(
                 job_id=job.pk,
                 job_name=job.name,
+                job_version=execution.job_version,
                 template_type=execution.template_type,
                 scheduled_for=execution.scheduled_for,
                 attempt=execution.attempt + 1,

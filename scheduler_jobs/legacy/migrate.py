@@ -91,7 +91,11 @@ def migrate_entry(
                 data["parameters"] = _live_parameters(data["parameters"])
             if not dry_run:
                 job = services.job_create(
-                    user=actor, data=data, source="command", legacy_name=legacy.name
+                    user=actor,
+                    data=data,
+                    source="command",
+                    origin="legacy",
+                    legacy_name=legacy.name,
                 )
             state = "enabled" if enable else "disabled"
             mode = _mode(data)
@@ -101,7 +105,7 @@ def migrate_entry(
                 f"{legacy.name}: {_verb(dry_run, 'create', 'created')}"
                 f"dynamic job {data['name']!r}{ident}: "
                 f"{data['template_type']}, {entry.schedule_description}, "
-                f"{state}{mode}."
+                f"{state}{mode}.{_pending_note(job)}"
             )
         else:
             job = DynamicJob.objects.get(pk=job.pk)
@@ -119,12 +123,14 @@ def migrate_entry(
                         data={"parameters": _live_parameters(job.parameters)},
                         expected_version=job.version,
                         source="command",
+                        origin="legacy",
                     )
                 actions.append("dry_run false")
+                note = _pending_note(job)
                 outcome.lines.append(
                     f"{legacy.name}: {_verb(dry_run, 'set', 'set')}"
                     f"dry_run false on {job.name!r}: "
-                    "it deletes from now on."
+                    + (note.strip() if note else "it deletes from now on.")
                 )
         if disable_legacy:
             outcome.lines.extend(_disable_legacy(legacy, actions, dry_run=dry_run))
@@ -176,6 +182,16 @@ def _live_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     if parameters.get("dry_run") is True:
         return {**parameters, "dry_run": False}
     return parameters
+
+
+def _pending_note(job: DynamicJob | None) -> str:
+    """What to tell the operator when the two-person rule holds the change."""
+    if job is None or getattr(job, "pending_approval", None) is None:
+        return ""
+    return (
+        " It is high-risk and waits for another person's approval (the job's "
+        "page or GET /api/v1/approvals/); until then nothing changes."
+    )
 
 
 def _switch_job(

@@ -33,7 +33,6 @@ def first_versions(apps, schema_editor):
             source="other",
             comment="The definition when version history began.",
         )
-    DynamicJob.objects.update(definition_version=1)
 
 
 
@@ -52,7 +51,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='dynamicjob',
             name='definition_version',
-            field=models.PositiveIntegerField(default=0),
+            field=models.PositiveIntegerField(default=1),
         ),
         migrations.CreateModel(
             name='JobApproval',

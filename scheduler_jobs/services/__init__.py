@@ -12,12 +12,19 @@ that calls it (for example ``scheduler_jobs.services.lifecycle.job_clean``).
 """
 
 from job_templates.secrets import SECRET_MASK
+from scheduler_jobs.services.approvals import (
+    approval_decide,
+    approval_diff,
+    pending_for,
+)
 from scheduler_jobs.services.lifecycle import (
+    AWAITING_APPROVAL,
     VersionConflict,
     first_run_at,
     job_create,
     job_delete,
     job_duplicate,
+    job_revert,
     job_set_enabled,
     job_update,
 )
@@ -25,6 +32,7 @@ from scheduler_jobs.services.masking import (
     mask_webhook,
     masked_job_parameters,
     masked_notifications,
+    masked_view,
     secret_state,
 )
 from scheduler_jobs.services.quota import QuotaExceeded
@@ -36,24 +44,32 @@ from scheduler_jobs.services.validation import (
     strip_control_characters,
     webhook_url_error,
 )
+from scheduler_jobs.services.versions import definition_diff
 
 __all__ = [
+    "AWAITING_APPROVAL",
     "EDITABLE_FIELDS",
     "MAX_TIMEOUT_SECONDS",
     "SECRET_MASK",
     "QuotaExceeded",
     "VersionConflict",
+    "approval_decide",
+    "approval_diff",
+    "definition_diff",
     "first_run_at",
     "job_as_dict",
     "job_clean",
     "job_create",
     "job_delete",
     "job_duplicate",
+    "job_revert",
     "job_set_enabled",
     "job_update",
     "mask_webhook",
     "masked_job_parameters",
     "masked_notifications",
+    "masked_view",
+    "pending_for",
     "secret_state",
     "strip_control_characters",
     "webhook_url_error",

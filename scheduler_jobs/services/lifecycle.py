@@ -11,10 +11,12 @@ from django.utils import timezone
 
 from audit import services as audit
 from scheduler_jobs.access import Action, authorize, job_definition
-from scheduler_jobs.models import DynamicJob
-from scheduler_jobs.services.masking import audit_view, changed_secrets
+from scheduler_jobs.models import DynamicJob, JobVersion
+from scheduler_jobs.services.approvals import approval_propose, approval_reason
+from scheduler_jobs.services.masking import changed_secrets, masked_view
 from scheduler_jobs.services.quota import _check_quota, _lock_job_creation
 from scheduler_jobs.services.validation import job_as_dict, job_clean
+from scheduler_jobs.services.versions import version_record
 
 
 class VersionConflict(Exception):
@@ -41,39 +43,65 @@ def job_create(
     request: Any = None,
     source: str = "api",
     legacy_name: str = "",
+    origin: str | None = None,
+    comment: str = "",
 ) -> DynamicJob:
-    """Validate and create a job; audited.
+    """Validate and create a job and its version 1; audited.
 
+    A new high-risk job waits for a second person (see approvals): it is created
+    disabled, without a version, and `job.pending_approval` holds the proposal.
     Raises AccessDenied, ValidationError or QuotaExceeded.
     """
     authorize(user, Action.ADD)
     cleaned = job_clean(data)
     authorize(user, Action.ADD, definitions=[_definition(cleaned)])
+    reason = approval_reason(None, cleaned)
     author = user if getattr(user, "pk", None) else None
     with transaction.atomic():
         _lock_job_creation()
         _check_quota(author)
         job = DynamicJob(**cleaned, created_by=author, legacy_name=legacy_name)
-        if job.enabled:
-            job.next_run_at = first_run_at(job.schedule)
-        try:
-            with transaction.atomic():
-                job.save()
-        except IntegrityError as exc:
-            if DynamicJob.objects.filter(name=cleaned["name"]).exists():
-                raise ValidationError(
-                    {"name": ["A job with this name already exists."]}
-                ) from exc
-            raise
+        if reason:
+            job.enabled = False
+            job.definition_version = 0
+        else:
+            if job.enabled:
+                job.next_run_at = first_run_at(job.schedule)
+        _save_new(job)
         audit.record(
             actor=user,
             action="create",
             target=job,
-            changes={"after": audit_view(cleaned)},
+            changes={"after": masked_view(cleaned)},
             request=request,
             source=source,
         )
+        job.pending_approval = None
+        if reason:
+            job.pending_approval = approval_propose(
+                job=job,
+                user=user,
+                cleaned=cleaned,
+                reason=reason,
+                source=source,
+                comment=comment,
+                request=request,
+            )
+        else:
+            version_record(job=job, user=user, origin=origin or source, comment=comment)
     return job
+
+
+def _save_new(job: DynamicJob) -> None:
+    try:
+        with transaction.atomic():
+            job.save()
+    except IntegrityError as exc:
+        if DynamicJob.objects.filter(name=job.name).exists():
+            raise ValidationError(
+                {"name": ["A job with this name already exists."]}
+            ) from exc
+        raise
 
 
 def job_update(
@@ -84,63 +112,201 @@ def job_update(
     expected_version: int,
     request: Any = None,
     source: str = "api",
+    origin: str | None = None,
+    comment: str = "",
 ) -> DynamicJob:
     """Apply a (partial) change if `expected_version` is still current; audited.
 
-    Raises VersionConflict when someone saved first, ValidationError on bad input.
+    A change to what the job does makes a new version. One that needs a second
+    person (see approvals) changes nothing yet: the returned job is unchanged and
+    `job.pending_approval` holds the proposal. Raises VersionConflict when
+    someone saved first, ValidationError on bad input, AccessDenied.
     Only edited fields are written, so the executor's last_run_at/last_status and
     the dispatcher's next_run_at are never overwritten with stale values.
     """
     current = DynamicJob.objects.get(pk=job.pk)
+    current.pending_approval = None
     action = _update_action(data, current)
     authorize(user, action)
     if current.version != expected_version:
         raise VersionConflict(current.version)
+    if action is Action.ENABLE and current.definition_version == 0:
+        raise ValidationError({"enabled": [AWAITING_APPROVAL]})
     before = job_as_dict(current)
     cleaned = job_clean(data, instance=current)
     changed = {k: v for k, v in cleaned.items() if before.get(k) != v}
     if not changed:
         return current
     authorize(user, action, definitions=[job_definition(current), _definition(cleaned)])
+    if set(changed) != {"enabled"}:
+        reason = approval_reason(
+            None if current.definition_version == 0 else current, cleaned
+        )
+        if reason:
+            current.pending_approval = approval_propose(
+                job=current,
+                user=user,
+                cleaned=cleaned,
+                reason=reason,
+                source=source,
+                comment=comment,
+                request=request,
+            )
+            return current
+    return _write_update(
+        current,
+        cleaned,
+        changed,
+        user=user,
+        author=user,
+        request=request,
+        source=source,
+        origin=origin or source,
+        comment=comment,
+    )
+
+
+AWAITING_APPROVAL = (
+    "This job waits for its first approval; it can be enabled and run once "
+    "another person approves it."
+)
+
+
+def job_apply_approved(
+    *,
+    job: DynamicJob,
+    proposer: Any,
+    approver: Any,
+    data: dict[str, Any],
+    expected_version: int,
+    comment: str,
+    request: Any = None,
+    source: str = "api",
+) -> DynamicJob:
+    """Write an approved change as a new version (its author is the proposer).
+
+    Validated again, since rules or templates may have changed while it waited.
+    Raises VersionConflict if the job was changed after the proposal.
+    """
+    current = DynamicJob.objects.get(pk=job.pk)
+    if current.version != expected_version:
+        raise VersionConflict(current.version)
+    before = job_as_dict(current)
+    cleaned = job_clean(data, instance=current)
+    changed = {k: v for k, v in cleaned.items() if before.get(k) != v}
+    return _write_update(
+        current,
+        cleaned,
+        changed,
+        user=approver,
+        author=proposer,
+        request=request,
+        source=source,
+        origin="approval",
+        comment=comment,
+        new_version=True,
+    )
+
+
+def _write_update(
+    current: DynamicJob,
+    cleaned: dict[str, Any],
+    changed: dict[str, Any],
+    *,
+    user: Any,
+    author: Any,
+    request: Any,
+    source: str,
+    origin: str,
+    comment: str,
+    new_version: bool = False,
+) -> DynamicJob:
+    new_version = new_version or bool(set(changed) - {"enabled"})
     updates: dict[str, Any] = dict(changed)
     if "schedule" in changed or "enabled" in changed:
         updates["next_run_at"] = (
             first_run_at(cleaned["schedule"]) if cleaned["enabled"] else None
         )
+    if new_version:
+        updates["definition_version"] = F("definition_version") + 1
     with transaction.atomic():
         try:
             with transaction.atomic():
                 rows = DynamicJob.objects.filter(
-                    pk=job.pk, version=expected_version
+                    pk=current.pk, version=current.version
                 ).update(**updates, version=F("version") + 1, updated_at=timezone.now())
         except IntegrityError as exc:
             raise ValidationError(
                 {"name": ["A job with this name already exists."]}
             ) from exc
         if rows == 0:
-            latest = DynamicJob.objects.filter(pk=job.pk).values_list(
+            latest = DynamicJob.objects.filter(pk=current.pk).values_list(
                 "version", flat=True
             )
-            raise VersionConflict(latest.first() or expected_version)
-        updated = DynamicJob.objects.get(pk=job.pk)
-        audit_action = "update"
-        if set(changed) == {"enabled"}:
-            audit_action = "enable" if cleaned["enabled"] else "disable"
-        after = {**before, **changed}
-        changes = audit.diff(audit_view(before), audit_view(after))
-        secrets_changed = changed_secrets(before, after)
-        if secrets_changed:
-            # Values are masked on both sides, so say which secrets changed.
-            changes["secrets_changed"] = secrets_changed
-        audit.record(
-            actor=user,
-            action=audit_action,
-            target=updated,
-            changes=changes,
-            request=request,
-            source=source,
-        )
+            raise VersionConflict(latest.first() or current.version)
+        updated = DynamicJob.objects.get(pk=current.pk)
+        updated.pending_approval = None
+        if new_version:
+            version_record(job=updated, user=author, origin=origin, comment=comment)
+        _audit_update(user, updated, job_as_dict(current), changed, request, source)
     return updated
+
+
+def _audit_update(
+    user: Any,
+    job: DynamicJob,
+    before: dict[str, Any],
+    changed: dict[str, Any],
+    request: Any,
+    source: str,
+) -> None:
+    audit_action = "update"
+    if set(changed) == {"enabled"}:
+        audit_action = "enable" if changed["enabled"] else "disable"
+    after = {**before, **changed}
+    changes = audit.diff(masked_view(before), masked_view(after))
+    secrets_changed = changed_secrets(before, after)
+    if secrets_changed:
+        # Values are masked on both sides, so say which secrets changed.
+        changes["secrets_changed"] = secrets_changed
+    if job.definition_version:
+        changes["definition_version"] = job.definition_version
+    audit.record(
+        actor=user,
+        action=audit_action,
+        target=job,
+        changes=changes,
+        request=request,
+        source=source,
+    )
+
+
+def job_revert(
+    *,
+    job: DynamicJob,
+    number: int,
+    user: Any,
+    expected_version: int,
+    request: Any = None,
+    source: str = "api",
+) -> DynamicJob:
+    """Make version `number`'s definition current again, as a new version.
+
+    Goes through the same validation, rights and approval rule as an edit.
+    Raises JobVersion.DoesNotExist for an unknown number.
+    """
+    authorize(user, Action.VIEW)
+    version = JobVersion.objects.get(job=job, number=number)
+    return job_update(
+        job=job,
+        user=user,
+        data=version.definition,
+        expected_version=expected_version,
+        request=request,
+        source=source,
+        origin="revert",
+        comment=f"Revert to version {number}.",
+    )
 
 
 def _definition(cleaned: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -240,7 +406,7 @@ def job_delete(
             actor=user,
             action="delete",
             target=job,
-            changes={"before": audit_view(job_as_dict(job))},
+            changes={"before": masked_view(job_as_dict(job))},
             request=request,
             source=source,
         )

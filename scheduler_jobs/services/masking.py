@@ -62,8 +62,8 @@ def secret_state(job: DynamicJob) -> dict[str, bool]:
     return state
 
 
-def audit_view(values: dict[str, Any]) -> dict[str, Any]:
-    """Job values as the audit log may store them: secrets masked."""
+def masked_view(values: dict[str, Any]) -> dict[str, Any]:
+    """Job values as they may be shown or audited: secrets masked."""
     view = dict(values)
     if isinstance(view.get("parameters"), dict):
         view["parameters"] = mask_parameters(

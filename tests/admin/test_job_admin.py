@@ -265,7 +265,7 @@ def test_saving_the_change_form_updates_through_the_service(editor_client, edito
     entry = AuditEntry.objects.get(action="update")
     assert entry.actor == editor
     assert entry.source == "admin"
-    assert set(entry.changes) == {"retry_policy", "schedule"}
+    assert set(entry.changes) == {"retry_policy", "schedule", "definition_version"}
 
 
 def test_change_form_shows_service_errors_inline_and_saves_nothing(editor_client):

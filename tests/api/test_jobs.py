@@ -13,6 +13,8 @@ pytestmark = pytest.mark.django_db
 
 JOB_KEYS = {
     "id",
+    "definition_version",
+    "pending_change",
     "name",
     "description",
     "template_type",

@@ -14,6 +14,7 @@ EXECUTION_KEYS = {
     "id",
     "job_id",
     "job_name",
+    "job_version",
     "template_type",
     "status",
     "attempt",

@@ -155,6 +155,8 @@ def test_import_creates_updates_and_prunes_in_one_audited_step(jobs, tmp_path):
     assert out.splitlines() == [
         f"Plan for {path} (2 job(s) in the file):",
         "  update  heartbeat: schedule, enabled",
+        "      schedule.every_seconds: 60 → 300",
+        "      enabled: false → true",
         "  create  new check",
         "  delete  nightly ping",
         "Imported: 1 created, 1 updated, 0 unchanged, 1 deleted.",
@@ -174,6 +176,10 @@ def test_import_creates_updates_and_prunes_in_one_audited_step(jobs, tmp_path):
     assert entry.changes["deleted"] == ["nightly ping"]
     actions = set(AuditEntry.objects.values_list("action", flat=True))
     assert {"create", "update", "delete", "import"} <= actions
+    assert [
+        (v.number, v.source)
+        for v in DynamicJob.objects.get(name="heartbeat").versions.all()
+    ] == [(2, "import"), (1, "other")]
 
 
 def test_import_dry_run_prints_the_plan_and_changes_nothing(jobs, tmp_path):
@@ -185,6 +191,7 @@ def test_import_dry_run_prints_the_plan_and_changes_nothing(jobs, tmp_path):
     assert out.splitlines() == [
         f"Plan for {path} (1 job(s) in the file):",
         "  update  heartbeat: timeout_seconds",
+        "      timeout_seconds: 1800 → 90",
         "  delete  nightly ping",
         "Dry run: 0 create, 1 update, 0 unchanged, 1 delete; nothing was changed.",
     ]

@@ -140,7 +140,10 @@ def test_update_needs_the_current_version_and_bumps_it(job_editor):
     assert excinfo.value.current_version == 2
     assert DynamicJob.objects.get().description == "new"
     entry = AuditEntry.objects.filter(action="update").get()
-    assert entry.changes == {"description": {"before": "", "after": "new"}}
+    assert entry.changes == {
+        "description": {"before": "", "after": "new"},
+        "definition_version": 2,
+    }
 
 
 def test_update_without_changes_keeps_the_version():

@@ -49,6 +49,8 @@ class Command(BaseCommand):
         for item in plan.items:
             detail = f": {', '.join(item.changed)}" if item.changed else ""
             self.stdout.write(f"  {item.action.ljust(width)}  {item.name}{detail}")
+            for row in item.diff:
+                self.stdout.write(f"      {jobfiles.diff_line(row)}")
         counts = ", ".join(f"{n} {action}" for action, n in plan.counts().items())
         if options["dry_run"]:
             self.stdout.write(f"Dry run: {counts}; nothing was changed.")
@@ -72,3 +74,9 @@ class Command(BaseCommand):
             + ", ".join(f"{n} {done.get(a, a)}" for a, n in plan.counts().items())
             + "."
         )
+        for item in plan.items:
+            if item.pending:
+                self.stdout.write(
+                    f"  {item.name}: high-risk change, waits for another person's "
+                    "approval (GET /api/v1/approvals/ or the job's page)."
+                )
