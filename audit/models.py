@@ -20,7 +20,10 @@ class AuditEntry(models.Model):
         IMPORT = "import", "Import"
         MIGRATE = "migrate", "Legacy migration"
         ROLLBACK = "rollback", "Legacy rollback"
+        PROPOSE = "propose", "Propose a change"
         APPROVE = "approve", "Approve"
+        REJECT = "reject", "Reject"
+        ROTATE_SECRETS = "rotate_secrets", "Rotate secret keys"
         LOGIN_FAILED = "login_failed", "Failed login"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
