@@ -26,6 +26,7 @@ from executions.models import JobExecution
 from job_templates.admin import TemplateFilter
 from job_templates.registry import registry
 from scheduler_jobs import access, services
+from scheduler_jobs.admin_history import JobHistoryAdminMixin
 from scheduler_jobs.admin_views import (
     relative_time,
     schedule_preview,
@@ -92,7 +93,7 @@ class LastStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(DynamicJob)
-class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
+class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmin):
     form = DynamicJobChangeForm
     list_display = (
         "name",
@@ -117,6 +118,7 @@ class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "description", "enabled", "version")}),
         ("Parameters", {"fields": ("parameters",)}),
+        ("Change note", {"fields": ("change_comment",)}),
         (
             "Schedule",
             {
@@ -457,6 +459,10 @@ class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 + f"?job={job.pk}",
                 audit_url=reverse("admin:audit_auditentry_changelist")
                 + f"?object={DynamicJob._meta.label_lower}:{job.pk}",
+                versions_url=reverse(
+                    "admin:scheduler_jobs_dynamicjob_versions", args=[job.pk]
+                ),
+                **self.pending_context(request, job),
             )
         return super().change_view(request, object_id, form_url, extra)
 
@@ -486,6 +492,19 @@ class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ()
 
+    def response_change(self, request: HttpRequest, obj: DynamicJob):
+        if getattr(obj, "pending_approval", None) is not None:
+            self.message_user(
+                request,
+                "Your change is high-risk: it waits for another person's approval, "
+                "and the job keeps running its current version until then.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(
+                reverse("admin:scheduler_jobs_dynamicjob_change", args=[obj.pk])
+            )
+        return super().response_change(request, obj)
+
     # --- extra URLs ---
 
     def get_urls(self):
@@ -506,6 +525,7 @@ class DynamicJobAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 wrap(self.toggle_view),
                 name="scheduler_jobs_dynamicjob_toggle",
             ),
+            *self.history_urls(),
             *super().get_urls(),
         ]
 

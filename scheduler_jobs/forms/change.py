@@ -25,6 +25,13 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
     """
 
     version = forms.IntegerField(widget=forms.HiddenInput)
+    change_comment = forms.CharField(
+        label="Why this change",
+        required=False,
+        max_length=1000,
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text="Optional; kept with the new version in the job's history.",
+    )
 
     class Meta:
         model = DynamicJob
@@ -89,6 +96,7 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
                 expected_version=cleaned["version"],
                 request=self.request,
                 source="admin",
+                comment=cleaned.get("change_comment") or "",
             )
         except VersionConflict as exc:
             self.conflict = exc
