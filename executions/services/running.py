@@ -89,8 +89,8 @@ def execution_run(*, execution_id: int) -> str | None:
     except SoftTimeLimitExceeded:
         status = Status.TIMEOUT
         error = (
-            f"Timed out: still running after {execution.timeout_seconds}s "
-            "(the job's timeout_seconds)."
+            f"Timed out: still running after {execution.timeout_seconds}s, "
+            "the job's time limit."
         )
         ctx.logger.error("%s", error)
     except UnknownTemplate as exc:
