@@ -64,3 +64,15 @@ def job_editor(django_user_model):
 def job_operator(django_user_model):
     """An editor who may also run jobs and see and cancel runs (not high-risk ones)."""
     return staff_with(django_user_model, "operator", *JOB_OPERATOR_PERMISSIONS)
+
+
+@pytest.fixture
+def capture(settings):
+    """A real HTTP server on 127.0.0.1 that records what reaches it."""
+    from tests.job_templates.conftest import _start_server
+
+    settings.SCHEDULER_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    server = _start_server()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()

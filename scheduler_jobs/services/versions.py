@@ -23,6 +23,7 @@ ORIGINS = {
     "import": JobVersion.Source.IMPORT,
     "legacy": JobVersion.Source.LEGACY,
     "revert": JobVersion.Source.REVERT,
+    "approval": JobVersion.Source.APPROVAL,
 }
 
 

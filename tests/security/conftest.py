@@ -7,7 +7,6 @@ import pytest
 from scheduler_jobs import services
 from scheduler_jobs.access import SYSTEM
 from tests.conftest import staff_with
-from tests.job_templates.conftest import _start_server
 
 VIEW = ("scheduler_jobs.view_dynamicjob", "executions.view_jobexecution")
 EDIT = (
@@ -62,16 +61,6 @@ def make_role(django_user_model, role: str):
         user.is_staff = False
         user.save(update_fields=["is_staff"])
     return user
-
-
-@pytest.fixture
-def capture(settings):
-    """A real HTTP server on 127.0.0.1 that records what reaches it."""
-    settings.SCHEDULER_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-    server = _start_server()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
 
 
 def webhook_definition(url: str, **overrides) -> dict:
