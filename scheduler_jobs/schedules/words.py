@@ -19,7 +19,7 @@ CLOCK_TIMES = 6
 
 
 def describe_spec(spec: CronSpec) -> str:
-    """ "At 02:00", "Every 15 minutes past hours 9 through 17, Monday through
+    """ "At 02:00", "Every 15 minutes past hours 9 through 17, on Monday through
     Friday", "At 00:00, on every 2nd day of the month if it is a Monday"."""
     parts = [_time_words(spec.minute, spec.hour)]
     days = _day_words(spec)
@@ -37,9 +37,8 @@ def _join(words: list[str], last: str = "and") -> str:
 
 
 def _ordinal(number: int) -> str:
-    if 10 <= number % 100 <= 20:
-        return f"{number}th"
-    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}th" if 10 <= number % 100 <= 20 else f"{number}{suffix}"
 
 
 def _runs(values: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -103,7 +102,9 @@ def _time_words(minute: CronField, hour: CronField) -> str:
         return "At " + _join(times)
     if minute.full:
         head = "Every minute"
-    elif minute.star and len(minute.items) == 1:
+    elif minute.star and len(minute.items) == 1 and 60 % minute.items[0].step == 0:
+        # Only a step that divides the hour keeps an even cadence: */7 runs at
+        # :56 and again at :00.
         head = f"Every {minute.items[0].step} minutes"
     else:
         head = f"At {_field_words(minute, 'minute')}"
