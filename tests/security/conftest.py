@@ -18,6 +18,7 @@ EDIT = (
 RUN = ("scheduler_jobs.run_dynamicjob",)
 EXECUTIONS = ("executions.view_jobexecution", "executions.cancel_jobexecution")
 HIGH_RISK = ("job_templates.use_high_risk_template",)
+APPROVE = ("scheduler_jobs.approve_dynamicjob",)
 
 # Each role as a staff user with narrow permissions would be set up.
 ROLES: dict[str, tuple[str, ...] | None] = {
@@ -29,6 +30,8 @@ ROLES: dict[str, tuple[str, ...] | None] = {
     "editor": EDIT,
     "editor_run": (*EDIT, *RUN, *EXECUTIONS),
     "high_risk": (*EDIT, *RUN, *EXECUTIONS, *HIGH_RISK),
+    "approver": ("scheduler_jobs.view_dynamicjob", *APPROVE, *HIGH_RISK),
+    "approver_low": ("scheduler_jobs.view_dynamicjob", *APPROVE),
     "superuser": (),
 }
 

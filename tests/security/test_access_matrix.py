@@ -28,7 +28,9 @@ from rest_framework.test import APIClient
 from executions.models import JobExecution
 from scheduler_jobs import jobfiles, services
 from scheduler_jobs.access import MATRIX, SYSTEM, Action
-from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.models import DynamicJob, JobApproval
+from scheduler_jobs.services.approvals import approval_propose
+from scheduler_jobs.services.validation import job_clean
 from tests.api.conftest import token_client
 from tests.security.conftest import ROLES, make_role, webhook_definition
 
@@ -37,7 +39,7 @@ pytestmark = pytest.mark.django_db
 A = Action
 EVERYTHING = frozenset(Action)
 NEEDS_HIGH_RISK = frozenset(
-    {A.ADD, A.CHANGE, A.ENABLE, A.DELETE, A.RUN, A.RUN_WITH_OVERRIDES}
+    {A.ADD, A.CHANGE, A.ENABLE, A.DELETE, A.RUN, A.RUN_WITH_OVERRIDES, A.APPROVE}
 )
 EDITING = frozenset({A.VIEW, A.ADD, A.CHANGE, A.ENABLE, A.DISABLE, A.DELETE})
 ALLOWED_ON_A_LOW_RISK_JOB: dict[str, frozenset[Action]] = {
@@ -48,10 +50,12 @@ ALLOWED_ON_A_LOW_RISK_JOB: dict[str, frozenset[Action]] = {
     "view_run": frozenset({A.VIEW, A.VIEW_EXECUTIONS, A.RUN}),
     "editor": EDITING,
     "editor_run": EDITING | {A.RUN, A.RUN_WITH_OVERRIDES, A.VIEW_EXECUTIONS, A.CANCEL},
-    "high_risk": EVERYTHING,
+    "high_risk": EVERYTHING - {A.APPROVE},
+    "approver": frozenset({A.VIEW, A.APPROVE}),
+    "approver_low": frozenset({A.VIEW, A.APPROVE}),
     "superuser": EVERYTHING,
 }
-HIGH_RISK_ROLES = {"high_risk", "superuser"}
+HIGH_RISK_ROLES = {"high_risk", "approver", "superuser"}
 
 
 def expected(role: str, risky: bool, action: Action) -> bool:
@@ -409,6 +413,76 @@ def command_import_prune(w: World, tmp: Any) -> bool:
     return w.fresh() is None
 
 
+def _two_versions(w: World) -> None:
+    """Version 2 differs from version 1 in a parameter that is not secret."""
+    job = w.fresh()
+    services.job_update(
+        job=job,
+        user=SYSTEM,
+        data={"parameters": {**job.parameters, **w.override()}},
+        expected_version=job.version,
+    )
+
+
+def api_revert(w: World, tmp: Any) -> bool:
+    _two_versions(w)
+    w.api.post(
+        f"{API}{w.job.pk}/versions/1/revert/",
+        {"version": w.fresh().version},
+        format="json",
+    )
+    return w.fresh().definition_version == 3
+
+
+def api_versions(w: World, tmp: Any) -> bool:
+    return w.api.get(f"{API}{w.job.pk}/versions/").status_code == 200
+
+
+def page_revert(w: World, tmp: Any) -> bool:
+    _two_versions(w)
+    w.web.post(f"{ADMIN}{w.job.pk}/versions/1/revert/", {"version": w.fresh().version})
+    return w.fresh().definition_version == 3
+
+
+def page_versions(w: World, tmp: Any) -> bool:
+    return w.web.get(f"{ADMIN}{w.job.pk}/versions/").status_code == 200
+
+
+def _proposal(w: World) -> JobApproval:
+    """A high-risk change proposed by someone else (the system)."""
+    job = w.fresh()
+    cleaned = job_clean(
+        {"parameters": {**job.parameters, **w.override()}}, instance=job
+    )
+    return approval_propose(
+        job=job, user=SYSTEM, cleaned=cleaned, reason="a test", source="test"
+    )
+
+
+def api_approve(w: World, tmp: Any) -> bool:
+    approval = _proposal(w)
+    w.api.post(f"/api/v1/approvals/{approval.pk}/approve/", {"comment": "ok"})
+    approval.refresh_from_db()
+    return approval.status == "approved"
+
+
+def api_reject(w: World, tmp: Any) -> bool:
+    approval = _proposal(w)
+    w.api.post(f"/api/v1/approvals/{approval.pk}/reject/", {"comment": "no"})
+    approval.refresh_from_db()
+    return approval.status == "rejected"
+
+
+def page_approve(w: World, tmp: Any) -> bool:
+    approval = _proposal(w)
+    w.web.post(
+        f"{ADMIN}{w.job.pk}/approvals/{approval.pk}/decide/",
+        {"decision": "approve", "comment": "ok"},
+    )
+    approval.refresh_from_db()
+    return approval.status == "approved"
+
+
 def _disable(w: World) -> None:
     DynamicJob.objects.filter(pk=w.job.pk).update(enabled=False, next_run_at=None)
 
@@ -451,7 +525,16 @@ PROBES: dict[tuple[str, Action], Probe] = {
     ("command", A.ADD): command_import_new,
     ("command", A.CHANGE): command_import_change,
     ("command", A.DELETE): command_import_prune,
+    ("api versions", A.VIEW): api_versions,
+    ("api revert", A.CHANGE): api_revert,
+    ("admin history", A.VIEW): page_versions,
+    ("admin revert", A.CHANGE): page_revert,
+    ("api", A.APPROVE): api_approve,
+    ("admin page", A.APPROVE): page_approve,
 }
+# Rejecting leaves the job as it is, so it needs the approve right only (no
+# high-risk right): probed separately from the table above.
+REJECTERS = {"approver", "approver_low", "superuser"}
 
 
 def _cases():
@@ -460,6 +543,8 @@ def _cases():
             for (entry, action), probe in PROBES.items():
                 if entry == "command" and role == "anonymous":
                     continue  # a command always names a user
+                if action is A.APPROVE and not risky:
+                    continue  # only high-risk changes wait for approval
                 yield pytest.param(
                     role,
                     risky,
@@ -495,6 +580,17 @@ def test_role_action_entry_point(
     assert not capture.requests, "a permission check let a request go out"
 
 
+@pytest.mark.parametrize("role", list(ROLES))
+def test_who_may_reject_a_change(role, django_user_model, capture):
+    user = make_role(django_user_model, role)
+    job = services.job_create(
+        user=SYSTEM, data=webhook_definition(capture.url("/hook"), name="the job")
+    )
+    world = World(user=user, job=job, risky=True, url=capture.url("/hook"))
+
+    assert api_reject(world, None) is (role in REJECTERS)
+
+
 def test_the_code_matrix_is_the_documented_one():
     """The rights each action needs, as SECURITY.md's table lists them."""
     view, change = "scheduler_jobs.view_dynamicjob", "scheduler_jobs.change_dynamicjob"
@@ -510,6 +606,7 @@ def test_the_code_matrix_is_the_documented_one():
         A.RUN_WITH_OVERRIDES: (view, run, change),
         A.VIEW_EXECUTIONS: (executions,),
         A.CANCEL: (executions, "executions.cancel_jobexecution"),
+        A.APPROVE: (view, "scheduler_jobs.approve_dynamicjob"),
     } == MATRIX
 
 
@@ -538,10 +635,21 @@ ENTRY_POINTS = {
     "url:api-schema": "the OpenAPI document",
     "url:api-docs": "Swagger UI",
     "url:api-root": "links only",
+    "url:dynamicjob-versions": "probe: api versions",
+    "url:dynamicjob-version": "view, as api versions",
+    "url:dynamicjob-version-diff": "view, as api versions",
+    "url:dynamicjob-revert": "probe: api revert",
+    "url:jobapproval-list": "view: the queue of proposals",
+    "url:jobapproval-detail": "view: one proposal",
+    "url:jobapproval-approve": "probe: api approve",
+    "url:jobapproval-reject": "probe: test_who_may_reject_a_change",
     # admin URLs of the project's own
     "admin:scheduler_jobs_dynamicjob_run": "probe: admin page run",
     "admin:scheduler_jobs_dynamicjob_toggle": "probe: admin page enable/disable",
     "admin:scheduler_jobs_dynamicjob_schedule_preview": "add or change; no job data",
+    "admin:scheduler_jobs_dynamicjob_versions": "probe: admin history",
+    "admin:scheduler_jobs_dynamicjob_revert": "probe: admin revert",
+    "admin:scheduler_jobs_dynamicjob_decide": "probe: admin page approve",
     "admin:executions_jobexecution_rerun": "probe: admin page rerun",
     "admin:executions_jobexecution_cancel": "probe: admin page cancel",
     "admin:executions_dashboard": "probe: admin dashboard",
