@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, InterfaceError, connection, transaction
+from django.db import DatabaseError, InterfaceError, connection
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -108,15 +108,21 @@ class Heartbeat:
 
         A heartbeat lost in a database crash costs nothing (the next tick
         writes another), and waiting for the flush was most of an idle tick's
-        time (bench.dispatcher); the session's other writes keep their setting.
+        time. `set_config(..., true)` turns synchronous_commit off for this
+        statement's own transaction only, inside the one round trip; the
+        session's other writes keep their setting.
         """
-        rows = BeatHeartbeat.objects.filter(instance=self.instance)
         if connection.vendor != "postgresql":
-            return rows.update(ticked_at=now)
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            return rows.update(ticked_at=now)
+            return BeatHeartbeat.objects.filter(instance=self.instance).update(
+                ticked_at=now
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE beat_heartbeats SET ticked_at = %s WHERE instance = %s "
+                "AND set_config('synchronous_commit', 'off', true) = 'off'",
+                [now, self.instance],
+            )
+            return cursor.rowcount
 
     def _register(self, now: datetime) -> None:
         BeatHeartbeat.objects.update_or_create(

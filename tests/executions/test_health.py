@@ -89,6 +89,25 @@ def test_a_database_error_does_not_stop_beat(monkeypatch):
     assert health.Heartbeat("host/42").beat() is False
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's"
+)
+@pytest.mark.django_db(transaction=True)  # autocommit, as in beat
+def test_on_postgresql_the_heartbeat_does_not_wait_for_the_wal_flush(settings):
+    settings.SCHEDULER_HEARTBEAT_SECONDS = 0
+    heartbeat = health.Heartbeat("host/42")
+    heartbeat.beat()
+    with CaptureQueriesContext(connection) as queries:
+        heartbeat.beat()
+    assert (
+        "set_config('synchronous_commit', 'off', true)"
+        in (queries.captured_queries[0]["sql"])
+    )
+    with connection.cursor() as cursor:  # that statement's transaction only
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
+
 def test_the_beat_tick_records_the_heartbeat(monkeypatch, settings):
     import django_celery_beat.schedulers
 
