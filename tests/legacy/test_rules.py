@@ -253,3 +253,36 @@ def test_rule_can_rename_the_job_and_replace_the_schedule(seed_settings):
         "timezone": "Europe/Paris",
     }
     assert "already migrated to 'Weekly digest (heartbeat stand-in)'" in again
+
+
+def test_going_live_through_legacy_migration_waits_for_a_second_person(
+    tickets_model, settings, django_user_model
+):
+    from scheduler_jobs import services
+    from scheduler_jobs.models import JobApproval
+    from tests.conftest import staff_with
+
+    settings.SCHEDULER_APPROVALS = "high-risk"
+    Ticket.objects.create(title="old", status="resolved", resolved_at=timezone.now())
+    run("legacy_jobs", "migrate", "auto_delete_resolved_tickets", "--enable")
+
+    out = run("legacy_jobs", "migrate", "auto_delete_resolved_tickets", "--live")
+
+    job = DynamicJob.objects.get()
+    assert job.parameters["dry_run"] is True  # nothing changed yet
+    assert "waits for another person's approval" in out
+    approval = JobApproval.objects.get(job=job)
+    reviewer = staff_with(
+        django_user_model,
+        "reviewer",
+        "scheduler_jobs.view_dynamicjob",
+        "scheduler_jobs.approve_dynamicjob",
+        "job_templates.use_high_risk_template",
+        "testapp.delete_ticket",
+    )
+    services.approval_decide(
+        approval=approval, user=reviewer, approve=True, comment="migration checked"
+    )
+    job.refresh_from_db()
+    assert job.parameters["dry_run"] is False
+    assert job.versions.get(number=job.definition_version).source == "approval"
