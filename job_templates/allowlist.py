@@ -64,12 +64,16 @@ SECRET_FIELDS: dict[str, frozenset[str]] = {
     # Authorization header; notifications hold the Slack webhook, whose path is
     # its credential.
     "scheduler_jobs.dynamicjob": frozenset({"parameters", "notifications"}),
+    # Every version and proposal holds a whole definition, secrets included
+    # (sealed, but a file is no place even for ciphertext).
+    "scheduler_jobs.jobversion": frozenset({"definition"}),
+    "scheduler_jobs.jobapproval": frozenset({"definition"}),
     # A copy of the job's parameters, plus what the run produced: results, log
     # lines and error messages quote URLs (with their query tokens), request
     # headers and the remote side's replies.
     "executions.jobexecution": frozenset({"parameters", "result", "logs", "error"}),
-    # Job changes as recorded: only the parameters a template declares secret are
-    # masked there, so headers and URLs with tokens stay readable.
+    # Job changes as recorded: secrets are masked there, but a URL's query
+    # token or a proposal's diff of other parameters may still say too much.
     "audit.auditentry": frozenset({"changes"}),
 }
 
