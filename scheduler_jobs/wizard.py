@@ -314,6 +314,18 @@ class JobCreationWizard(SessionWizardView):
         change_url = reverse(
             f"admin:{opts.app_label}_{opts.model_name}_change", args=[job.pk]
         )
+        if job.pending_approval is not None:
+            messages.warning(
+                self.request,
+                format_html(
+                    'Created the job “<a href="{}">{}</a>”. It is high-risk, so it '
+                    "waits for another person's approval: until then it is "
+                    "disabled and cannot run.",
+                    change_url,
+                    job.name,
+                ),
+            )
+            return HttpResponseRedirect(change_url)
         messages.success(
             self.request,
             format_html(
