@@ -290,3 +290,22 @@ def test_the_setting_turns_the_rule_off(author, settings):
         1,
         True,
     )
+
+
+def test_the_wizard_creates_a_high_risk_job_waiting_for_approval(author, capture):
+    from tests.security.test_access_matrix import World, page_add
+
+    anchor = services.job_create(
+        user=SYSTEM,
+        data={
+            "name": "anchor",
+            "template_type": "heartbeat",
+            "schedule": {"type": "interval", "every_seconds": 60},
+        },
+    )
+    world = World(user=author, job=anchor, risky=True, url=capture.url("/h"))
+
+    assert page_add(world, None) is True
+    job = DynamicJob.objects.get(name="made in the wizard")
+    assert (job.enabled, job.definition_version) == (False, 0)
+    assert JobApproval.objects.get(job=job).status == "pending"
