@@ -56,8 +56,20 @@ from scheduler_jobs.serializers import (
 )
 
 NUMBER_PARAMETER = OpenApiParameter(
-    "number", int, OpenApiParameter.PATH, description="A version number."
+    "number",
+    {"type": "integer", "minimum": 1, "maximum": 999_999_999},
+    OpenApiParameter.PATH,
+    description="A version number.",
 )
+AGAINST_PARAMETER = OpenApiParameter(
+    "against",
+    {"type": "integer", "minimum": 1, "maximum": 999_999_999},
+    description="The version to compare with; default: the one before.",
+)
+VERSION_PATH = r"versions/(?P<number>[0-9]{1,9})"
+MAY_VIEW = [IsStaff, permission(*access.MATRIX[access.Action.VIEW])]
+MAY_CHANGE = [IsStaff, permission(*access.MATRIX[access.Action.CHANGE])]
+MAY_APPROVE = [IsStaff, permission(*access.MATRIX[access.Action.APPROVE])]
 
 
 # Actions whose answer is the job itself (with its pending change).
@@ -235,7 +247,7 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
     @action(
         detail=True,
         methods=["get"],
-        permission_classes=[IsStaff, permission(*access.MATRIX[access.Action.VIEW])],
+        permission_classes=MAY_VIEW,
         pagination_class=CountedPagination,
         filter_backends=[],
         serializer_class=JobVersionSerializer,
@@ -253,8 +265,8 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
     @action(
         detail=True,
         methods=["get"],
-        url_path=r"versions/(?P<number>[0-9]{1,9})",
-        permission_classes=[IsStaff, permission(*access.MATRIX[access.Action.VIEW])],
+        url_path=VERSION_PATH,
+        permission_classes=MAY_VIEW,
         serializer_class=JobVersionSerializer,
     )
     def version(
@@ -265,33 +277,25 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
     @extend_schema(
         summary="What changed from version `against` to this one (secrets hidden)",
         responses={200: VersionDiffSerializer},
-        parameters=[
-            NUMBER_PARAMETER,
-            OpenApiParameter(
-                "against", int, required=True, description="Another version's number."
-            ),
-        ],
+        parameters=[NUMBER_PARAMETER, AGAINST_PARAMETER],
     )
     @action(
         detail=True,
         methods=["get"],
-        url_path=r"versions/(?P<number>[0-9]{1,9})/diff",
-        permission_classes=[IsStaff, permission(*access.MATRIX[access.Action.VIEW])],
+        url_path=f"{VERSION_PATH}/diff",
+        permission_classes=MAY_VIEW,
         serializer_class=VersionDiffSerializer,
     )
     def version_diff(
         self, request: Request, pk: str | None = None, number: str = ""
     ) -> Response:
-        against_text = request.query_params.get("against", "")
-        if (
-            not against_text.isascii()
-            or not against_text.isdigit()
-            or len(against_text) > 9
-        ):
+        newer = self._version(number)
+        against = request.query_params.get("against") or str(newer.number - 1)
+        if not (against.isascii() and against.isdigit() and len(against) <= 9):
             raise exceptions.ValidationError(
                 {"against": ["Give the number of the version to compare with."]}
             )
-        newer, older = self._version(number), self._version(against_text)
+        older = self._version(against)
         return Response(
             {
                 "number": newer.number,
@@ -309,8 +313,8 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
     @action(
         detail=True,
         methods=["post"],
-        url_path=r"versions/(?P<number>[0-9]{1,9})/revert",
-        permission_classes=[IsStaff, permission(*access.MATRIX[access.Action.CHANGE])],
+        url_path=f"{VERSION_PATH}/revert",
+        permission_classes=MAY_CHANGE,
         serializer_class=RevertRequestSerializer,
     )
     def revert(
@@ -349,7 +353,7 @@ class JobApprovalViewSet(viewsets.ReadOnlyModelViewSet):
     """The two-person rule's queue: proposed high-risk changes and their decisions."""
 
     serializer_class = ApprovalSerializer
-    permission_classes = [IsStaff, permission(*access.MATRIX[access.Action.VIEW])]
+    permission_classes = MAY_VIEW
     pagination_class = CountedPagination
     lookup_value_regex = r"[0-9]+"
 
@@ -374,7 +378,7 @@ class JobApprovalViewSet(viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True,
         methods=["post"],
-        permission_classes=[IsStaff, permission(*access.MATRIX[access.Action.APPROVE])],
+        permission_classes=MAY_APPROVE,
     )
     def approve(self, request: Request, pk: str | None = None) -> Response:
         return self._decide(request, approve=True)
@@ -387,7 +391,7 @@ class JobApprovalViewSet(viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True,
         methods=["post"],
-        permission_classes=[IsStaff, permission(*access.MATRIX[access.Action.APPROVE])],
+        permission_classes=MAY_APPROVE,
     )
     def reject(self, request: Request, pk: str | None = None) -> Response:
         return self._decide(request, approve=False)

@@ -198,7 +198,10 @@ def test_api_lists_versions_shows_one_diffs_and_reverts(django_user_model):
     assert done.json()["definition_version"] == 3
     assert done.json()["parameters"]["message"] == "one"
     assert client.get(f"{API}{job.pk}/versions/9/").status_code == 404
-    assert client.get(f"{API}{job.pk}/versions/2/diff/").status_code == 400
+    default = client.get(f"{API}{job.pk}/versions/2/diff/").json()
+    assert default["against"] == 1
+    assert client.get(f"{API}{job.pk}/versions/1/diff/").status_code == 404
+    assert client.get(f"{API}{job.pk}/versions/2/diff/?against=x").status_code == 400
 
 
 def test_secrets_stay_sealed_in_versions_and_masked_in_the_api(
