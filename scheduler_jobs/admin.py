@@ -32,6 +32,7 @@ from scheduler_jobs.admin_views import (
     schedule_preview,
 )
 from scheduler_jobs.forms import DynamicJobChangeForm
+from scheduler_jobs.labels import job_zone_name
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.wizard import JobCreationWizard
 
@@ -250,14 +251,16 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
     def next_run_column(self, job: DynamicJob) -> str:
         if not job.enabled:
             return mark_safe('<span class="ds-quiet">disabled</span>')
-        return relative_time(job.next_run_at)
+        return relative_time(job.next_run_at, zone_name=job_zone_name(job))
 
     @admin.display(description="Last run", ordering="last_run_at")
     def last_run_column(self, job: DynamicJob) -> str:
         if not job.last_run_at and not job.last_status:
             return status_badge("")
         return format_html(
-            "{} {}", status_badge(job.last_status), relative_time(job.last_run_at)
+            "{} {}",
+            status_badge(job.last_status),
+            relative_time(job.last_run_at, zone_name=job_zone_name(job)),
         )
 
     @admin.display(description="Enabled", ordering="enabled")
@@ -462,6 +465,7 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
                 versions_url=reverse(
                     "admin:scheduler_jobs_dynamicjob_versions", args=[job.pk]
                 ),
+                job_zone_name=job_zone_name(job),
                 **self.pending_context(request, job),
             )
         return super().change_view(request, object_id, form_url, extra)

@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from scheduler_jobs import access, services
+from scheduler_jobs.labels import job_zone_name
 from scheduler_jobs.models import DynamicJob, JobApproval, JobVersion
 
 VERSIONS_SHOWN = 200
@@ -55,6 +56,7 @@ class JobHistoryAdminMixin:
             "opts": DynamicJob._meta,
             "title": f"History of “{job.name}”",
             "job": job,
+            "zone": job_zone_name(job),
             "versions": versions,
             "older": older,
             "newer": newer,
