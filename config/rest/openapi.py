@@ -70,85 +70,103 @@ def _json(description: str, ref: str, headers: dict | None = None) -> dict[str, 
 def schema_postprocessing_hook(result, generator, request, public):
     """Document the error responses every operation can give, and fill values
     known only at run time (registered template types, the minimum interval)."""
-    from executions.models import JobExecution
-    from job_templates.registry import registry
-
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    _add_error_components(schemas)
+    for path, item in result.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            _add_error_responses(path, method, operation)
+            _describe_parameters(operation)
+    _fill_runtime_values(schemas)
+    _close_request_bodies(result, schemas)
+    return result
+
+
+ERROR_REF = "#/components/schemas/Error"
+FIELD_ERRORS_REF = "#/components/schemas/FieldErrors"
+CONFLICT_REF = "#/components/schemas/Conflict"
+
+
+def _add_error_components(schemas: dict[str, Any]) -> None:
+    """The error bodies as shared components, so every response can point at one
+    definition; the execution statuses are known only once the apps are loaded."""
+    from executions.models import JobExecution
+
     schemas["Error"] = ERROR_SCHEMA
     schemas["FieldErrors"] = FIELD_ERRORS_SCHEMA
     schemas["Conflict"] = copy.deepcopy(CONFLICT_SCHEMA)
     schemas["Conflict"]["properties"]["status"]["enum"] = list(
         JobExecution.Status.values
     )
-    error, field_errors, conflict = (
-        "#/components/schemas/Error",
-        "#/components/schemas/FieldErrors",
-        "#/components/schemas/Conflict",
+
+
+def _add_error_responses(path: str, method: str, operation: dict[str, Any]) -> None:
+    """The errors the middleware, permissions and exception handler can answer
+    with, which drf-spectacular cannot see from the views; a response a view
+    documents itself is kept."""
+    responses = operation.setdefault("responses", {})
+    parameters = operation.get("parameters", [])
+    has_input = "requestBody" in operation or any(
+        p.get("in") == "query" for p in parameters
+    )
+    if has_input or method in {"put", "patch"}:
+        responses.setdefault("400", _json("Invalid input, by field.", FIELD_ERRORS_REF))
+    if "requestBody" in operation:
+        responses.setdefault("413", _json("Request body too large.", ERROR_REF))
+        responses.setdefault("415", _json("Unsupported media type.", ERROR_REF))
+    responses.setdefault(
+        "401", _json("Not authenticated (no or bad credentials).", ERROR_REF)
+    )
+    responses.setdefault(
+        "403",
+        _json(
+            "Not staff, a permission missing, or a quota reached "
+            '(code "quota_exceeded").',
+            ERROR_REF,
+        ),
+    )
+    if "{" in path or any(p.get("name") in {"page", "cursor"} for p in parameters):
+        responses.setdefault("404", _json("Not found.", ERROR_REF))
+    if method in WRITE_METHODS:
+        responses.setdefault(
+            "409",
+            _json(
+                "Conflict: a stale version (with current_version), an "
+                "execution that already ended (with status), or a "
+                "concurrent change.",
+                CONFLICT_REF,
+            ),
+        )
+        responses.setdefault(
+            "429",
+            _json("Rate limit reached.", ERROR_REF, headers=RETRY_AFTER_HEADER),
+        )
+    responses.setdefault(
+        "503",
+        _json("The database is unavailable.", ERROR_REF, headers=RETRY_AFTER_HEADER),
     )
 
-    for path, item in result.get("paths", {}).items():
-        for method, operation in item.items():
-            if method not in {"get", "post", "put", "patch", "delete"}:
-                continue
-            responses = operation.setdefault("responses", {})
-            has_input = "requestBody" in operation or any(
-                p.get("in") == "query" for p in operation.get("parameters", [])
-            )
-            if has_input or method in {"put", "patch"}:
-                responses.setdefault(
-                    "400", _json("Invalid input, by field.", field_errors)
-                )
-            if "requestBody" in operation:
-                responses.setdefault("413", _json("Request body too large.", error))
-                responses.setdefault("415", _json("Unsupported media type.", error))
-            responses.setdefault(
-                "401", _json("Not authenticated (no or bad credentials).", error)
-            )
-            responses.setdefault(
-                "403",
-                _json(
-                    "Not staff, a permission missing, or a quota reached "
-                    '(code "quota_exceeded").',
-                    error,
-                ),
-            )
-            if "{" in path or any(
-                p.get("name") in {"page", "cursor"}
-                for p in operation.get("parameters", [])
-            ):
-                responses.setdefault("404", _json("Not found.", error))
-            if method in WRITE_METHODS:
-                responses.setdefault(
-                    "409",
-                    _json(
-                        "Conflict: a stale version (with current_version), an "
-                        "execution that already ended (with status), or a "
-                        "concurrent change.",
-                        conflict,
-                    ),
-                )
-            if method in WRITE_METHODS:
-                responses.setdefault(
-                    "429",
-                    _json("Rate limit reached.", error, headers=RETRY_AFTER_HEADER),
-                )
-            responses.setdefault(
-                "503",
-                _json(
-                    "The database is unavailable.", error, headers=RETRY_AFTER_HEADER
-                ),
-            )
 
-            for parameter in operation.get("parameters", []):
-                if parameter.get("in") == "path":
-                    _integer_id(parameter)
-                if parameter.get("in") != "query":
-                    continue
-                # Every filter treats an empty value as absent (django-filter's
-                # rule, and what HTML filter forms send).
-                parameter["allowEmptyValue"] = True
-                if parameter["name"] in ID_QUERY_PARAMETERS:
-                    parameter["schema"].update({"minimum": 1, "maximum": MAX_ID})
+def _describe_parameters(operation: dict[str, Any]) -> None:
+    """Path ids and id filters bounded like the ids they name, and every filter
+    marked as accepting an empty value."""
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "path":
+            _integer_id(parameter)
+        if parameter.get("in") != "query":
+            continue
+        # Every filter treats an empty value as absent (django-filter's
+        # rule, and what HTML filter forms send).
+        parameter["allowEmptyValue"] = True
+        if parameter["name"] in ID_QUERY_PARAMETERS:
+            parameter["schema"].update({"minimum": 1, "maximum": MAX_ID})
+
+
+def _fill_runtime_values(schemas: dict[str, Any]) -> None:
+    """Values that depend on the running deployment: the registered template
+    types and the schedule's minimum interval."""
+    from job_templates.registry import registry
 
     types = registry.types()
     for name, component in schemas.items():
@@ -159,8 +177,13 @@ def schema_postprocessing_hook(result, generator, request, public):
             props["template_type"]["enum"] = types
     if "Schedule" in schemas:
         schemas["Schedule"] = _schedule_schema()
+    schemas.pop("ScheduleTypeEnum", None)
+
+
+def _close_request_bodies(result: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Request bodies as strict as the serializers: unknown fields are refused by
+    name (a typo is not ignored), and a PATCH must carry the version it edits."""
     for name, component in schemas.items():
-        # Unknown fields in a body are refused by name (a typo is not ignored).
         if name.endswith("Request"):
             component["additionalProperties"] = False
     if "PatchedDynamicJobUpdateRequest" in schemas:
@@ -168,8 +191,6 @@ def schema_postprocessing_hook(result, generator, request, public):
         for item in result.get("paths", {}).values():
             if "patch" in item and "requestBody" in item["patch"]:
                 item["patch"]["requestBody"]["required"] = True
-    schemas.pop("ScheduleTypeEnum", None)
-    return result
 
 
 ID_QUERY_PARAMETERS = {"job"}
