@@ -66,6 +66,29 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     # there) before the apps are ready, and rest_framework.views imports it too.
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    response = _service_error_response(exc)
+    if response is None:
+        response = _request_error_response(exc)
+    if response is None:
+        response = _database_error_response(exc)
+    if response is not None:
+        return response
+    if isinstance(exc, Http404 | DjangoPermissionDenied):
+        return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.Throttled):
+        response.data = {
+            "detail": response.data.get("detail", "Request was throttled."),
+            "code": "throttled",
+            "retry_after": exc.wait,
+        }
+    return response
+
+
+def _service_error_response(exc: Exception) -> Response | None:
+    """The services' own refusals, with the fields a client needs to recover
+    (the current version, the quota code, the execution's status)."""
+    # Imported here for the same reason as DRF's handler: the apps load later.
     from executions.services import NotCancellable
     from scheduler_jobs.services import QuotaExceeded, VersionConflict
 
@@ -87,6 +110,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             django_validation_error_data(exc), status=status.HTTP_400_BAD_REQUEST
         )
+    return None
+
+
+def _request_error_response(exc: Exception) -> Response | None:
+    """Requests Django refuses before a view runs, which would otherwise get
+    Django's HTML error page."""
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {
@@ -103,6 +132,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             {"detail": "The request is malformed.", "code": "bad_request"},
             status=status.HTTP_400_BAD_REQUEST,
         )
+    return None
+
+
+def _database_error_response(exc: Exception) -> Response | None:
+    """Database errors as a conflict, a bad value or a retryable outage instead
+    of a 500."""
     if isinstance(exc, IntegrityError):
         # The services turn the conflicts they expect into errors of their own;
         # this is the net under a race they did not foresee.
@@ -128,16 +163,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
-    if isinstance(exc, Http404 | DjangoPermissionDenied):
-        return drf_exception_handler(exc, context)
-    response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(exc, exceptions.Throttled):
-        response.data = {
-            "detail": response.data.get("detail", "Request was throttled."),
-            "code": "throttled",
-            "retry_after": exc.wait,
-        }
-    return response
+    return None
 
 
 @csrf_exempt
