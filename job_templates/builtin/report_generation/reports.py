@@ -37,55 +37,8 @@ def execution_summary(since, now) -> dict[str, Any]:
         execution_model = apps.get_model("executions", "JobExecution")
     except LookupError:
         raise TemplateError("The executions app is not installed.") from None
-    stats: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"runs": 0, "completed": 0, "failed": 0, "skipped": 0, "durations": []}
-    )
-    sampler = random.Random(0)  # noqa: S311 - sampling, not security
-    rows = (
-        execution_model._base_manager.filter(created_at__gte=since, created_at__lt=now)
-        .order_by()
-        .values_list("job_name", "status", "duration_seconds")
-    )
-    for job_name, status, duration in rows.iterator(chunk_size=5000):
-        entry = stats[job_name]
-        if status in ("skipped", "cancelled"):
-            entry["skipped"] += 1
-            continue
-        if status not in RUN_STATUSES:
-            continue
-        entry["runs"] += 1
-        if status == "completed":
-            entry["completed"] += 1
-        else:
-            entry["failed"] += 1
-        if duration is not None:
-            durations = entry["durations"]
-            seen = entry.setdefault("seen", 0) + 1
-            entry["seen"] = seen
-            if len(durations) < SAMPLE_SIZE:
-                durations.append(duration)
-            else:
-                slot = sampler.randrange(seen)
-                if slot < SAMPLE_SIZE:
-                    durations[slot] = duration
-    table = []
-    for job_name in sorted(stats):
-        entry = stats[job_name]
-        runs = entry["runs"]
-        table.append(
-            {
-                "job": job_name,
-                "runs": runs,
-                "completed": entry["completed"],
-                "failed": entry["failed"],
-                "skipped": entry["skipped"],
-                "success_rate": round(entry["completed"] / runs * 100, 1)
-                if runs
-                else None,
-                "p50_seconds": _percentile(entry["durations"], 0.50),
-                "p95_seconds": _percentile(entry["durations"], 0.95),
-            }
-        )
+    stats = _tally_executions(execution_model, since, now)
+    table = [_summary_row(job_name, stats[job_name]) for job_name in sorted(stats)]
     runs = sum(r["runs"] for r in table)
     completed = sum(r["completed"] for r in table)
     return {
@@ -120,6 +73,69 @@ def execution_summary(since, now) -> dict[str, Any]:
     }
 
 
+def _tally_executions(
+    execution_model: type[models.Model], since, now
+) -> dict[str, dict[str, Any]]:
+    """Counts per job in one streamed pass, so a window of millions of runs never
+    sits in memory; durations are kept as a bounded sample for the percentiles."""
+    stats: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"runs": 0, "completed": 0, "failed": 0, "skipped": 0, "durations": []}
+    )
+    sampler = random.Random(0)  # noqa: S311 - sampling, not security
+    rows = (
+        execution_model._base_manager.filter(created_at__gte=since, created_at__lt=now)
+        .order_by()
+        .values_list("job_name", "status", "duration_seconds")
+    )
+    for job_name, status, duration in rows.iterator(chunk_size=5000):
+        entry = stats[job_name]
+        if status in ("skipped", "cancelled"):
+            entry["skipped"] += 1
+            continue
+        if status not in RUN_STATUSES:
+            continue
+        entry["runs"] += 1
+        if status == "completed":
+            entry["completed"] += 1
+        else:
+            entry["failed"] += 1
+        if duration is not None:
+            _sample_duration(entry, duration, sampler)
+    return stats
+
+
+def _sample_duration(
+    entry: dict[str, Any], duration: float, sampler: random.Random
+) -> None:
+    """Reservoir sampling: past SAMPLE_SIZE every duration still has an equal
+    chance to be kept, so the percentiles stay unbiased at a fixed memory cost."""
+    durations = entry["durations"]
+    seen = entry.setdefault("seen", 0) + 1
+    entry["seen"] = seen
+    if len(durations) < SAMPLE_SIZE:
+        durations.append(duration)
+    else:
+        slot = sampler.randrange(seen)
+        if slot < SAMPLE_SIZE:
+            durations[slot] = duration
+
+
+def _summary_row(job_name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """One job's line; a job with only skipped runs has no success rate rather
+    than 0%, which would read as all failed."""
+    runs = entry["runs"]
+    return {
+        "job": job_name,
+        "runs": runs,
+        "completed": entry["completed"],
+        "failed": entry["failed"],
+        "skipped": entry["skipped"],
+        "success_rate": round(entry["completed"] / runs * 100, 1) if runs else None,
+        "p50_seconds": _percentile(entry["durations"], 0.50),
+        "p95_seconds": _percentile(entry["durations"], 0.95),
+    }
+
+
 def model_counts(
     model: type[models.Model],
     group: models.Field,
@@ -128,6 +144,42 @@ def model_counts(
     now,
 ) -> dict[str, Any]:
     """Rows of `model` in the window, by `group` value and by day."""
+    totals, per_day = _count_by_value_and_day(model, group, day_field, since, now)
+    days = [
+        (since + timedelta(days=i)).date()
+        for i in range((now.date() - since.date()).days + 1)
+    ]
+    day_totals = [sum(per_day[v].get(d, 0) for v in totals) for d in days]
+    return {
+        "title": f"{model._meta.label} by {group.name} and day",
+        "since": since,
+        "until": now,
+        "columns": ["value", "total", *(d.isoformat() for d in days)],
+        "rows": _count_rows(totals, per_day, days),
+        "chart": {
+            "labels": [d.isoformat() for d in days],
+            "series": [("rows", "#1565c0", day_totals)],
+        },
+        "summary": {
+            "collection": model._meta.label,
+            "group_by": group.name,
+            "total": sum(totals.values()),
+            "groups": len(totals),
+            "days": len(days),
+        },
+    }
+
+
+def _count_by_value_and_day(
+    model: type[models.Model],
+    group: models.Field,
+    day_field: models.Field,
+    since,
+    now,
+) -> tuple[dict[Any, int], dict[Any, dict[date, int]]]:
+    """Counted by the database, one row per value and day, so the report never
+    loads the rows themselves; a date field's window is inclusive of both days,
+    as a date has no time to cut at."""
     window = {f"{day_field.attname}__gte": since, f"{day_field.attname}__lt": now}
     if not isinstance(day_field, models.DateTimeField):
         window = {
@@ -151,10 +203,14 @@ def model_counts(
     for value, when, n in rows.iterator():
         totals[value] += n
         per_day[value][when] += n
-    days = [
-        (since + timedelta(days=i)).date()
-        for i in range((now.date() - since.date()).days + 1)
-    ]
+    return totals, per_day
+
+
+def _count_rows(
+    totals: dict[Any, int], per_day: dict[Any, dict[date, int]], days: list[date]
+) -> list[dict[str, Any]]:
+    """The MAX_GROUPS largest values, then one line for the rest, so a field with
+    thousands of values still gives a readable table."""
     ranked = sorted(totals, key=lambda v: (-totals[v], str(v)))
     shown, rest = ranked[:MAX_GROUPS], ranked[MAX_GROUPS:]
     table = []
@@ -171,22 +227,4 @@ def model_counts(
             {d.isoformat(): sum(per_day[v].get(d, 0) for v in rest) for d in days}
         )
         table.append(row)
-    day_totals = [sum(per_day[v].get(d, 0) for v in totals) for d in days]
-    return {
-        "title": f"{model._meta.label} by {group.name} and day",
-        "since": since,
-        "until": now,
-        "columns": ["value", "total", *(d.isoformat() for d in days)],
-        "rows": table,
-        "chart": {
-            "labels": [d.isoformat() for d in days],
-            "series": [("rows", "#1565c0", day_totals)],
-        },
-        "summary": {
-            "collection": model._meta.label,
-            "group_by": group.name,
-            "total": sum(totals.values()),
-            "groups": len(totals),
-            "days": len(days),
-        },
-    }
+    return table
