@@ -14,6 +14,7 @@ from job_templates.base import JobTemplate, TemplateError
 from job_templates.context import ExecutionContext
 from job_templates.net import (
     RequestFailed,
+    Response,
     UnsafeURL,
     check_url,
     check_url_for_save,
@@ -177,46 +178,16 @@ class WebhookTriggerTemplate(JobTemplate):
     def execute(self, params: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
         method, url = params["method"], params["url"]
         body = _body(params)
-        headers = dict(params["headers"])
-        if body is not None:
-            headers.setdefault("Content-Type", "application/json")
-        headers.setdefault("User-Agent", "dynamic-scheduler-webhook/1")
-        if ctx.idempotency_key:
-            headers[IDEMPOTENCY_HEADER] = ctx.idempotency_key
-        if params["signing_secret"]:
-            timestamp = str(int(time.time()))
-            headers[TIMESTAMP_HEADER] = timestamp
-            headers[SIGNATURE_HEADER] = "sha256=" + sign(
-                params["signing_secret"], timestamp, body or b""
-            )
-        # Header names only: values may hold credentials.
-        shown = ", ".join(sorted(headers))
+        headers = _request_headers(params, ctx, body)
         if ctx.dry_run:
-            try:
-                addresses = ", ".join(check_url(url).addresses)
-            except UnsafeURL as exc:
-                raise TemplateError(f"url: {exc}") from None
-            except RequestFailed as exc:
-                # A preview should still show what would be sent.
-                ctx.logger.warning("Dry run: %s", exc)
-                addresses = "unresolved"
-            ctx.logger.info(
-                "Dry run: would %s %s (%s) with headers %s and %s body bytes",
-                method,
-                url,
-                addresses,
-                shown,
-                len(body or b""),
-            )
-            return {
-                "dry_run": True,
-                "method": method,
-                "url": url,
-                "addresses": addresses,
-                "headers": sorted(headers),
-            }
+            return _dry_run_report(method, url, headers, body, ctx)
+        # Header names only: values may hold credentials.
         ctx.logger.info(
-            "%s %s (headers: %s, %s body bytes)", method, url, shown, len(body or b"")
+            "%s %s (headers: %s, %s body bytes)",
+            method,
+            url,
+            ", ".join(sorted(headers)),
+            len(body or b""),
         )
         try:
             response = safe_request(
@@ -230,30 +201,92 @@ class WebhookTriggerTemplate(JobTemplate):
             raise TemplateError(f"Refused: {exc}") from None
         except RequestFailed as exc:
             raise TemplateError(str(exc)) from None
-        for hop in response.redirects:
-            ctx.logger.info("Redirected to %s", hop)
-        ctx.logger.info("HTTP %s in %s ms", response.status, response.latency_ms)
-        result = {
-            "status": response.status,
-            "latency_ms": response.latency_ms,
-            "final_url": response.final_url,
-            "redirects": response.redirects,
-            "content_type": response.headers.get("content-type", ""),
-            "body": response.body_prefix,
-        }
-        expected = params["expected_status"]
-        ok = response.status in expected if expected else response.ok
-        if not ok:
-            wanted = ", ".join(map(str, expected)) if expected else "2xx"
-            ctx.logger.error(
-                "Unexpected status %s (expected %s)", response.status, wanted
-            )
-            raise TemplateError(
-                f"HTTP {response.status} from {response.final_url} "
-                f"(expected {wanted}). "
-                f"Body: {response.body_prefix[:500]}"
-            )
-        return result
+        return _judge_response(response, params["expected_status"], ctx)
+
+
+def _request_headers(
+    params: dict[str, Any], ctx: ExecutionContext, body: bytes | None
+) -> dict[str, str]:
+    """The job's headers, defaults it may override, and the scheduler's own
+    (clean() refuses those in a job): the idempotency key lets a receiver drop a
+    retried delivery, the signature proves the body came from here."""
+    headers = dict(params["headers"])
+    if body is not None:
+        headers.setdefault("Content-Type", "application/json")
+    headers.setdefault("User-Agent", "dynamic-scheduler-webhook/1")
+    if ctx.idempotency_key:
+        headers[IDEMPOTENCY_HEADER] = ctx.idempotency_key
+    if params["signing_secret"]:
+        timestamp = str(int(time.time()))
+        headers[TIMESTAMP_HEADER] = timestamp
+        headers[SIGNATURE_HEADER] = "sha256=" + sign(
+            params["signing_secret"], timestamp, body or b""
+        )
+    return headers
+
+
+def _dry_run_report(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    ctx: ExecutionContext,
+) -> dict[str, Any]:
+    """What a send would do, without sending: the URL is still checked so a
+    preview refuses what a run would refuse, and only header names are shown
+    because values may hold credentials."""
+    try:
+        addresses = ", ".join(check_url(url).addresses)
+    except UnsafeURL as exc:
+        raise TemplateError(f"url: {exc}") from None
+    except RequestFailed as exc:
+        # A preview should still show what would be sent.
+        ctx.logger.warning("Dry run: %s", exc)
+        addresses = "unresolved"
+    ctx.logger.info(
+        "Dry run: would %s %s (%s) with headers %s and %s body bytes",
+        method,
+        url,
+        addresses,
+        ", ".join(sorted(headers)),
+        len(body or b""),
+    )
+    return {
+        "dry_run": True,
+        "method": method,
+        "url": url,
+        "addresses": addresses,
+        "headers": sorted(headers),
+    }
+
+
+def _judge_response(
+    response: Response, expected: list[int], ctx: ExecutionContext
+) -> dict[str, Any]:
+    """The call's result, or a failed run when the status is not one the job
+    counts as success; the error quotes the body's start so the cause is visible
+    without the receiver's logs."""
+    for hop in response.redirects:
+        ctx.logger.info("Redirected to %s", hop)
+    ctx.logger.info("HTTP %s in %s ms", response.status, response.latency_ms)
+    result = {
+        "status": response.status,
+        "latency_ms": response.latency_ms,
+        "final_url": response.final_url,
+        "redirects": response.redirects,
+        "content_type": response.headers.get("content-type", ""),
+        "body": response.body_prefix,
+    }
+    ok = response.status in expected if expected else response.ok
+    if not ok:
+        wanted = ", ".join(map(str, expected)) if expected else "2xx"
+        ctx.logger.error("Unexpected status %s (expected %s)", response.status, wanted)
+        raise TemplateError(
+            f"HTTP {response.status} from {response.final_url} "
+            f"(expected {wanted}). "
+            f"Body: {response.body_prefix[:500]}"
+        )
+    return result
 
 
 def _body(params: dict[str, Any]) -> bytes | None:
