@@ -57,7 +57,7 @@ def queue_for(*, job_queue: str, template_type: str) -> str:
     return settings.SCHEDULER_QUEUES.get(usage) or settings.CELERY_TASK_DEFAULT_QUEUE
 
 
-def _effective_dry_run(parameters: dict[str, Any], override: bool | None) -> bool:
+def effective_dry_run(parameters: dict[str, Any], override: bool | None) -> bool:
     if override is not None:
         return bool(override)
     return bool((parameters or {}).get("dry_run", False))
@@ -212,7 +212,7 @@ def _scheduled_execution(
         scheduled_for=slot,
         attempt=1,
         parameters=row["parameters"],
-        dry_run=_effective_dry_run(row["parameters"], None),
+        dry_run=effective_dry_run(row["parameters"], None),
         timeout_seconds=row["timeout_seconds"],
         queue=queue_for(job_queue=row["queue"], template_type=row["template_type"]),
         triggered_by=Trigger.SCHEDULER,

@@ -41,6 +41,38 @@ def run_now(
     run, need the right to run with overrides. Raises AccessDenied, or
     ValidationError keyed by field.
     """
+    template = _runnable_template(job, parameters)
+    goes_live = dry_run is False and dispatch.effective_dry_run(job.parameters, None)
+    authorize(
+        user, Action.RUN_WITH_OVERRIDES if parameters or goes_live else Action.RUN
+    )
+    cleaned, overridden = _run_parameters(template, job, parameters or {})
+    if dry_run and not template.supports_dry_run:
+        raise ValidationError(
+            {"dry_run": [f"The {template.name} template has no dry run."]}
+        )
+    effective_dry_run = dispatch.effective_dry_run(cleaned, dry_run)
+    authorize(
+        user,
+        Action.RUN_WITH_OVERRIDES if overridden or goes_live else Action.RUN,
+        definitions=[(job.template_type, {**cleaned, "dry_run": effective_dry_run})],
+        dry_run=effective_dry_run,
+    )
+    return _queue_manual_run(
+        job=job,
+        user=user,
+        parameters=cleaned,
+        overrides=mask_parameters(
+            template, {key: cleaned.get(key) for key in overridden}
+        ),
+        dry_run=effective_dry_run,
+        request=request,
+        source=source,
+    )
+
+
+def _runnable_template(job: DynamicJob, parameters: Any) -> Any:
+    """The job's template, if the job may run at all; else ValidationError."""
     try:
         template = registry.get(job.template_type)
     except UnknownTemplate as exc:
@@ -50,35 +82,29 @@ def run_now(
     if job.definition_version == 0:
         # A new high-risk job whose first definition nobody has approved yet.
         raise ValidationError({"job": [AWAITING_APPROVAL]})
-    own_dry_run = dispatch._effective_dry_run(job.parameters, None)
-    goes_live = dry_run is False and own_dry_run
-    action = Action.RUN_WITH_OVERRIDES if parameters or goes_live else Action.RUN
-    authorize(user, action)
-    cleaned, overridden = _run_parameters(template, job, parameters or {})
-    if not overridden and not goes_live:
-        action = Action.RUN
-    if dry_run and not template.supports_dry_run:
-        raise ValidationError(
-            {"dry_run": [f"The {template.name} template has no dry run."]}
-        )
-    effective_dry_run = dispatch._effective_dry_run(cleaned, dry_run)
-    authorize(
-        user,
-        action,
-        definitions=[(job.template_type, {**cleaned, "dry_run": effective_dry_run})],
-        dry_run=effective_dry_run,
-    )
-    now = timezone.now()
+    return template
+
+
+def _queue_manual_run(
+    *,
+    job: DynamicJob,
+    user: Any,
+    parameters: dict[str, Any],
+    overrides: dict[str, Any],
+    dry_run: bool,
+    request: Any,
+    source: str,
+) -> JobExecution:
     with transaction.atomic():
         execution = JobExecution.objects.create(
             job=job,
             job_name=job.name,
             job_version=job.definition_version,
             template_type=job.template_type,
-            scheduled_for=now,
+            scheduled_for=timezone.now(),
             attempt=1,
-            parameters=cleaned,
-            dry_run=effective_dry_run,
+            parameters=parameters,
+            dry_run=dry_run,
             timeout_seconds=job.timeout_seconds,
             queue=dispatch.queue_for(
                 job_queue=job.queue, template_type=job.template_type
@@ -95,9 +121,7 @@ def run_now(
             changes={
                 "execution_id": execution.pk,
                 "dry_run": execution.dry_run,
-                "parameter_overrides": mask_parameters(
-                    template, {key: cleaned.get(key) for key in overridden}
-                ),
+                "parameter_overrides": overrides,
             },
             request=request,
             source=source,
