@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files.storage import Storage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
@@ -24,6 +25,7 @@ from job_templates.context import ExecutionContext
 from job_templates.csvsafe import cell
 from job_templates.files import (
     UnsafePath,
+    WrittenFile,
     check_inside_root,
     check_template_path,
     folder_storage,
@@ -156,21 +158,7 @@ class DataExportTemplate(JobTemplate):
             .values_list(*(f.attname for f in fields))
         )
         fmt = params["format"]
-        name = render_path(
-            params["destination"],
-            values={
-                "job": ctx.job_name or "export",
-                "collection": model._meta.label_lower,
-                "ext": fmt,
-            },
-        )
-        if params["compress"] and not name.endswith(".gz"):
-            name += ".gz"
-        storage = folder_storage("exports")
-        try:
-            check_inside_root(storage, name)
-        except UnsafePath as exc:
-            raise TemplateError(f"destination: {exc}") from None
+        storage, name = _destination(params, ctx, model)
         header = [f.name for f in fields]
         if ctx.dry_run:
             count = rows.count()
@@ -190,21 +178,12 @@ class DataExportTemplate(JobTemplate):
             " (gzip)" if params["compress"] else "",
             name,
         )
-        with spooled_output() as (tmp, writer):
-            sink: Any = (
-                gzip.GzipFile(fileobj=writer, mode="wb", mtime=0)
-                if params["compress"]
-                else writer
-            )
-            count = 0
-            for text in encode(fmt, header, rows.iterator(chunk_size=CHUNK_ROWS)):
-                if isinstance(text, int):
-                    count = text
-                    continue
-                sink.write(text.encode("utf-8"))
-            if sink is not writer:
-                sink.close()
-            written = save_to_storage(storage, name, tmp, writer)
+        written, count = _write_export(
+            storage,
+            name,
+            encode(fmt, header, rows.iterator(chunk_size=CHUNK_ROWS)),
+            compress=params["compress"],
+        )
         ctx.logger.info(
             "Wrote %s rows, %s bytes to %s (sha256 %s)",
             count,
@@ -221,6 +200,51 @@ class DataExportTemplate(JobTemplate):
             "compressed": params["compress"],
             "fields": header,
         }
+
+
+def _destination(
+    params: dict[str, Any], ctx: ExecutionContext, model: type[models.Model]
+) -> tuple[Storage, str]:
+    """The storage and file name, checked before any row is read so a path that
+    escapes the exports folder fails the run, dry run included."""
+    name = render_path(
+        params["destination"],
+        values={
+            "job": ctx.job_name or "export",
+            "collection": model._meta.label_lower,
+            "ext": params["format"],
+        },
+    )
+    if params["compress"] and not name.endswith(".gz"):
+        name += ".gz"
+    storage = folder_storage("exports")
+    try:
+        check_inside_root(storage, name)
+    except UnsafePath as exc:
+        raise TemplateError(f"destination: {exc}") from None
+    return storage, name
+
+
+def _write_export(
+    storage: Storage, name: str, pieces: Iterator[str | int], *, compress: bool
+) -> tuple[WrittenFile, int]:
+    """The encoded pieces spooled to a temporary file and saved in one go, so a
+    failed export leaves no half-written file; returns the saved file and the
+    row count that encode() gives last."""
+    with spooled_output() as (tmp, writer):
+        sink: Any = (
+            gzip.GzipFile(fileobj=writer, mode="wb", mtime=0) if compress else writer
+        )
+        count = 0
+        for text in pieces:
+            if isinstance(text, int):
+                count = text
+                continue
+            sink.write(text.encode("utf-8"))
+        if sink is not writer:
+            sink.close()
+        written = save_to_storage(storage, name, tmp, writer)
+    return written, count
 
 
 def columns(model: type[models.Model], names: list[str]) -> list[models.Field]:
