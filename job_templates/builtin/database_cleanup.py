@@ -218,16 +218,9 @@ class DatabaseCleanupTemplate(JobTemplate):
             if not pks:
                 break
             started = time.monotonic()
-            try:
-                with transaction.atomic(using=using):
-                    _limit_waits(using, left)
-                    _count, per_model = model._base_manager.filter(pk__in=pks).delete()
-            except (ProtectedError, RestrictedError) as exc:
-                raise TemplateError(
-                    f"Batch {result['batches'] + 1} could not be deleted: "
-                    f"{exc.args[0]} "
-                    f"({deleted} rows were deleted before it)."
-                ) from None
+            per_model = _delete_batch(
+                model, pks, using, left, batch=result["batches"] + 1, deleted=deleted
+            )
             result["batches"] += 1
             deleted += per_model.get(label, 0)
             for other, count in per_model.items():
@@ -244,27 +237,65 @@ class DatabaseCleanupTemplate(JobTemplate):
                 break
         result["deleted"] = deleted
         result["cascade"] = dict(sorted(cascade.items()))
-        remaining = queryset.count()
-        result["remaining"] = remaining
-        result["capped"] = deleted >= max_rows and remaining > 0
-        if result["capped"]:
-            ctx.logger.warning(
-                "Stopped at max_rows=%s; %s matching rows remain for the next run.",
-                max_rows,
-                remaining,
-            )
-        if stopped == "time":
-            result["stopped_early"] = "timeout approaching"
-            ctx.logger.warning(
-                "Stopped early: less than %ss left before the job's timeout; "
-                "%s matching rows remain.",
-                DEADLINE_MARGIN_SECONDS,
-                remaining,
-            )
+        _report_remaining(result, queryset, max_rows, stopped, ctx)
         ctx.logger.info(
             "Deleted %s rows of %s in %s batch(es)", deleted, label, result["batches"]
         )
         return result
+
+
+def _delete_batch(
+    model: type[models.Model],
+    pks: list[Any],
+    using: str,
+    seconds_left: float | None,
+    *,
+    batch: int,
+    deleted: int,
+) -> dict[str, int]:
+    """Delete one batch in its own transaction, so a refusal or a timeout undoes
+    only this batch; a protected or restricted row fails the run saying how far
+    it got."""
+    try:
+        with transaction.atomic(using=using):
+            _limit_waits(using, seconds_left)
+            _count, per_model = model._base_manager.filter(pk__in=pks).delete()
+    except (ProtectedError, RestrictedError) as exc:
+        raise TemplateError(
+            f"Batch {batch} could not be deleted: "
+            f"{exc.args[0]} "
+            f"({deleted} rows were deleted before it)."
+        ) from None
+    return per_model
+
+
+def _report_remaining(
+    result: dict[str, Any],
+    queryset: models.QuerySet,
+    max_rows: int,
+    stopped: str,
+    ctx: ExecutionContext,
+) -> None:
+    """Say what is left for the next run and why the run stopped short, so a cap
+    or a timeout is not mistaken for a finished cleanup."""
+    deleted = result["deleted"]
+    remaining = queryset.count()
+    result["remaining"] = remaining
+    result["capped"] = deleted >= max_rows and remaining > 0
+    if result["capped"]:
+        ctx.logger.warning(
+            "Stopped at max_rows=%s; %s matching rows remain for the next run.",
+            max_rows,
+            remaining,
+        )
+    if stopped == "time":
+        result["stopped_early"] = "timeout approaching"
+        ctx.logger.warning(
+            "Stopped early: less than %ss left before the job's timeout; "
+            "%s matching rows remain.",
+            DEADLINE_MARGIN_SECONDS,
+            remaining,
+        )
 
 
 def _collect(
