@@ -212,6 +212,18 @@ def parse_relative(text: Any) -> timedelta:
 def _check_clause(
     model: type[models.Model], fields: dict[str, models.Field], key: Any, value: Any
 ) -> Clause:
+    _check_key(key)
+    name, _, lookup = key.partition("__")
+    lookup = lookup or "exact"
+    field = _clause_field(model, fields, key, name)
+    _check_lookup(key, name, field, lookup)
+    _check_value(key, field, lookup, value)
+    return Clause(key=key, field=field, lookup=lookup, value=value)
+
+
+def _check_key(key: Any) -> None:
+    """Refuse a key that is not plain "field" or "field__lookup" before it is
+    split, so no private attribute or odd character reaches the ORM."""
     if not isinstance(key, str) or not key:
         raise ValidationError("A lookup key must be a non-empty string.")
     if key.startswith("_"):
@@ -220,8 +232,14 @@ def _check_clause(
         raise ValidationError(
             f"{key!r} is not a field lookup (letters, digits and '__' only)."
         )
-    name, _, lookup = key.partition("__")
-    lookup = lookup or "exact"
+
+
+def _clause_field(
+    model: type[models.Model], fields: dict[str, models.Field], key: str, name: str
+) -> models.Field:
+    """The concrete field a key names. A secret-looking one is refused because
+    counting the rows that match a guess would reveal it; a relation that is no
+    column gets its own message rather than "no field"."""
     field = fields.get(name)
     if field is None:
         try:
@@ -242,6 +260,13 @@ def _check_clause(
             f"{key!r}: {name!r} looks like a secret (password, token, key); "
             "it cannot be used in conditions."
         )
+    return field
+
+
+def _check_lookup(key: str, name: str, field: models.Field, lookup: str) -> None:
+    """One allowed lookup that fits the field: no transforms or paths (they would
+    reach past the checked field), no regular expressions (a slow pattern can
+    hold the database)."""
     if "__" in lookup:
         first = lookup.split("__", 1)[0]
         what = "relation paths" if field.is_relation else "transforms"
@@ -275,8 +300,6 @@ def _check_clause(
             f"{key!r}: lookup {lookup!r} only applies to text fields; "
             f"{name!r} is a {field.get_internal_type()}."
         )
-    _check_value(key, field, lookup, value)
-    return Clause(key=key, field=field, lookup=lookup, value=value)
 
 
 def _is_text(field: models.Field) -> bool:
