@@ -2,8 +2,10 @@
 
 Views parse, check and call services; the order of the checks is the
 security chain: authentication (401), staff and model permissions (403),
-template exists (400), parameters (400), sanitisation, rate limit (429),
-quota (403), then the service: access rules (403), save and audit.
+the body's shape and sanitisation (400), then the job service: the job's
+rules, template and parameters included (400, checked once), the rate limit
+(429, which the service calls back once the job is valid), access rules (403),
+quota (403), save and audit.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from scheduler_jobs.serializers import (
     VersionDiffSerializer,
     raise_nested,
 )
+from scheduler_jobs.spec import JOB_SPEC
 
 NUMBER_PARAMETER = OpenApiParameter(
     "number",
@@ -79,7 +82,8 @@ SHOWS_THE_JOB = frozenset(
 
 
 def _editable(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in attrs.items() if k in services.EDITABLE_FIELDS}
+    fields = JOB_SPEC.fields()
+    return {k: v for k, v in attrs.items() if k in fields}
 
 
 @extend_schema_view(
@@ -138,13 +142,13 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
     def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        check_throttle(request, self, WriteThrottle)
         job = services.job_create(
             user=request.user,
             data=_editable(serializer.validated_data),
             request=request,
             source="api",
             comment=serializer.validated_data.get("comment", ""),
+            when_valid=self._throttle_writes,
         )
         return Response(self.get_serializer(job).data, status=status.HTTP_201_CREATED)
 
@@ -153,7 +157,6 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
         job = self.get_object()
         serializer = self.get_serializer(job, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        check_throttle(request, self, WriteThrottle)
         updated = services.job_update(
             job=job,
             user=request.user,
@@ -162,8 +165,13 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
             request=request,
             source="api",
             comment=serializer.validated_data.get("comment", ""),
+            when_valid=self._throttle_writes,
         )
         return self._job_response(updated)
+
+    def _throttle_writes(self) -> None:
+        """The write rate limit, counted only for a valid change (see module doc)."""
+        check_throttle(self.request, self, WriteThrottle)
 
     def _job_response(self, job: DynamicJob) -> Response:
         """200 with the job; 202 when the change waits for approval."""

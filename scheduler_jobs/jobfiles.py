@@ -24,12 +24,11 @@ from django.utils import timezone
 from audit import services as audit
 from scheduler_jobs import services
 from scheduler_jobs.access import Action, authorize
-from scheduler_jobs.legacy import LegacyError, parse_structured_text, validation_text
+from scheduler_jobs.legacy import LegacyError, parse_structured_text
 from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.spec import JOB_SPEC, error_items
 
 FORMAT_VERSION = 1
-# The file's fields: the editable ones, plus the legacy job a job replaced.
-FIELDS = (*services.EDITABLE_FIELDS, "legacy_name")
 CREATE = "create"
 UPDATE = "update"
 UNCHANGED = "unchanged"
@@ -75,13 +74,14 @@ class ImportPlan:
 # Export --------------------------------------------------------------------------
 
 
+def file_fields() -> tuple[str, ...]:
+    """A job's fields in a file: the job spec's, plus the legacy job it replaced."""
+    return (*JOB_SPEC.fields(), "legacy_name")
+
+
 def job_definition(job: DynamicJob) -> dict[str, Any]:
     """One job as the file holds it: editable fields, secrets masked."""
-    definition: dict[str, Any] = {}
-    for name in services.EDITABLE_FIELDS:
-        definition[name] = getattr(job, name)
-    definition["parameters"] = services.masked_job_parameters(job)
-    definition["notifications"] = services.masked_notifications(job.notifications)
+    definition = services.masked_view(services.job_as_dict(job))
     if job.legacy_name:
         definition["legacy_name"] = job.legacy_name
     return definition
@@ -164,60 +164,13 @@ def import_plan(
     field ("jobs[2] (nightly): schedule.cron: …"), so one run shows them all.
     """
     errors: list[str] = []
-    items: list[ImportItem] = []
     seen: dict[str, int] = {}
     existing = {job.name: job for job in DynamicJob.objects.all()}
-    for index, definition in enumerate(definitions):
-        where = f"jobs[{index}]"
-        if not isinstance(definition, dict):
-            errors.append(f"{where}: must be an object of job fields.")
-            continue
-        name = definition.get("name")
-        if isinstance(name, str) and name.strip():
-            where += f" ({name})"
-        unknown = sorted(set(definition) - set(FIELDS), key=str)
-        for key in unknown:
-            errors.append(f"{where}: {key}: unknown field.")
-        if not isinstance(name, str) or not name.strip():
-            errors.append(f"{where}: name: required.")
-            continue
-        name = services.strip_control_characters(name)
-        if name in seen:
-            errors.append(f"{where}: name: also used by jobs[{seen[name]}].")
-            continue
-        seen[name] = index
-        legacy_name = definition.get("legacy_name") or ""
-        if not isinstance(legacy_name, str) or len(legacy_name) > 200:
-            errors.append(
-                f"{where}: legacy_name: must be text, at most 200 characters."
-            )
-            continue
-        data = {k: v for k, v in definition.items() if k in services.EDITABLE_FIELDS}
-        job = existing.get(name)
-        legacy_changed = "legacy_name" in definition and (
-            job is not None and legacy_name != job.legacy_name
-        )
-        if legacy_changed:
-            errors.append(
-                f"{where}: legacy_name: is {job.legacy_name!r} in the database; "
-                "it is set only when a job is created."
-            )
-            continue
-        try:
-            cleaned = services.job_clean(data, instance=job)
-        except ValidationError as exc:
-            errors.extend(f"{where}: {line}" for line in _error_lines(exc))
-            continue
-        if job is None:
-            items.append(ImportItem(CREATE, name, data=data, legacy_name=legacy_name))
-            continue
-        before = services.job_as_dict(job)
-        changed = [key for key in cleaned if before.get(key) != cleaned[key]]
-        action = UPDATE if changed else UNCHANGED
-        diff = services.definition_diff(before, {**before, **cleaned})
-        items.append(
-            ImportItem(action, name, data=data, job=job, changed=changed, diff=diff)
-        )
+    items = [
+        item
+        for index, definition in enumerate(definitions)
+        if (item := _plan_item(index, definition, existing, seen, errors))
+    ]
     if errors:
         raise JobFileError(
             f"{source}: {len(errors)} error(s); nothing was imported:\n"
@@ -235,6 +188,70 @@ def import_plan(
     return ImportPlan(source=source, items=items)
 
 
+def _plan_item(
+    index: int,
+    definition: Any,
+    existing: dict[str, DynamicJob],
+    seen: dict[str, int],
+    errors: list[str],
+) -> ImportItem | None:
+    """The plan for one job of the file; None once its errors are in `errors`."""
+    where = f"jobs[{index}]"
+    if not isinstance(definition, dict):
+        errors.append(f"{where}: must be an object of job fields.")
+        return None
+    name = definition.get("name")
+    if isinstance(name, str) and name.strip():
+        where += f" ({name})"
+    for key in sorted(set(definition) - set(file_fields()), key=str):
+        errors.append(f"{where}: {key}: unknown field.")
+    if not isinstance(name, str) or not name.strip():
+        errors.append(f"{where}: name: required.")
+        return None
+    name = services.strip_control_characters(name)
+    if name in seen:
+        errors.append(f"{where}: name: also used by jobs[{seen[name]}].")
+        return None
+    seen[name] = index
+    job = existing.get(name)
+    refusal = _legacy_name_refusal(definition, job)
+    if refusal:
+        errors.append(f"{where}: legacy_name: {refusal}")
+        return None
+    fields = JOB_SPEC.fields()
+    data = {k: v for k, v in definition.items() if k in fields}
+    try:
+        cleaned = services.job_clean(data, instance=job)
+    except ValidationError as exc:
+        errors.extend(f"{where}: {line}" for line in _error_lines(exc))
+        return None
+    if job is None:
+        legacy_name = definition.get("legacy_name") or ""
+        return ImportItem(CREATE, name, data=data, legacy_name=legacy_name)
+    before = services.job_as_dict(job)
+    changed = [key for key in cleaned if before.get(key) != cleaned[key]]
+    action = UPDATE if changed else UNCHANGED
+    diff = services.definition_diff(before, {**before, **cleaned})
+    return ImportItem(action, name, data=data, job=job, changed=changed, diff=diff)
+
+
+def _legacy_name_refusal(
+    definition: dict[str, Any], job: DynamicJob | None
+) -> str | None:
+    """Why a file's legacy_name is refused, or None: it is set only on create."""
+    legacy_name = definition.get("legacy_name") or ""
+    longest = DynamicJob._meta.get_field("legacy_name").max_length
+    if not isinstance(legacy_name, str) or len(legacy_name) > longest:
+        return f"must be text, at most {longest} characters."
+    changed = job is not None and legacy_name != job.legacy_name
+    if "legacy_name" in definition and changed:
+        return (
+            f"is {job.legacy_name!r} in the database; it is set only when a "
+            "job is created."
+        )
+    return None
+
+
 def diff_line(row: dict[str, Any]) -> str:
     """One diff row as a line of the plan: `field: before → after`."""
     if row.get("secret"):
@@ -246,12 +263,14 @@ def diff_line(row: dict[str, Any]) -> str:
 
 
 def _error_lines(exc: ValidationError) -> list[str]:
-    if hasattr(exc, "error_dict"):
-        return [
-            f"{key}: {' '.join(m for e in errs for m in e.messages)}"
-            for key, errs in exc.error_dict.items()
-        ]
-    return [validation_text(exc)]
+    """One line per dotted key: `key: message message`."""
+    lines: dict[str, list[str]] = {}
+    for key, message in error_items(exc):
+        lines.setdefault(key, []).append(message)
+    return [
+        " ".join(messages) if key == "__all__" else f"{key}: {' '.join(messages)}"
+        for key, messages in lines.items()
+    ]
 
 
 def import_apply(plan: ImportPlan, *, actor: str) -> None:

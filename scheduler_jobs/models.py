@@ -1,17 +1,17 @@
 from django.conf import settings
 from django.db import models
 
+from scheduler_jobs import spec
 from scheduler_jobs.schedules import schedule_from_json
-
-NOTIFICATION_EVENTS = ("success", "failure", "timeout", "exhausted")
+from scheduler_jobs.spec import JOB_SPEC
 
 
 def default_retry_policy() -> dict:
-    return {"max_retries": 3, "delay_seconds": 60, "backoff": 2.0}
+    return JOB_SPEC.default("retry_policy")
 
 
 def default_notifications() -> dict:
-    return {"emails": [], "slack_webhook": "", "on": ["failure", "exhausted"]}
+    return JOB_SPEC.default("notifications")
 
 
 class DynamicJob(models.Model):
@@ -21,32 +21,33 @@ class DynamicJob(models.Model):
     keep `next_run_at` in step with the schedule and bump `version`.
     """
 
-    class OverlapPolicy(models.TextChoices):
-        SKIP = "skip", "Skip the new run while one is running"
-        QUEUE = "queue", "Queue one run to start when the current one ends"
-        ALLOW = "allow", "Allow runs to overlap"
+    # The choices, defaults and lengths are the job spec's (scheduler_jobs.spec).
+    OverlapPolicy = spec.OverlapPolicy
+    MisfirePolicy = spec.MisfirePolicy
 
-    class MisfirePolicy(models.TextChoices):
-        RUN_ONCE = "run_once", "Run once to catch up, however many slots were missed"
-        SKIP = "skip", "Skip missed slots"
-
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=JOB_SPEC["name"].max_length, unique=True)
     description = models.TextField(blank=True)
-    template_type = models.CharField(max_length=64)
+    template_type = models.CharField(max_length=JOB_SPEC["template_type"].max_length)
     parameters = models.JSONField(default=dict, blank=True)
     schedule = models.JSONField()
-    enabled = models.BooleanField(default=True)
-    timeout_seconds = models.PositiveIntegerField(default=1800)
+    enabled = models.BooleanField(default=JOB_SPEC.default("enabled"))
+    timeout_seconds = models.PositiveIntegerField(
+        default=JOB_SPEC.default("timeout_seconds")
+    )
     retry_policy = models.JSONField(default=default_retry_policy)
     notifications = models.JSONField(default=default_notifications, blank=True)
     overlap_policy = models.CharField(
-        max_length=10, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP
+        max_length=10,
+        choices=OverlapPolicy.choices,
+        default=JOB_SPEC.default("overlap_policy"),
     )
     misfire_policy = models.CharField(
-        max_length=10, choices=MisfirePolicy.choices, default=MisfirePolicy.RUN_ONCE
+        max_length=10,
+        choices=MisfirePolicy.choices,
+        default=JOB_SPEC.default("misfire_policy"),
     )
     queue = models.CharField(
-        max_length=64,
+        max_length=JOB_SPEC["queue"].max_length,
         blank=True,
         help_text="Celery queue; empty means the one set for the template's "
         "resource usage (SCHEDULER_QUEUES).",
@@ -94,7 +95,9 @@ class DynamicJob(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(timeout_seconds__gte=1),
+                condition=models.Q(
+                    timeout_seconds__gte=JOB_SPEC["timeout_seconds"].minimum
+                ),
                 name="dynamic_jobs_timeout_positive",
             ),
             models.CheckConstraint(

@@ -1,8 +1,10 @@
 """Jobs in and out of the API.
 
-Thin on purpose: the shape of the JSON here, every rule in
-scheduler_jobs.services.job_clean, whose dotted error keys come back nested
-({"parameters": {"recipients": [...]}}).
+Thin on purpose: the job's fields and their JSON Schema are made from the job
+spec (scheduler_jobs.spec) and check only what the schema states (types,
+lengths, bounds). Every rule is the job service's (job_clean, run once per
+write, by job_create or job_update), whose dotted error keys come back nested
+({"parameters": {"recipients": [...]}}) through config.rest's exception handler.
 """
 
 from __future__ import annotations
@@ -23,21 +25,14 @@ from config.rest import (
     django_validation_error_data,
 )
 from job_templates.registry import UnknownTemplate, registry
-from scheduler_jobs.models import (
-    NOTIFICATION_EVENTS,
-    DynamicJob,
-    JobApproval,
-    JobVersion,
-)
+from scheduler_jobs.models import DynamicJob, JobApproval, JobVersion
 from scheduler_jobs.services import (
-    EDITABLE_FIELDS,
-    MAX_TIMEOUT_SECONDS,
     approval_diff,
-    job_clean,
     masked_job_parameters,
     masked_notifications,
     masked_view,
 )
+from scheduler_jobs.spec import JOB_SPEC, Option
 
 # Control characters other than tab and newlines; see sanitise_parameters.
 _PARAMETER_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -74,35 +69,6 @@ INTERVAL_SCHEDULE_SCHEMA = {
     "required": ["type", "every_seconds"],
     "additionalProperties": False,
 }
-RETRY_POLICY_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
-        "delay_seconds": {"type": "integer", "minimum": 0, "maximum": 86400},
-        "backoff": {"type": "number", "minimum": 1, "maximum": 10},
-    },
-    "additionalProperties": False,
-}
-NOTIFICATIONS_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "emails": {
-            "type": "array",
-            "items": {"type": "string", "format": "email"},
-            "maxItems": 50,
-        },
-        "slack_webhook": {
-            "type": "string",
-            "description": "https URL; a secret: stored encrypted, shown masked "
-            "(scheme and host only), send the mask back to keep it.",
-        },
-        "on": {
-            "type": "array",
-            "items": {"type": "string", "enum": list(NOTIFICATION_EVENTS)},
-        },
-    },
-    "additionalProperties": False,
-}
 PENDING_CHANGE_SCHEMA = {
     "type": "object",
     "nullable": True,
@@ -137,14 +103,95 @@ class ScheduleField(serializers.DictField):
     pass
 
 
-@extend_schema_field(RETRY_POLICY_SCHEMA, component_name="RetryPolicy")
-class RetryPolicyField(serializers.DictField):
-    pass
+def value_schema(option: Option) -> dict[str, Any]:
+    """An option's value as JSON Schema: its type, choices and bounds."""
+    if option.is_group:
+        return {
+            "type": "object",
+            "properties": {
+                child.key: value_schema(child)
+                for child in JOB_SPEC.children(option.name)
+            },
+            "additionalProperties": False,
+        }
+    schema: dict[str, Any] = {"type": JSON_TYPES[option.kind]}
+    if option.kind is list:
+        schema["items"] = {"type": "string"}
+        if option.max_length is not None:
+            schema["maxItems"] = option.max_length
+    elif option.max_length is not None:
+        schema["maxLength"] = option.max_length
+    if option.choices is not None:
+        target = schema["items"] if option.kind is list else schema
+        target["enum"] = list(option.choices.values)
+    for keyword, bound in (("minimum", option.minimum), ("maximum", option.maximum)):
+        if bound is not None:
+            schema[keyword] = bound
+    return {**schema, **option.schema}
 
 
-@extend_schema_field(NOTIFICATIONS_SCHEMA, component_name="Notifications")
-class NotificationsField(serializers.DictField):
-    pass
+JSON_TYPES = {
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
+def group_field_class(name: str) -> type[serializers.DictField]:
+    """A dict field documented as the group's component ("RetryPolicy")."""
+    component = "".join(part.title() for part in name.split("_"))
+    field_class = type(f"{component}Field", (serializers.DictField,), {})
+    return extend_schema_field(value_schema(JOB_SPEC[name]), component_name=component)(
+        field_class
+    )
+
+
+# A field for what no JSON type describes; the rest is made by job_field.
+OWN_FIELDS: dict[str, type[serializers.Field]] = {
+    "parameters": ParametersField,
+    "schedule": ScheduleField,
+    **{
+        option.name: group_field_class(option.name)
+        for option in JOB_SPEC.top()
+        if option.is_group
+    },
+}
+
+
+def job_field(option: Option) -> serializers.Field:
+    """The API field of a job option: the JSON type and schema bounds it states.
+
+    Optional fields take the spec's default when left out (the service fills
+    it); strings are kept as sent, since the service trims them.
+    """
+    optional = {} if option.required else {"required": False}
+    if option.name in OWN_FIELDS:
+        return OWN_FIELDS[option.name](**optional)
+    help_text = {"help_text": option.schema["description"]} if option.schema else {}
+    if option.choices is not None:
+        return StrictChoiceField(choices=option.choices.choices, **optional)
+    if option.kind is bool:
+        return StrictBooleanField(**optional)
+    if option.kind is int:
+        return StrictIntegerField(
+            min_value=option.minimum, max_value=option.maximum, **optional
+        )
+    if option.kind is float:
+        return serializers.FloatField(
+            min_value=option.minimum, max_value=option.maximum, **optional
+        )
+    if option.kind is list:
+        return serializers.ListField(**optional)
+    return StrictCharField(
+        max_length=option.max_length,
+        allow_blank=not option.required,
+        trim_whitespace=False,
+        **optional,
+        **help_text,
+    )
 
 
 def sanitise_text(value: Any) -> Any:
@@ -170,28 +217,7 @@ class DynamicJobSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     """A job. Writes are validated by the job service; reads mask secrets."""
 
     id = serializers.IntegerField(read_only=True)
-    name = StrictCharField(max_length=200)
-    description = StrictCharField(
-        max_length=5000, required=False, allow_blank=True, trim_whitespace=False
-    )
-    template_type = StrictCharField(
-        max_length=64,
-        help_text="A template type from GET /api/v1/job-templates/.",
-    )
-    parameters = ParametersField(required=False)
-    schedule = ScheduleField()
-    enabled = StrictBooleanField(required=False)
-    timeout_seconds = StrictIntegerField(
-        min_value=1, max_value=MAX_TIMEOUT_SECONDS, required=False
-    )
-    retry_policy = RetryPolicyField(required=False)
-    overlap_policy = StrictChoiceField(
-        choices=DynamicJob.OverlapPolicy.choices, required=False
-    )
-    misfire_policy = StrictChoiceField(
-        choices=DynamicJob.MisfirePolicy.choices, required=False
-    )
-    notifications = NotificationsField(required=False)
+    # The job's own fields come from the spec (get_fields), after the id.
     created_by = serializers.CharField(
         source="created_by.username",
         read_only=True,
@@ -228,30 +254,15 @@ class DynamicJobSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
         help_text="Why you make this change; kept with the new version.",
     )
 
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        spec_fields = {o.name: job_field(o) for o in JOB_SPEC.top() if o.api}
+        return {"id": fields.pop("id"), **spec_fields, **fields}
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Template exists, then the rest; the service authorises high-risk jobs."""
-        instance: DynamicJob | None = self.instance
-        template_type = attrs.get("template_type") or (
-            instance.template_type if instance else None
-        )
-        try:
-            registry.get(template_type)
-        except UnknownTemplate:
-            raise serializers.ValidationError(
-                {
-                    "template_type": [
-                        f"Unknown template {template_type!r}. "
-                        f"Available: {', '.join(registry.types())}."
-                    ]
-                }
-            ) from None
+        """Shape only: the job service validates and authorises the job."""
         if "parameters" in attrs:
             attrs["parameters"] = sanitise_text(attrs["parameters"])
-        data = {k: v for k, v in attrs.items() if k in EDITABLE_FIELDS}
-        try:
-            job_clean(data, instance=instance)
-        except DjangoValidationError as exc:
-            raise_nested(exc)
         return attrs
 
     @extend_schema_field(PENDING_CHANGE_SCHEMA)

@@ -11,33 +11,22 @@ field that produced them by `add_service_errors`.
 - schedule, options, parameters: the sections, shared by wizard and change form
 - steps: the wizard's step forms
 - change: the change form
+
+The names below are the ones used outside the package.
 """
 
 from scheduler_jobs.forms.change import DynamicJobChangeForm
 from scheduler_jobs.forms.errors import (
-    FIELD_FOR_KEY,
     add_service_errors,
     field_for_key,
     service_error_items,
 )
-from scheduler_jobs.forms.options import (
-    EVENT_LABELS,
-    OptionsFieldsMixin,
-    options_initial,
-)
 from scheduler_jobs.forms.parameters import (
     ParametersField,
-    clean_parameters,
     default_parameters,
-    parameters_field,
     widget_schema,
 )
-from scheduler_jobs.forms.schedule import (
-    UNIT_SECONDS,
-    ScheduleFieldsMixin,
-    schedule_initial,
-    timezone_choices,
-)
+from scheduler_jobs.forms.schedule import UNIT_SECONDS, schedule_initial
 from scheduler_jobs.forms.steps import (
     OptionsStepForm,
     ParametersStepForm,
@@ -45,36 +34,20 @@ from scheduler_jobs.forms.steps import (
     ScheduleStepForm,
     TemplateStepForm,
 )
-from scheduler_jobs.forms.widgets import (
-    CronBuilderWidget,
-    ProjectTemplateWidgetMixin,
-    SchedulePreviewWidget,
-)
 
 __all__ = [
-    "EVENT_LABELS",
-    "FIELD_FOR_KEY",
     "UNIT_SECONDS",
-    "CronBuilderWidget",
     "DynamicJobChangeForm",
-    "OptionsFieldsMixin",
     "OptionsStepForm",
     "ParametersField",
     "ParametersStepForm",
-    "ProjectTemplateWidgetMixin",
     "ReviewStepForm",
-    "ScheduleFieldsMixin",
-    "SchedulePreviewWidget",
     "ScheduleStepForm",
     "TemplateStepForm",
     "add_service_errors",
-    "clean_parameters",
     "default_parameters",
     "field_for_key",
-    "options_initial",
-    "parameters_field",
     "schedule_initial",
     "service_error_items",
-    "timezone_choices",
     "widget_schema",
 ]

@@ -11,54 +11,28 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django_jsonform.widgets import JSONFormWidget
 
-# Where each dotted service key is shown. Longest prefix wins; unknown keys fall
-# back to the form's non-field errors so nothing is ever swallowed.
-FIELD_FOR_KEY = {
-    "name": "name",
-    "description": "description",
-    "enabled": "enabled",
-    "template_type": "template_type",
-    "parameters": "parameters",
-    "schedule": "schedule_type",
-    "schedule.type": "schedule_type",
-    "schedule.cron": "cron",
-    "schedule.timezone": "timezone",
-    "schedule.every_seconds": "every",
-    "timeout_seconds": "timeout_seconds",
-    "retry_policy": "max_retries",
-    "retry_policy.max_retries": "max_retries",
-    "retry_policy.delay_seconds": "delay_seconds",
-    "retry_policy.backoff": "backoff",
-    "overlap_policy": "overlap_policy",
-    "misfire_policy": "misfire_policy",
-    "queue": "queue",
-    "notifications": "notify_emails",
-    "notifications.emails": "notify_emails",
-    "notifications.slack_webhook": "slack_webhook",
-    "notifications.on": "notify_on",
-}
+from scheduler_jobs.spec import JOB_SPEC, error_items
 
 
 def field_for_key(key: str) -> tuple[str | None, str]:
-    """(form field, the rest of the path) for a dotted service error key."""
+    """(form field, the rest of the path) for a dotted service error key.
+
+    The job spec says which form field edits each option; the longest known
+    prefix wins ("parameters.recipients.2" is the parameters field's
+    "recipients.2"). An unknown key has no field, so it ends up among the
+    form's non-field errors and is never swallowed.
+    """
     parts = key.split(".")
     for cut in range(len(parts), 0, -1):
         prefix = ".".join(parts[:cut])
-        if prefix in FIELD_FOR_KEY:
-            return FIELD_FOR_KEY[prefix], ".".join(parts[cut:])
+        if prefix in JOB_SPEC:
+            field = JOB_SPEC.form_field_for(prefix)
+            return field or None, ".".join(parts[cut:])
     return None, key
 
 
-def service_error_items(exc: ValidationError) -> list[tuple[str, str]]:
-    """(dotted key, message) pairs of a service ValidationError."""
-    if hasattr(exc, "error_dict"):
-        return [
-            (key, message)
-            for key, errors in exc.error_dict.items()
-            for error in errors
-            for message in error.messages
-        ]
-    return [("__all__", message) for message in exc.messages]
+# A service ValidationError as (dotted key, message) pairs.
+service_error_items = error_items
 
 
 def add_service_errors(
@@ -93,11 +67,3 @@ def add_service_errors(
             continue
         form.add_error(field, message)
     return leftovers
-
-
-def _prefixed(prefix: str, exc: ValidationError) -> ValidationError:
-    errors: dict[str, list[str]] = {}
-    for key, message in service_error_items(exc):
-        full = prefix if key == "__all__" else f"{prefix}.{key}"
-        errors.setdefault(full, []).append(message)
-    return ValidationError(errors)

@@ -1,5 +1,10 @@
 """The options and notifications section, shared by the wizard and the change
-form: timeout, retries, overlap and misfire policies, queue, who is notified."""
+form: timeout, retries, overlap and misfire policies, queue, who is notified.
+
+Each field is made from its option in the job spec (scheduler_jobs.spec): label,
+help, initial value and widget follow from the option's kind, so a new option
+needs no code here. Values go to the service as typed; the service checks them.
+"""
 
 from __future__ import annotations
 
@@ -7,127 +12,128 @@ from typing import Any
 
 from django import forms
 
-from scheduler_jobs.models import NOTIFICATION_EVENTS, DynamicJob, default_retry_policy
-from scheduler_jobs.services import mask_webhook
+from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.services import job_as_dict, masked_view
+from scheduler_jobs.spec import JOB_SPEC, Option
 
-EVENT_LABELS = {
-    "success": "Success",
-    "failure": "Failure",
-    "timeout": "Timeout",
-    "exhausted": "Retries exhausted",
-}
+SECTIONS = ("running", "notifications")
 
 
-class OptionsFieldsMixin(forms.Form):
-    timeout_seconds = forms.IntegerField(
-        label="Timeout (seconds)",
-        initial=1800,
-        help_text="A run still going after this is stopped and marked timed out.",
-    )
-    max_retries = forms.IntegerField(
-        label="Retries",
-        initial=3,
-        help_text="How many times a failed run is retried (0 to 10).",
-    )
-    delay_seconds = forms.IntegerField(
-        label="Retry delay (seconds)",
-        initial=60,
-        help_text="Wait before the first retry.",
-    )
-    backoff = forms.FloatField(
-        label="Backoff factor",
-        initial=2.0,
-        help_text="Each further retry waits this many times longer (1 = constant).",
-    )
-    overlap_policy = forms.ChoiceField(
-        label="If the previous run is still going",
-        choices=DynamicJob.OverlapPolicy.choices,
-        initial=DynamicJob.OverlapPolicy.SKIP,
-        widget=forms.RadioSelect,
-    )
-    misfire_policy = forms.ChoiceField(
-        label="If runs were missed (scheduler down)",
-        choices=DynamicJob.MisfirePolicy.choices,
-        initial=DynamicJob.MisfirePolicy.RUN_ONCE,
-        widget=forms.RadioSelect,
-    )
-    queue = forms.CharField(
-        label="Celery queue",
+def option_form_field(option: Option) -> forms.Field:
+    """The form field that edits an option, its initial value the default."""
+    common: dict[str, Any] = {
+        "label": option.label,
+        "help_text": option.help_text,
+        "initial": form_value(option, JOB_SPEC.default(option.name)),
+    }
+    if option.choices is not None and option.kind is list:
+        return forms.MultipleChoiceField(
+            choices=option.choices.choices,
+            required=False,
+            widget=forms.CheckboxSelectMultiple,
+            **common,
+        )
+    if option.choices is not None:
+        return forms.ChoiceField(
+            choices=option.choices.choices, widget=forms.RadioSelect, **common
+        )
+    if option.kind is int:
+        return forms.IntegerField(**common)
+    if option.kind is float:
+        return forms.FloatField(**common)
+    if option.kind is bool:
+        return forms.BooleanField(required=False, **common)
+    if option.kind is list:
+        # A list of free text (addresses): one per line or separated by commas.
+        widget = forms.Textarea(attrs={"rows": 2, "cols": 40})
+        return forms.CharField(required=False, widget=widget, **common)
+    return forms.CharField(
         required=False,
-        max_length=64,
-        help_text="Leave empty for the queue set for the template's resource usage.",
-    )
-    notify_emails = forms.CharField(
-        label="Email",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
-        help_text="Addresses to notify, one per line or separated by commas.",
-    )
-    slack_webhook = forms.CharField(
-        label="Slack webhook",
-        required=False,
-        max_length=2000,
-        widget=forms.TextInput(attrs={"size": 60, "autocomplete": "off"}),
-        help_text="An incoming-webhook URL (https). Stored secret; shown masked.",
-    )
-    notify_on = forms.MultipleChoiceField(
-        label="Notify on",
-        required=False,
-        choices=[(e, EVENT_LABELS[e]) for e in NOTIFICATION_EVENTS],
-        initial=["failure", "exhausted"],
-        widget=forms.CheckboxSelectMultiple,
+        max_length=option.max_length,
+        widget=_text_widget(option),
+        **common,
     )
 
-    options_field_names = (
-        "timeout_seconds",
-        "max_retries",
-        "delay_seconds",
-        "backoff",
-        "overlap_policy",
-        "misfire_policy",
-        "queue",
+
+def _text_widget(option: Option) -> forms.Widget:
+    if option.multiline:
+        return forms.Textarea(attrs={"rows": 2, "cols": 60})
+    if option.secret:
+        return forms.TextInput(attrs={"size": 60, "autocomplete": "off"})
+    return forms.TextInput()
+
+
+def form_value(option: Option, value: Any) -> Any:
+    """A job's value as its form field shows it."""
+    if option.kind is list and option.choices is None:
+        return "\n".join(value or [])
+    if option.kind is list:
+        return list(value or [])
+    return value
+
+
+def job_value(option: Option, value: Any) -> Any:
+    """A form field's cleaned value as the job holds it."""
+    if option.kind is list and option.choices is None:
+        return [
+            item.strip()
+            for line in (value or "").splitlines()
+            for item in line.split(",")
+            if item.strip()
+        ]
+    if option.kind is list:
+        return list(value or [])
+    if option.kind is str and option.choices is None:
+        return (value or "").strip()
+    return value
+
+
+def _declared_option_fields() -> type[forms.Form]:
+    """A form class that declares one field per option of the sections.
+
+    Declared rather than added per form: the admin builds its form class from
+    the declared fields its fieldsets name.
+    """
+    fields = {
+        o.form_field: option_form_field(o) for o in JOB_SPEC.in_sections(*SECTIONS)
+    }
+    return type(forms.Form)(
+        "OptionFields", (forms.Form,), {"__module__": __name__, **fields}
     )
-    notification_field_names = ("notify_emails", "slack_webhook", "notify_on")
+
+
+class OptionsFieldsMixin(_declared_option_fields()):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # An option registered after this class was made gets its field here.
+        for option in JOB_SPEC.in_sections(*SECTIONS):
+            if option.form_field not in self.fields:
+                self.fields[option.form_field] = option_form_field(option)
+
+    @property
+    def option_field_names(self) -> set[str]:
+        return {option.form_field for option in JOB_SPEC.in_sections(*SECTIONS)}
 
     def options_data(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        emails = [
-            e.strip()
-            for chunk in (data.get("notify_emails") or "").splitlines()
-            for e in chunk.split(",")
-            if e.strip()
-        ]
-        backoff = data.get("backoff")
-        return {
-            "timeout_seconds": data.get("timeout_seconds"),
-            "retry_policy": {
-                "max_retries": data.get("max_retries"),
-                "delay_seconds": data.get("delay_seconds"),
-                "backoff": float(backoff) if backoff is not None else None,
-            },
-            "overlap_policy": data.get("overlap_policy"),
-            "misfire_policy": data.get("misfire_policy"),
-            "queue": (data.get("queue") or "").strip(),
-            "notifications": {
-                "emails": emails,
-                "slack_webhook": (data.get("slack_webhook") or "").strip(),
-                "on": list(data.get("notify_on") or []),
-            },
-        }
+        """The options as the service takes them, nested as the spec nests them."""
+        data: dict[str, Any] = {}
+        for option in JOB_SPEC.in_sections(*SECTIONS):
+            value = job_value(option, self.cleaned_data.get(option.form_field))
+            if option.parent:
+                data.setdefault(option.parent, {})[option.key] = value
+            else:
+                data[option.name] = value
+        return data
 
 
 def options_initial(job: DynamicJob) -> dict[str, Any]:
-    retry = {**default_retry_policy(), **(job.retry_policy or {})}
-    notifications = job.notifications or {}
-    return {
-        "timeout_seconds": job.timeout_seconds,
-        "max_retries": retry["max_retries"],
-        "delay_seconds": retry["delay_seconds"],
-        "backoff": retry["backoff"],
-        "overlap_policy": job.overlap_policy,
-        "misfire_policy": job.misfire_policy,
-        "queue": job.queue,
-        "notify_emails": "\n".join(notifications.get("emails") or []),
-        "slack_webhook": mask_webhook(notifications.get("slack_webhook") or ""),
-        "notify_on": notifications.get("on") or [],
-    }
+    """The fields' values for a saved job, secrets masked."""
+    shown = masked_view(job_as_dict(job))
+    initial: dict[str, Any] = {}
+    for option in JOB_SPEC.in_sections(*SECTIONS):
+        value = shown.get(option.parent or option.name)
+        if option.parent:
+            group = value if isinstance(value, dict) else {}
+            value = group.get(option.key, JOB_SPEC.default(option.name))
+        initial[option.form_field] = form_value(option, value)
+    return initial

@@ -13,7 +13,8 @@ from django_jsonform.widgets import JSONFormWidget
 
 from job_templates.base import JobTemplate, apply_defaults
 from job_templates.secrets import SECRET_MASK
-from scheduler_jobs.forms.errors import _prefixed, add_service_errors
+from scheduler_jobs.forms.errors import add_service_errors
+from scheduler_jobs.spec import prefixed
 
 SECRET_HELP = (
     f"Secret: stored encrypted and shown as {SECRET_MASK} when set. Leave the "
@@ -173,5 +174,5 @@ def clean_parameters(
     try:
         return template.validate_params(params)
     except ValidationError as exc:
-        add_service_errors(form, _prefixed("parameters", exc))
+        add_service_errors(form, prefixed("parameters", exc))
         return None

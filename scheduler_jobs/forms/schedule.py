@@ -10,8 +10,9 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from scheduler_jobs.forms.errors import _prefixed, add_service_errors
+from scheduler_jobs.forms.errors import add_service_errors
 from scheduler_jobs.forms.widgets import CronBuilderWidget, SchedulePreviewWidget
+from scheduler_jobs.spec import prefixed
 
 UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 
@@ -115,7 +116,7 @@ class ScheduleFieldsMixin(forms.Form):
         try:
             parse_schedule(schedule)
         except ValidationError as exc:
-            add_service_errors(self, _prefixed("schedule", exc))
+            add_service_errors(self, prefixed("schedule", exc))
 
 
 def schedule_initial(schedule: dict[str, Any]) -> dict[str, Any]:

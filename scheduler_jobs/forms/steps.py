@@ -12,11 +12,12 @@ from job_templates.base import JobTemplate
 from job_templates.registry import registry
 from scheduler_jobs import access
 from scheduler_jobs.forms.errors import add_service_errors
-from scheduler_jobs.forms.options import OptionsFieldsMixin
+from scheduler_jobs.forms.options import OptionsFieldsMixin, option_form_field
 from scheduler_jobs.forms.parameters import clean_parameters, parameters_field
 from scheduler_jobs.forms.schedule import ScheduleFieldsMixin
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services import job_clean
+from scheduler_jobs.spec import JOB_SPEC
 
 
 class TemplateStepForm(forms.Form):
@@ -55,16 +56,12 @@ def template_usable(user: Any, template: JobTemplate) -> bool:
 
 class ParametersStepForm(forms.Form):
     name = forms.CharField(
-        label="Job name",
-        max_length=200,
-        help_text="Unique; shown in lists, logs and notifications.",
+        label=JOB_SPEC["name"].label,
+        max_length=JOB_SPEC["name"].max_length,
+        help_text=JOB_SPEC["name"].help_text,
         widget=forms.TextInput(attrs={"size": 50}),
     )
-    description = forms.CharField(
-        label="Description",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-    )
+    description = option_form_field(JOB_SPEC["description"])
 
     def __init__(
         self, *args: Any, template: JobTemplate, user: Any = None, **kwargs: Any
@@ -116,10 +113,7 @@ class OptionsStepForm(OptionsFieldsMixin):
         try:
             job_clean(data)
         except ValidationError as exc:
-            option_fields = set(self.options_field_names) | set(
-                self.notification_field_names
-            )
-            add_service_errors(self, exc, only=option_fields)
+            add_service_errors(self, exc, only=self.option_field_names)
         return cleaned
 
 
@@ -127,6 +121,6 @@ class ReviewStepForm(forms.Form):
     enabled = forms.BooleanField(
         label="Enable the job now",
         required=False,
-        initial=True,
-        help_text="Disabled jobs do not run on schedule but can still be run by hand.",
+        initial=JOB_SPEC.default("enabled"),
+        help_text=JOB_SPEC["enabled"].help_text,
     )

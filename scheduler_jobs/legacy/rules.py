@@ -26,18 +26,19 @@ from scheduler_jobs.legacy.base import (
 )
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.schedules import parse_schedule
+from scheduler_jobs.spec import JOB_SPEC
 
 TICKETS_DAYS_DEFAULT = 30
-# The job options a rule may set besides template, parameters and schedule.
-RULE_OPTIONS = (
-    "description",
-    "timeout_seconds",
-    "retry_policy",
-    "overlap_policy",
-    "misfire_policy",
-    "notifications",
-    "queue",
-)
+# What a rule gives in its own keys (or migrate decides: a new job is disabled);
+# every other job field is an option a rule may set.
+SET_APART = frozenset({"name", "template_type", "parameters", "schedule", "enabled"})
+
+
+def rule_options() -> tuple[str, ...]:
+    """The job options a rule may set under "options"."""
+    return tuple(name for name in JOB_SPEC.fields() if name not in SET_APART)
+
+
 RULE_KEYS = frozenset(
     {
         "template",
@@ -126,10 +127,7 @@ def map_test_scheduler(job: LegacyJob) -> dict[str, Any]:
         "parameters": parameters,
         # A heartbeat every minute: the next run is its retry, and a stuck one
         # should not hold the slot for the default half hour.
-        "options": {
-            "timeout_seconds": 60,
-            "retry_policy": {"max_retries": 0, "delay_seconds": 60, "backoff": 2.0},
-        },
+        "options": {"timeout_seconds": 60, "retry_policy": {"max_retries": 0}},
     }
 
 
@@ -298,28 +296,42 @@ def plan_one(
     overwrites that job, so the entry only notes where it drifted from the mapping.
     """
     entry = PlanEntry(legacy=job, job=existing)
+    try:
+        mapped = _apply_matching_rule(entry, rules)
+        entry.data = _validated_job(job, mapped)
+        _compare_with_existing(entry)
+    except Unmappable as exc:
+        entry.data = None
+        entry.reason = str(exc)
+        return entry
+    if existing is None:
+        entry.notes.extend(mapped.get("notes") or [])
+    entry.notes.extend(_legacy_notes(job))
+    return entry
+
+
+def _apply_matching_rule(entry: PlanEntry, rules: dict[str, Rule]) -> dict[str, Any]:
+    """What the job's rule maps it to; Unmappable when it has problems or no rule."""
+    job = entry.legacy
     problems = [*job.problems, *([job.schedule_error] if job.schedule_error else [])]
     if problems:
-        entry.reason = "; ".join(problems)
-        return entry
+        raise Unmappable("; ".join(problems))
     found = find_rule(job, rules)
     if found is None:
-        entry.reason = (
+        raise Unmappable(
             f"no mapping rule for name {job.name!r} or task {job.task!r}; "
             "add one to SCHEDULER_LEGACY_RULES"
         )
-        return entry
     entry.rule, rule = found
-    try:
-        mapped = apply_rule(rule, job, label=f"the rule for {entry.rule}")
-    except Unmappable as exc:
-        entry.reason = str(exc)
-        return entry
+    return apply_rule(rule, job, label=f"the rule for {entry.rule}")
+
+
+def _validated_job(job: LegacyJob, mapped: dict[str, Any]) -> dict[str, Any]:
+    """The mapped job, disabled, validated exactly as job_create validates it."""
     options = mapped.get("options") or {}
-    bad = sorted(set(options) - set(RULE_OPTIONS))
+    bad = sorted(set(options) - set(rule_options()))
     if bad:
-        entry.reason = f"the rule sets unknown job option(s): {', '.join(bad)}"
-        return entry
+        raise Unmappable(f"the rule sets unknown job option(s): {', '.join(bad)}")
     data = {
         "name": mapped.get("name") or job.name,
         "description": options.get("description") or _description(job),
@@ -330,41 +342,46 @@ def plan_one(
         **{k: v for k, v in options.items() if k != "description"},
     }
     try:
-        entry.data = services.job_clean(data)
+        return services.job_clean(data)
     except ValidationError as exc:
-        entry.reason = "the mapped job is invalid: " + validation_text(exc)
-        return entry
+        raise Unmappable("the mapped job is invalid: " + validation_text(exc)) from None
+
+
+def _compare_with_existing(entry: PlanEntry) -> None:
+    """Refuse a name taken by another job; note drift from the migrated one."""
+    existing = entry.job
     if existing is None:
         clash = DynamicJob.objects.filter(name=entry.data["name"]).first()
         if clash is not None:
-            entry.data = None
-            entry.reason = (
+            raise Unmappable(
                 f"a dynamic job named {clash.name!r} (#{clash.pk}) already exists "
                 "and was not migrated from this legacy job; rename one of them"
             )
-            return entry
-    else:
-        drift = [
-            key
-            for key in ("template_type", "parameters", "schedule")
-            if getattr(existing, key) != entry.data[key]
-        ]
-        if drift:
-            entry.notes.append(
-                f"the dynamic job differs from this mapping in {', '.join(drift)} "
-                "(changed since, or --live); migrate never overwrites it"
-            )
-    if existing is None:
-        entry.notes.extend(mapped.get("notes") or [])
+        return
+    drift = [
+        key
+        for key in ("template_type", "parameters", "schedule")
+        if getattr(existing, key) != entry.data[key]
+    ]
+    if drift:
+        entry.notes.append(
+            f"the dynamic job differs from this mapping in {', '.join(drift)} "
+            "(changed since, or --live); migrate never overwrites it"
+        )
+
+
+def _legacy_notes(job: LegacyJob) -> list[str]:
+    """What of the legacy job the dynamic job does not carry over."""
+    notes = []
     ignored = {k: v for k, v in job.options.items() if v not in (None, "", {}, [])}
     if ignored:
-        entry.notes.append(
+        notes.append(
             "legacy options not carried over: "
             + ", ".join(f"{k}={v}" for k, v in sorted(ignored.items()))
         )
     if job.enabled is False:
-        entry.notes.append("the legacy job is disabled")
-    return entry
+        notes.append("the legacy job is disabled")
+    return notes
 
 
 def _description(job: LegacyJob) -> str:

@@ -11,16 +11,13 @@ importable from here. A test that replaces one of them must patch the module
 that calls it (for example ``scheduler_jobs.services.lifecycle.job_clean``).
 """
 
-from job_templates.secrets import SECRET_MASK
 from scheduler_jobs.services.approvals import (
     approval_decide,
     approval_diff,
     pending_for,
 )
 from scheduler_jobs.services.lifecycle import (
-    AWAITING_APPROVAL,
     VersionConflict,
-    first_run_at,
     job_create,
     job_delete,
     job_duplicate,
@@ -33,30 +30,21 @@ from scheduler_jobs.services.masking import (
     masked_job_parameters,
     masked_notifications,
     masked_view,
-    secret_state,
 )
 from scheduler_jobs.services.quota import QuotaExceeded
 from scheduler_jobs.services.validation import (
-    EDITABLE_FIELDS,
-    MAX_TIMEOUT_SECONDS,
     job_as_dict,
     job_clean,
     strip_control_characters,
-    webhook_url_error,
 )
 from scheduler_jobs.services.versions import definition_diff
 
 __all__ = [
-    "AWAITING_APPROVAL",
-    "EDITABLE_FIELDS",
-    "MAX_TIMEOUT_SECONDS",
-    "SECRET_MASK",
     "QuotaExceeded",
     "VersionConflict",
     "approval_decide",
     "approval_diff",
     "definition_diff",
-    "first_run_at",
     "job_as_dict",
     "job_clean",
     "job_create",
@@ -70,7 +58,5 @@ __all__ = [
     "masked_notifications",
     "masked_view",
     "pending_for",
-    "secret_state",
     "strip_control_characters",
-    "webhook_url_error",
 ]

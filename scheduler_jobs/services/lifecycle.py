@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -45,15 +46,21 @@ def job_create(
     legacy_name: str = "",
     origin: str | None = None,
     comment: str = "",
+    when_valid: Callable[[], None] | None = None,
 ) -> DynamicJob:
     """Validate and create a job and its version 1; audited.
 
     A new high-risk job waits for a second person (see approvals): it is created
     disabled, without a version, and `job.pending_approval` holds the proposal.
-    Raises AccessDenied, ValidationError or QuotaExceeded.
+    `when_valid` runs once the data is valid, before anything else is checked
+    or written: the API's rate limit, so that an invalid request is answered as
+    invalid rather than counted. Raises AccessDenied, ValidationError or
+    QuotaExceeded, and whatever `when_valid` raises.
     """
     authorize(user, Action.ADD)
     cleaned = job_clean(data)
+    if when_valid is not None:
+        when_valid()
     authorize(user, Action.ADD, definitions=[_definition(cleaned)])
     reason = approval_reason(None, cleaned)
     author = user if getattr(user, "pk", None) else None
@@ -114,6 +121,7 @@ def job_update(
     source: str = "api",
     origin: str | None = None,
     comment: str = "",
+    when_valid: Callable[[], None] | None = None,
 ) -> DynamicJob:
     """Apply a (partial) change if `expected_version` is still current; audited.
 
@@ -123,6 +131,7 @@ def job_update(
     someone saved first, ValidationError on bad input, AccessDenied.
     Only edited fields are written, so the executor's last_run_at/last_status and
     the dispatcher's next_run_at are never overwritten with stale values.
+    `when_valid` runs once the change is valid, as in job_create.
     """
     current = DynamicJob.objects.get(pk=job.pk)
     current.pending_approval = None
@@ -134,6 +143,8 @@ def job_update(
         raise ValidationError({"enabled": [AWAITING_APPROVAL]})
     before = job_as_dict(current)
     cleaned = job_clean(data, instance=current)
+    if when_valid is not None:
+        when_valid()
     changed = {k: v for k, v in cleaned.items() if before.get(k) != v}
     if not changed:
         return current

@@ -1,7 +1,8 @@
 """What may be shown of a job: its secrets masked for the API, admin, files and audit.
 
 The notification Slack URL is a secret like a template's writeOnly parameters;
-NOTIFICATION_SCHEMA marks it so the same sealing and masking functions serve both.
+NOTIFICATION_SCHEMA (the job spec's secret marks) lets the same sealing and
+masking functions serve both.
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ from job_templates import secrets
 from job_templates.base import JobTemplate, mask_parameters
 from job_templates.registry import registry
 from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.spec import JOB_SPEC
 
-NOTIFICATION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"slack_webhook": {"type": "string", "writeOnly": True}},
-}
+NOTIFICATION_SCHEMA: dict[str, Any] = JOB_SPEC.secret_schema("notifications")
 
 
 def template_for(template_type: Any) -> JobTemplate | None:

@@ -1,9 +1,16 @@
-"""One set of rules for every job write (job_clean); forms and job files call it too."""
+"""One set of rules for every job write (job_clean); forms and job files call it too.
+
+The rules come from the job spec (scheduler_jobs.spec): a field's type and
+bounds are checked the same way for every field, and a field that needs more
+(a name, the template's parameters, a schedule, email addresses, a secret URL)
+names one of the cleaners below. Errors are keyed by the option's dotted name.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,27 +21,15 @@ from django.core.validators import validate_email
 from job_templates import secrets
 from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs.broker import job_redelivery_errors
-from scheduler_jobs.models import NOTIFICATION_EVENTS, DynamicJob, default_retry_policy
+from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.schedules import parse_schedule
-from scheduler_jobs.services.masking import NOTIFICATION_SCHEMA, mask_webhook
+from scheduler_jobs.services.masking import mask_webhook, template_for
+from scheduler_jobs.spec import JOB_SPEC, Option, error_items, join_key
 
-EDITABLE_FIELDS = (
-    "name",
-    "description",
-    "template_type",
-    "parameters",
-    "schedule",
-    "enabled",
-    "timeout_seconds",
-    "retry_policy",
-    "overlap_policy",
-    "misfire_policy",
-    "notifications",
-    "queue",
-)
-MAX_TIMEOUT_SECONDS = 24 * 3600
+# The fields a job's definition holds, as the spec had them at start-up.
+EDITABLE_FIELDS = JOB_SPEC.fields()
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_QUEUE_NAME = re.compile(rf"^[A-Za-z0-9_.\-]{{1,{JOB_SPEC['queue'].max_length}}}$")
 
 
 def strip_control_characters(text: str, *, keep_newlines: bool = False) -> str:
@@ -45,7 +40,25 @@ def strip_control_characters(text: str, *, keep_newlines: bool = False) -> str:
 
 
 def job_as_dict(job: DynamicJob) -> dict[str, Any]:
-    return {field: getattr(job, field) for field in EDITABLE_FIELDS}
+    return {name: getattr(job, name) for name in JOB_SPEC.fields()}
+
+
+@dataclass
+class JobValues:
+    """What a cleaner may look at besides its own value."""
+
+    values: dict[str, Any]
+    instance: DynamicJob | None
+    cleaned: dict[str, Any] = field(default_factory=dict)
+
+    def stored(self, name: str) -> Any:
+        """The saved job's value at a dotted name; None for a new job."""
+        value: Any = self.instance
+        for part in name.split("."):
+            if value is None:
+                return None
+            value = value.get(part) if isinstance(value, dict) else getattr(value, part)
+        return value
 
 
 def job_clean(
@@ -56,147 +69,171 @@ def job_clean(
     Raises ValidationError whose keys are dotted field paths, e.g.
     "schedule.cron" or "parameters.recipients".
     """
-    values: dict[str, Any] = job_as_dict(instance) if instance else _defaults()
-    values.update({k: v for k, v in data.items() if k in EDITABLE_FIELDS})
+    values = job_as_dict(instance) if instance else JOB_SPEC.defaults()
+    fields = JOB_SPEC.fields()
+    values.update({k: v for k, v in data.items() if k in fields})
+    job = JobValues(values, instance)
     errors: dict[str, list[str]] = {}
-    cleaned: dict[str, Any] = {}
-
-    def fail(key: str, message: str) -> None:
-        errors.setdefault(key, []).append(message)
-
-    name = values.get("name")
-    if not isinstance(name, str) or not strip_control_characters(name):
-        fail("name", "A job needs a name.")
-    else:
-        cleaned["name"] = strip_control_characters(name)
-        if len(cleaned["name"]) > 200:
-            fail("name", "At most 200 characters.")
-    description = values.get("description") or ""
-    if not isinstance(description, str):
-        fail("description", "Must be text.")
-    else:
-        cleaned["description"] = strip_control_characters(
-            description, keep_newlines=True
-        ).strip()
-        if len(cleaned["description"]) > 5000:
-            fail("description", "At most 5000 characters.")
-
-    template = None
-    template_type = values.get("template_type")
-    try:
-        template = registry.get(template_type)
-        cleaned["template_type"] = template_type
-    except (UnknownTemplate, TypeError):
-        fail(
-            "template_type",
-            f"Unknown template {template_type!r}. "
-            f"Available: {', '.join(registry.types())}.",
-        )
-    if template is not None:
-        cleaned_parameters = _clean_parameters(
-            template, values.get("parameters"), instance, fail
-        )
-        if cleaned_parameters is not None:
-            cleaned["parameters"] = cleaned_parameters
-
-    try:
-        cleaned["schedule"] = parse_schedule(values.get("schedule")).to_dict()
-    except ValidationError as exc:
-        for key, messages in _error_items(exc):
-            for message in messages:
-                fail(_join("schedule", key), message)
-
-    enabled = values.get("enabled", True)
-    if not isinstance(enabled, bool):
-        fail("enabled", "Must be true or false.")
-    cleaned["enabled"] = bool(enabled)
-
-    timeout = values.get("timeout_seconds")
-    if not _is_int(timeout) or not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
-        fail(
-            "timeout_seconds",
-            f"Must be a whole number from 1 to {MAX_TIMEOUT_SECONDS}.",
-        )
-    else:
-        cleaned["timeout_seconds"] = timeout
-
-    cleaned["retry_policy"] = _clean_retry_policy(values.get("retry_policy"), fail)
-    if "timeout_seconds" in cleaned and not any(
+    for option in JOB_SPEC.top():
+        try:
+            job.cleaned[option.name] = clean_option(
+                option, values.get(option.name), job
+            )
+        except ValidationError as exc:
+            _add_errors(errors, option.name, exc)
+    if "timeout_seconds" in job.cleaned and not any(
         key.startswith(("timeout_seconds", "retry_policy")) for key in errors
     ):
+        # A rule across two options: the broker would hand a long run to a
+        # second worker.
         for key, messages in job_redelivery_errors(
-            timeout_seconds=cleaned["timeout_seconds"],
-            retry_policy=cleaned["retry_policy"],
+            timeout_seconds=job.cleaned["timeout_seconds"],
+            retry_policy=job.cleaned["retry_policy"],
         ).items():
-            for message in messages:
-                fail(key, message)
-
-    for field, choices in (
-        ("overlap_policy", DynamicJob.OverlapPolicy.values),
-        ("misfire_policy", DynamicJob.MisfirePolicy.values),
-    ):
-        value = values.get(field)
-        if value not in choices:
-            fail(field, f"Must be one of: {', '.join(choices)}.")
-        cleaned[field] = value
-
-    current_notifications = instance.notifications if instance else {}
-    cleaned["notifications"] = _clean_notifications(
-        values.get("notifications"), current_notifications, fail
-    )
-
-    queue = values.get("queue") or ""
-    if queue and (not isinstance(queue, str) or not _QUEUE_NAME.match(queue)):
-        fail("queue", "Letters, digits, '.', '_' and '-' only, at most 64 characters.")
-    cleaned["queue"] = queue
-
+            errors.setdefault(key, []).extend(messages)
     if errors:
         raise ValidationError(errors)
+    return job.cleaned
+
+
+def _add_errors(errors: dict[str, list[str]], prefix: str, exc: ValidationError):
+    for key, message in error_items(exc):
+        errors.setdefault(join_key(prefix, key), []).append(message)
+
+
+def clean_option(option: Option, value: Any, job: JobValues) -> Any:
+    """The clean value of one option, or ValidationError keyed inside it."""
+    if option.cleaner is not None:
+        return option.cleaner(option, value, job)
+    if option.is_group:
+        return clean_group(option, value, job)
+    return clean_value(option, value)
+
+
+def clean_group(option: Option, value: Any, job: JobValues) -> dict[str, Any]:
+    """A nested object: its known keys, each cleaned, missing ones defaulted.
+
+    Secret members are sealed; one that did not change keeps its stored token.
+    """
+    children = JOB_SPEC.children(option.name)
+    value = {} if value is None else value
+    if not isinstance(value, dict):
+        keys = ", ".join(child.key for child in children)
+        raise ValidationError(f"Must be an object with {keys}.")
+    known = {child.key for child in children}
+    errors = {
+        key: [f"Unknown {option.noun} option."] for key in sorted(set(value) - known)
+    }
+    cleaned: dict[str, Any] = {}
+    for child in children:
+        given = value[child.key] if child.key in value else JOB_SPEC.default(child.name)
+        try:
+            cleaned[child.key] = clean_option(child, given, job)
+        except ValidationError as exc:
+            _add_errors(errors, child.key, exc)
+    if errors:
+        raise ValidationError(errors)
+    if any(child.secret for child in children):
+        cleaned = secrets.seal(
+            JOB_SPEC.secret_schema(option.name),
+            cleaned,
+            previous=job.stored(option.name) or {},
+        )
     return cleaned
 
 
-def _clean_parameters(
-    template: Any, params: Any, instance: DynamicJob | None, fail
-) -> dict[str, Any] | None:
-    """Validated parameters with their secrets sealed, or None after fail()."""
+def clean_value(option: Option, value: Any) -> Any:
+    """A scalar checked against its kind, choices and bounds."""
+    if option.kind is str and option.choices is None:
+        return clean_text(option, value)
+    if option.choices is not None:
+        valid = value in option.choices.values
+    elif option.kind is bool:
+        valid = isinstance(value, bool)
+    elif option.kind is int:
+        valid = _is_int(value) and _within(option, value)
+    elif option.kind is float:
+        valid = _is_number(value) and _within(option, value)
+        value = float(value) if valid else value
+    else:
+        valid = False
+    if not valid:
+        raise ValidationError(option.refusal())
+    return value
+
+
+def clean_text(option: Option, value: Any) -> str:
+    """Text without control characters (newlines kept where it is multiline)."""
+    value = value or ""
+    if not isinstance(value, str):
+        raise ValidationError(option.refusal())
+    text = strip_control_characters(value, keep_newlines=option.multiline).strip()
+    if option.max_length is not None and len(text) > option.max_length:
+        raise ValidationError(f"At most {option.max_length} characters.")
+    return text
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _within(option: Option, value: int | float) -> bool:
+    low = option.minimum if option.minimum is not None else value
+    high = option.maximum if option.maximum is not None else value
+    return low <= value <= high
+
+
+# The cleaners options name (Option.clean) ----------------------------------------
+
+
+def clean_name(option: Option, value: Any, job: JobValues) -> str:
+    if not isinstance(value, str) or not strip_control_characters(value):
+        raise ValidationError("A job needs a name.")
+    return clean_text(option, value)
+
+
+def clean_template_type(option: Option, value: Any, job: JobValues) -> str:
+    try:
+        registry.get(value)
+    except (UnknownTemplate, TypeError):
+        raise ValidationError(
+            f"Unknown template {value!r}. Available: {', '.join(registry.types())}."
+        ) from None
+    return value
+
+
+def clean_parameters(option: Option, value: Any, job: JobValues) -> Any:
+    """Validated parameters with their secrets sealed.
+
+    None when the template is unknown: that is the template's error, reported
+    on template_type.
+    """
+    template = template_for(job.cleaned.get("template_type"))
+    if template is None:
+        return None
+    instance = job.instance
     same_template = instance is not None and instance.template_type == template.type
     stored = instance.parameters if same_template else {}
     schema = template.parameters_schema
-    try:
-        params = secrets.merge(
-            schema, params, stored, destination=template.secrets_destination
-        )
-    except ValidationError as exc:
-        for key, messages in _error_items(exc):
-            for message in messages:
-                fail(_join("parameters", key), message)
-        return None
+    params = secrets.merge(
+        schema, value, stored, destination=template.secrets_destination
+    )
+    errors: dict[str, list[str]] = {}
     nul_path = _find_nul(params)
     if nul_path is not None:
         # PostgreSQL cannot store U+0000 in JSON; refuse it with its path.
-        fail(_join("parameters", nul_path), "Contains a NUL character.")
+        errors[nul_path] = ["Contains a NUL character."]
     try:
         validated = template.validate_params(params)
     except ValidationError as exc:
-        for key, messages in _error_items(exc):
-            for message in messages:
-                fail(_join("parameters", key), message)
-        return None
+        _add_errors(errors, "", exc)
+    if errors:
+        raise ValidationError(errors)
     return secrets.seal(schema, validated, previous=stored)
-
-
-def _defaults() -> dict[str, Any]:
-    return {
-        "description": "",
-        "parameters": {},
-        "enabled": True,
-        "timeout_seconds": 1800,
-        "retry_policy": default_retry_policy(),
-        "overlap_policy": DynamicJob.OverlapPolicy.SKIP,
-        "misfire_policy": DynamicJob.MisfirePolicy.RUN_ONCE,
-        "notifications": {},
-        "queue": "",
-    }
 
 
 def _find_nul(value: Any, path: str = "") -> str | None:
@@ -219,114 +256,62 @@ def _find_nul(value: Any, path: str = "") -> str | None:
     return None
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def clean_schedule(option: Option, value: Any, job: JobValues) -> dict[str, Any]:
+    return parse_schedule(value).to_dict()
 
 
-def _join(prefix: str, key: str) -> str:
-    return prefix if key in ("__all__", "") else f"{prefix}.{key}"
+def clean_queue(option: Option, value: Any, job: JobValues) -> str:
+    queue = value or ""
+    if queue and (not isinstance(queue, str) or not _QUEUE_NAME.match(queue)):
+        raise ValidationError(option.refusal())
+    return queue
 
 
-def _error_items(exc: ValidationError) -> list[tuple[str, list[str]]]:
-    if hasattr(exc, "error_dict"):
-        return [
-            (key, [m for e in errs for m in e.messages])
-            for key, errs in exc.error_dict.items()
-        ]
-    return [("__all__", exc.messages)]
-
-
-def _clean_retry_policy(value: Any, fail) -> dict[str, Any]:
-    policy = {**default_retry_policy(), **(value if isinstance(value, dict) else {})}
-    if value is not None and not isinstance(value, dict):
-        fail(
-            "retry_policy",
-            "Must be an object with max_retries, delay_seconds, backoff.",
-        )
-    for key in sorted(set(policy) - {"max_retries", "delay_seconds", "backoff"}):
-        fail(f"retry_policy.{key}", "Unknown retry option.")
-    if not _is_int(policy["max_retries"]) or not 0 <= policy["max_retries"] <= 10:
-        fail("retry_policy.max_retries", "Must be a whole number from 0 to 10.")
-    if (
-        not _is_int(policy["delay_seconds"])
-        or not 0 <= policy["delay_seconds"] <= 86400
-    ):
-        fail("retry_policy.delay_seconds", "Must be a whole number from 0 to 86400.")
-    backoff = policy["backoff"]
-    if (
-        isinstance(backoff, bool)
-        or not isinstance(backoff, int | float)
-        or not (1.0 <= backoff <= 10.0)
-    ):
-        fail("retry_policy.backoff", "Must be a number from 1 to 10.")
-    else:
-        policy["backoff"] = float(backoff)
-    return {k: policy[k] for k in ("max_retries", "delay_seconds", "backoff")}
-
-
-def _clean_notifications(value: Any, current: dict[str, Any], fail) -> dict[str, Any]:
-    value = value if value is not None else {}
-    if not isinstance(value, dict):
-        fail("notifications", "Must be an object with emails, slack_webhook, on.")
-        return {"emails": [], "slack_webhook": "", "on": []}
-    for key in sorted(set(value) - {"emails", "slack_webhook", "on"}):
-        fail(f"notifications.{key}", "Unknown notification option.")
-    emails = value.get("emails") or []
-    if not isinstance(emails, list) or len(emails) > 50:
-        fail("notifications.emails", "Must be a list of at most 50 addresses.")
-        emails = []
-    clean_emails = []
+def clean_emails(option: Option, value: Any, job: JobValues) -> list[str]:
+    emails = value or []
+    if not isinstance(emails, list) or len(emails) > option.max_length:
+        raise ValidationError(option.refusal())
+    clean: list[str] = []
+    errors: dict[str, list[str]] = {}
     for i, email in enumerate(emails):
         try:
             if not isinstance(email, str) or _CONTROL.search(email):
                 raise ValidationError("invalid")
             validate_email(email.strip())
-            clean_emails.append(email.strip())
+            clean.append(email.strip())
         except ValidationError:
-            fail(
-                f"notifications.emails.{i}", f"{email!r} is not a valid email address."
-            )
-    webhook = _slack_webhook(value.get("slack_webhook") or "", current, fail)
-    events = value.get("on", ["failure", "exhausted"])
-    if not isinstance(events, list) or any(
-        e not in NOTIFICATION_EVENTS for e in events
-    ):
-        fail(
-            "notifications.on",
-            f"Must be a list of events from: {', '.join(NOTIFICATION_EVENTS)}.",
-        )
-        events = []
-    return {
-        "emails": clean_emails,
-        "slack_webhook": secrets.seal(
-            NOTIFICATION_SCHEMA, {"slack_webhook": webhook}, previous=current
-        )["slack_webhook"],
-        "on": sorted(set(events), key=NOTIFICATION_EVENTS.index),
-    }
+            errors[str(i)] = [f"{email!r} is not a valid email address."]
+    if errors:
+        raise ValidationError(errors)
+    return clean
 
 
-def _slack_webhook(webhook: Any, current: dict[str, Any], fail) -> str:
+def clean_events(option: Option, value: Any, job: JobValues) -> list[str]:
+    events = option.choices.values
+    if not isinstance(value, list) or any(e not in events for e in value):
+        raise ValidationError(option.refusal())
+    return sorted(set(value), key=events.index)
+
+
+def clean_slack_webhook(option: Option, value: Any, job: JobValues) -> str:
     """The Slack URL in clear: the stored one when its masked form came back."""
-    stored = current.get("slack_webhook", "") or ""
+    webhook = value or ""
+    stored = job.stored(option.name) or ""
     if not isinstance(webhook, str):
-        fail("notifications.slack_webhook", "Must be an https URL.")
-        return ""
+        raise ValidationError("Must be an https URL.")
     if webhook and stored and webhook == mask_webhook(stored):
         return secrets.unseal_value(stored)
     if secrets.is_sealed(webhook):
         return secrets.unseal_value(webhook)
     if secrets.SECRET_MASK in webhook:
-        fail(
-            "notifications.slack_webhook",
+        raise ValidationError(
             f"The value is masked ({secrets.SECRET_MASK}) but is not the stored "
             "URL's mask. The Slack URL is a secret: enter the whole new URL; the "
-            "stored one is kept only when its masked form comes back unchanged.",
+            "stored one is kept only when its masked form comes back unchanged."
         )
-        return ""
-    if webhook:
-        error = webhook_url_error(webhook)
-        if error:
-            fail("notifications.slack_webhook", error)
+    error = webhook_url_error(webhook) if webhook else None
+    if error:
+        raise ValidationError(error)
     return webhook
 
 
@@ -339,7 +324,8 @@ def webhook_url_error(url: Any) -> str | None:
     """
     from job_templates import net
 
-    if not isinstance(url, str) or len(url) > 2000 or _CONTROL.search(url):
+    longest = JOB_SPEC["notifications.slack_webhook"].max_length
+    if not isinstance(url, str) or len(url) > longest or _CONTROL.search(url):
         return "Must be an https URL."
     parts = urlsplit(url)
     allowed = parts.hostname in settings.SCHEDULER_WEBHOOK_ALLOWED_HOSTS
