@@ -435,21 +435,37 @@ def safe_request(
             raise RequestFailed(
                 f"Stopped after {max_redirects} redirects (next: {location[:200]})."
             )
-        following = urljoin(current, location)
-        if _origin(following) != _origin(current):
-            # Once dropped, they stay dropped, even if a later hop comes back.
-            send_headers = {
-                k: v
-                for k, v in send_headers.items()
-                if k.lower() in CROSS_ORIGIN_HEADERS
-            }
-        if status == 303 or (status in (301, 302) and method not in ("GET", "HEAD")):
-            method, body = ("HEAD" if method == "HEAD" else "GET"), None
-            send_headers = {
-                k: v for k, v in send_headers.items() if k.lower() != "content-type"
-            }
-        redirects.append(following)
-        current = following
+        current, method, body, send_headers = _follow_redirect(
+            current, location, status, method, body, send_headers
+        )
+        redirects.append(current)
+
+
+def _follow_redirect(
+    current: str,
+    location: str,
+    status: int,
+    method: str,
+    body: bytes | None,
+    headers: dict[str, str],
+) -> tuple[str, str, bytes | None, dict[str, str]]:
+    """The next hop's URL, method, body and headers.
+
+    A hop to another origin keeps only the headers that describe the request,
+    so credentials the caller meant for one server never reach another; a 303,
+    or a 301/302 after anything but GET or HEAD, drops the body and becomes a
+    GET (a HEAD stays a HEAD), as browsers do.
+    """
+    following = urljoin(current, location)
+    if _origin(following) != _origin(current):
+        # Once dropped, they stay dropped, even if a later hop comes back.
+        headers = {
+            k: v for k, v in headers.items() if k.lower() in CROSS_ORIGIN_HEADERS
+        }
+    if status == 303 or (status in (301, 302) and method not in ("GET", "HEAD")):
+        method, body = ("HEAD" if method == "HEAD" else "GET"), None
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+    return following, method, body, headers
 
 
 def _read_prefix(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
@@ -494,19 +510,7 @@ def _send_once(
     for address in target.addresses:
         if deadline - time.monotonic() <= 0:
             break
-        conn: _PinnedHTTPConnection
-        if target.scheme == "https":
-            conn = _PinnedHTTPSConnection(
-                target.host,
-                target.port,
-                address=address,
-                deadline=deadline,
-                context=context,
-            )
-        else:
-            conn = _PinnedHTTPConnection(
-                target.host, target.port, address=address, deadline=deadline
-            )
+        conn = _pinned_connection(target, address, deadline, context)
         try:
             try:
                 conn.connect()
@@ -517,20 +521,7 @@ def _send_once(
                 # address; once connected the request is never sent twice.
                 last_error = exc
                 continue
-            conn.putrequest(method, target.path, skip_accept_encoding=True)
-            for name, value in headers.items():
-                if name.lower() not in _MANAGED_HEADERS:
-                    conn.putheader(name, value)
-            if body is not None:
-                conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(body)
-            response = conn.getresponse()
-            prefix = b"" if method == "HEAD" else _read_prefix(response, max_body_bytes)
-            return (
-                response.status,
-                {k.lower(): v for k, v in response.getheaders()},
-                prefix,
-            )
+            return _exchange(conn, target, method, headers, body, max_body_bytes)
         except TimeoutError:
             raise RequestFailed(_too_slow(target.host, timeout)) from None
         except ssl.SSLError as exc:
@@ -542,3 +533,48 @@ def _send_once(
     if last_error is None:
         raise RequestFailed(_too_slow(target.host, timeout))
     raise RequestFailed(f"Could not connect to {target.host}: {last_error}")
+
+
+def _pinned_connection(
+    target: Target, address: str, deadline: float, context: ssl.SSLContext
+) -> _PinnedHTTPConnection:
+    """A connection to the checked address, not to whatever the host name
+    resolves to by the time it connects (DNS rebinding)."""
+    if target.scheme == "https":
+        return _PinnedHTTPSConnection(
+            target.host,
+            target.port,
+            address=address,
+            deadline=deadline,
+            context=context,
+        )
+    return _PinnedHTTPConnection(
+        target.host, target.port, address=address, deadline=deadline
+    )
+
+
+def _exchange(
+    conn: _PinnedHTTPConnection,
+    target: Target,
+    method: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    max_body_bytes: int,
+) -> tuple[int, dict[str, str], bytes]:
+    """Send the request on a connected socket and read the status, headers and
+    the body's start; headers that frame the request are the client's alone, so
+    a caller's value cannot smuggle a second request."""
+    conn.putrequest(method, target.path, skip_accept_encoding=True)
+    for name, value in headers.items():
+        if name.lower() not in _MANAGED_HEADERS:
+            conn.putheader(name, value)
+    if body is not None:
+        conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body)
+    response = conn.getresponse()
+    prefix = b"" if method == "HEAD" else _read_prefix(response, max_body_bytes)
+    return (
+        response.status,
+        {k.lower(): v for k, v in response.getheaders()},
+        prefix,
+    )
