@@ -25,6 +25,7 @@ from job_templates.base import mask_parameters
 from job_templates.registry import registry
 from scheduler_jobs import access
 from scheduler_jobs.admin import status_badge
+from scheduler_jobs.admin_history import confirm_page
 from scheduler_jobs.admin_views import (
     relative_time,
     summary_items,
@@ -328,6 +329,21 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         execution = get_object_or_404(JobExecution, pk=execution_id)
+        back = reverse("admin:executions_jobexecution_change", args=[execution.pk])
+        access.authorize(request.user, access.Action.CANCEL)
+        if not request.POST.get("confirm"):
+            return confirm_page(
+                request,
+                self.admin_site,
+                title=f"Cancel run #{execution.pk} of “{execution.job_name}”?",
+                warnings=[
+                    "A running run is asked to stop at once; what it already did "
+                    "stays done. Its retries, if any, do not happen."
+                ],
+                action_url=request.path,
+                confirm_label="Yes, cancel it",
+                back_url=back,
+            )
         try:
             services.execution_cancel(
                 execution=execution, user=request.user, request=request, source="admin"

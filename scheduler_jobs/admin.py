@@ -26,7 +26,7 @@ from executions.models import JobExecution
 from job_templates.admin import TemplateFilter
 from job_templates.registry import registry
 from scheduler_jobs import access, services
-from scheduler_jobs.admin_history import JobHistoryAdminMixin
+from scheduler_jobs.admin_history import JobHistoryAdminMixin, confirm_page
 from scheduler_jobs.admin_views import (
     relative_time,
     schedule_preview,
@@ -316,9 +316,31 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
     # --- bulk actions ---
 
     @admin.action(description="Run selected jobs now", permissions=["run"])
-    def run_selected(self, request: HttpRequest, queryset) -> None:
+    def run_selected(self, request: HttpRequest, queryset):
+        jobs = list(queryset)
+        warnings = [
+            f"{job.name}: {warning}"
+            for job in jobs
+            for warning in execution_services.run_warnings(job=job, dry_run=None)
+        ]
+        if warnings and not request.POST.get("confirm"):
+            return confirm_page(
+                request,
+                self.admin_site,
+                title=f"Run {len(jobs)} job(s) now?",
+                warnings=warnings,
+                action_url=request.path,
+                confirm_label="Yes, run them now",
+                back_url=request.get_full_path(),
+                carried=[("action", "run_selected")]
+                + [("_selected_action", str(job.pk)) for job in jobs],
+            )
+        self._run_jobs(request, jobs)
+        return None
+
+    def _run_jobs(self, request: HttpRequest, jobs: list[DynamicJob]) -> None:
         queued, failed = [], []
-        for job in queryset:
+        for job in jobs:
             try:
                 execution_services.run_now(
                     job=job, user=request.user, request=request, source="admin"
@@ -560,6 +582,24 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
             return HttpResponseNotAllowed(["POST"])
         job = get_object_or_404(DynamicJob, pk=job_id)
         dry_run = True if request.POST.get("dry_run") else None
+        # Asked before the question: nobody learns about runs they may not start.
+        access.authorize(request.user, access.Action.RUN)
+        warnings = execution_services.run_warnings(job=job, dry_run=dry_run)
+        if warnings and not request.POST.get("confirm"):
+            return confirm_page(
+                request,
+                self.admin_site,
+                title=f"Run “{job.name}” now?",
+                warnings=warnings,
+                action_url=request.path,
+                confirm_label="Yes, run it now",
+                back_url=reverse(
+                    "admin:scheduler_jobs_dynamicjob_change", args=[job.pk]
+                ),
+                carried={
+                    k: request.POST[k] for k in ("dry_run", "next") if k in request.POST
+                },
+            )
         # run_now authorises; its AccessDenied is a PermissionDenied (403).
         try:
             execution = execution_services.run_now(

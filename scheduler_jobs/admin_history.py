@@ -138,6 +138,33 @@ class JobHistoryAdminMixin:
         }
 
 
+def confirm_page(
+    request: HttpRequest,
+    admin_site: Any,
+    *,
+    title: str,
+    warnings: list[str],
+    action_url: str,
+    confirm_label: str,
+    back_url: str,
+    carried: list[tuple[str, str]] | None = None,
+) -> TemplateResponse:
+    """A question before a risky click; "confirm" comes back with the answer."""
+    return TemplateResponse(
+        request,
+        "admin/scheduler_jobs/confirm_action.html",
+        {
+            **admin_site.each_context(request),
+            "title": title,
+            "warnings": warnings,
+            "action_url": action_url,
+            "confirm_label": confirm_label,
+            "back_url": back_url,
+            "carried": carried or [],
+        },
+    )
+
+
 def side_by_side(older: JobVersion, newer: JobVersion) -> list[dict[str, Any]]:
     return _rows(services.definition_diff(older.definition, newer.definition))
 

@@ -30,6 +30,7 @@ from executions.services.manual import (
     execution_cancel,
     execution_rerun,
     run_now,
+    run_warnings,
 )
 from executions.services.reaper import reap
 from executions.services.running import (
@@ -59,4 +60,5 @@ __all__ = [
     "reap",
     "release_held",
     "run_now",
+    "run_warnings",
 ]

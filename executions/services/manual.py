@@ -16,7 +16,7 @@ from executions.services import dispatch, sending
 from job_templates import secrets
 from job_templates.base import mask_parameters
 from job_templates.registry import UnknownTemplate, registry
-from scheduler_jobs.access import Action, authorize
+from scheduler_jobs.access import Action, authorize, high_risk_reason
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services.lifecycle import AWAITING_APPROVAL
 
@@ -69,6 +69,34 @@ def run_now(
         request=request,
         source=source,
     )
+
+
+def run_warnings(*, job: DynamicJob, dry_run: bool | None) -> list[str]:
+    """What a person should know, and confirm, before running `job` now.
+
+    A real run of a high-risk job (a live cleanup, a backup's rotation, …), and
+    a run beside one that is already queued or running: a manual run does not
+    wait for it, and under overlap policy "skip" it makes the next scheduled
+    slot skip.
+    """
+    warnings = []
+    live = not dispatch.effective_dry_run(job.parameters, dry_run)
+    reason = high_risk_reason(job.template_type, job.parameters) if live else None
+    if reason:
+        warnings.append(f"This is a real run, and the job is high-risk: {reason}.")
+    active = list(
+        JobExecution.objects.filter(job=job, status__in=JobExecution.ACTIVE)
+        .order_by("id")
+        .values_list("pk", "status")[:3]
+    )
+    if active:
+        runs = ", ".join(f"#{pk} ({status})" for pk, status in active)
+        policy = DynamicJob.OverlapPolicy(job.overlap_policy).label.lower()
+        warnings.append(
+            f"It is already queued or running ({runs}). This run starts as well; "
+            f"the job's overlap policy ({policy}) then applies to its next slot."
+        )
+    return warnings
 
 
 def _runnable_template(job: DynamicJob, parameters: Any) -> Any:

@@ -155,7 +155,7 @@ def test_rerun_needs_the_run_permission(editor_client, operator_client, operator
 def test_cancel_a_queued_execution(operator_client):
     execution = JobExecutionFactory(status="queued")
     assert "Cancel execution" in operator_client.get(detail(execution)).content.decode()
-    operator_client.post(f"{LIST}{execution.pk}/cancel/")
+    operator_client.post(f"{LIST}{execution.pk}/cancel/", {"confirm": "1"})
     execution.refresh_from_db()
     assert execution.status == "cancelled"
     assert AuditEntry.objects.filter(action="cancel").exists()
@@ -163,7 +163,9 @@ def test_cancel_a_queued_execution(operator_client):
 
 def test_cancel_of_a_finished_execution_says_why(operator_client):
     execution = JobExecutionFactory(status="completed")
-    response = operator_client.post(f"{LIST}{execution.pk}/cancel/", follow=True)
+    response = operator_client.post(
+        f"{LIST}{execution.pk}/cancel/", {"confirm": "1"}, follow=True
+    )
     assert "already ended" in response.content.decode()
 
 

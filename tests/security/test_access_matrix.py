@@ -317,7 +317,7 @@ def page_delete(w: World, tmp: Any) -> bool:
 
 
 def page_run(w: World, tmp: Any) -> bool:
-    w.web.post(f"{ADMIN}{w.job.pk}/run/")
+    w.web.post(f"{ADMIN}{w.job.pk}/run/", {"confirm": "1"})
     return w.runs() == 1
 
 
@@ -338,7 +338,7 @@ def page_dashboard(w: World, tmp: Any) -> bool:
 
 def page_cancel(w: World, tmp: Any) -> bool:
     execution = w.execution()
-    w.web.post(f"{EXECUTIONS}{execution.pk}/cancel/")
+    w.web.post(f"{EXECUTIONS}{execution.pk}/cancel/", {"confirm": "1"})
     execution.refresh_from_db()
     return execution.status == "cancelled"
 
@@ -352,7 +352,7 @@ def _action(w: World, url: str, action: str, pk: int, **extra: str) -> None:
 
 
 def action_run(w: World, tmp: Any) -> bool:
-    _action(w, ADMIN, "run_selected", w.job.pk)
+    _action(w, ADMIN, "run_selected", w.job.pk, confirm="1")
     return w.runs() == 1
 
 
