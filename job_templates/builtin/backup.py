@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 from django.apps import apps
 from django.core import serializers
@@ -19,7 +19,12 @@ from django.utils import timezone
 
 from job_templates.base import JobTemplate, TemplateError
 from job_templates.context import ExecutionContext
-from job_templates.files import folder_storage, save_to_storage, spooled_output
+from job_templates.files import (
+    HashingWriter,
+    folder_storage,
+    save_to_storage,
+    spooled_output,
+)
 
 DEFAULT_EXCLUDE = ["sessions", "contenttypes"]
 METHODS = ("django_json", "pg_dump")
@@ -253,46 +258,13 @@ class BackupTemplate(JobTemplate):
         }
 
     def _pg_dump(self, name: str, storage, ctx: ExecutionContext) -> dict[str, Any]:
-        db = connections[DEFAULT_DB_ALIAS].settings_dict
-        env = {**os.environ}
-        if db.get("PASSWORD"):
-            env["PGPASSWORD"] = str(db["PASSWORD"])
-        args = [shutil.which("pg_dump") or "pg_dump", "--format=custom", "--no-owner"]
-        for flag, key in (
-            ("--host", "HOST"),
-            ("--port", "PORT"),
-            ("--username", "USER"),
-        ):
-            if db.get(key):
-                args += [flag, str(db[key])]
-        args += ["--dbname", str(db["NAME"])]
-        ctx.logger.info("Running pg_dump of database %s", db["NAME"])
+        args, env, database = _pg_dump_command()
+        ctx.logger.info("Running pg_dump of database %s", database)
         with spooled_output() as (tmp, writer):
-            process = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
-                args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-            )
-            assert process.stdout is not None  # noqa: S101 - for the type checker
-            for chunk in iter(lambda: process.stdout.read(64 * 1024), b""):
-                writer.write(chunk)
-            stderr = (
-                process.stderr.read().decode(errors="replace") if process.stderr else ""
-            )
-            if process.wait() != 0:
-                raise TemplateError(f"pg_dump failed: {stderr.strip()[:2000]}")
+            _run_pg_dump(args, env, writer)
             tmp.flush()
             tmp.seek(0)
-            listing = subprocess.run(  # noqa: S603 - fixed argument list, no shell
-                [shutil.which("pg_restore") or "pg_restore", "--list"],
-                stdin=tmp,
-                capture_output=True,
-                check=False,
-            )
-            if listing.returncode != 0:
-                problem = listing.stderr.decode(errors="replace").strip()[:2000]
-                raise TemplateError(f"Verification failed: {problem}")
-            lines = listing.stdout.decode(errors="replace").splitlines()
-            entries = [line for line in lines if line and not line.startswith(";")]
-            tables = sum(1 for line in entries if " TABLE DATA " in line)
+            entries, tables = _list_archive(tmp)
             written = save_to_storage(storage, name, tmp, writer)
         path = _display_path(storage, written.name)
         ctx.logger.info(
@@ -417,3 +389,56 @@ def pg_dump_problem() -> str | None:
     if not shutil.which("pg_dump") or not shutil.which("pg_restore"):
         return "pg_dump/pg_restore are not installed on this machine (use django_json)."
     return None
+
+
+def _pg_dump_command() -> tuple[list[str], dict[str, str], str]:
+    """pg_dump's arguments and environment for the default database, and its
+    name; the password goes in the environment, as an argument any local user
+    could read it in the process list."""
+    db = connections[DEFAULT_DB_ALIAS].settings_dict
+    env = {**os.environ}
+    if db.get("PASSWORD"):
+        env["PGPASSWORD"] = str(db["PASSWORD"])
+    args = [shutil.which("pg_dump") or "pg_dump", "--format=custom", "--no-owner"]
+    for flag, key in (
+        ("--host", "HOST"),
+        ("--port", "PORT"),
+        ("--username", "USER"),
+    ):
+        if db.get(key):
+            args += [flag, str(db[key])]
+    args += ["--dbname", str(db["NAME"])]
+    return args, env, str(db["NAME"])
+
+
+def _run_pg_dump(args: list[str], env: dict[str, str], writer: HashingWriter) -> None:
+    """Stream pg_dump's output into writer, so a large database never sits in
+    memory; a failed dump fails the run with pg_dump's own message."""
+    process = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert process.stdout is not None  # noqa: S101 - for the type checker
+    for chunk in iter(lambda: process.stdout.read(64 * 1024), b""):
+        writer.write(chunk)
+    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    if process.wait() != 0:
+        raise TemplateError(f"pg_dump failed: {stderr.strip()[:2000]}")
+
+
+def _list_archive(archive: IO[bytes]) -> tuple[list[str], int]:
+    """The archive's entries and how many are table data, as pg_restore reads
+    them: a dump it cannot list could not be restored either, so it is refused
+    before it is saved."""
+    listing = subprocess.run(  # noqa: S603 - fixed argument list, no shell
+        [shutil.which("pg_restore") or "pg_restore", "--list"],
+        stdin=archive,
+        capture_output=True,
+        check=False,
+    )
+    if listing.returncode != 0:
+        problem = listing.stderr.decode(errors="replace").strip()[:2000]
+        raise TemplateError(f"Verification failed: {problem}")
+    lines = listing.stdout.decode(errors="replace").splitlines()
+    entries = [line for line in lines if line and not line.startswith(";")]
+    tables = sum(1 for line in entries if " TABLE DATA " in line)
+    return entries, tables
