@@ -192,6 +192,7 @@ def test_every_admin_page_of_ours_passes_axe_and_fits_the_width(
         "/admin/scheduler_jobs/dynamicjob/",
         f"/admin/scheduler_jobs/dynamicjob/{job.pk}/change/",
         f"/admin/scheduler_jobs/dynamicjob/{seeded['cleanup'].pk}/change/",
+        f"/admin/scheduler_jobs/dynamicjob/{job.pk}/versions/",
         "/admin/executions/jobexecution/",
         f"/admin/executions/jobexecution/{run.pk}/change/",
         f"/admin/executions/jobexecution/{seeded['retry'].pk}/change/",
