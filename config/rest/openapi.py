@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from django.conf import settings
-
 from config.rest.filters import MAX_ID
 
 ERROR_SCHEMA = {
@@ -218,9 +216,11 @@ def _schedule_schema() -> dict[str, Any]:
         CRON_SCHEDULE_SCHEMA,
         INTERVAL_SCHEDULE_SCHEMA,
     )
+    from scheduler_jobs.spec import interval_bounds
 
+    shortest, longest = interval_bounds()
     interval = copy.deepcopy(INTERVAL_SCHEDULE_SCHEMA)
     interval["properties"]["every_seconds"].update(
-        {"minimum": settings.SCHEDULER_MIN_INTERVAL_SECONDS, "maximum": 366 * 86400}
+        {"minimum": shortest, "maximum": longest}
     )
     return {"oneOf": [copy.deepcopy(CRON_SCHEDULE_SCHEMA), interval]}
