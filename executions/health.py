@@ -38,6 +38,7 @@ from django.db import DatabaseError, InterfaceError, connection
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from kombu import Connection
 
 from executions.models import BeatHeartbeat, JobExecution, RunCount
 from scheduler_jobs.models import DynamicJob
@@ -343,11 +344,13 @@ def check_broker() -> bool:
         return folder.is_dir() and os.access(folder, os.W_OK)
     if time.monotonic() < _broker_verdict["until"]:
         return _broker_verdict["ok"]
-    from config.celery import app
-
     try:
-        with app.connection_for_write(connect_timeout=2) as connection:
-            connection.ensure_connection(max_retries=1, timeout=2)
+        with Connection(
+            url,
+            connect_timeout=2,
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS or {},
+        ) as broker:
+            broker.ensure_connection(max_retries=1, timeout=2)
         ok = True
     except Exception as exc:  # kombu raises the transport's own errors
         logger.warning("Health: the broker is unreachable: %s", exc)

@@ -274,23 +274,61 @@ def test_filesystem_broker_without_its_folder_is_503(client, settings, tmp_path)
     assert response.json()["checks"]["broker"] == "fail"
 
 
-def test_network_broker_unreachable_is_503_and_checked_once_per_interval(
-    client, settings, monkeypatch
-):
+@pytest.fixture
+def network_broker(settings, monkeypatch):
+    """Point the health check at a network broker, and Celery still at the real one.
+
+    Celery reads Django's settings once, at first use: it must read them before
+    the override, or later tests publish to the fake broker.
+    """
     from config.celery import app
 
-    ticked(1)
+    assert app.conf.broker_url == settings.CELERY_BROKER_URL
     monkeypatch.setitem(health._broker_verdict, "until", 0.0)
-    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    ticked(1)
+
+    def use(url: str) -> None:
+        settings.CELERY_BROKER_URL = url
+
+    yield use
+    health._broker_verdict["until"] = 0.0
+
+
+def test_network_broker_unreachable_is_503_and_checked_once_per_interval(
+    client, network_broker, monkeypatch
+):
+    network_broker("redis://127.0.0.1:1/0")
     assert client.get("/health/").json()["checks"]["broker"] == "fail"
 
     def must_not_connect(*args, **kwargs):
         raise AssertionError("the verdict should have been reused")
 
-    monkeypatch.setattr(app, "connection_for_write", must_not_connect)
+    monkeypatch.setattr(health, "Connection", must_not_connect)
     assert client.get("/health/").status_code == 503
-    monkeypatch.setitem(health._broker_verdict, "until", 0.0)
+
+
+def test_a_reachable_network_broker_is_ok(client, network_broker, monkeypatch):
+    network_broker("redis://broker.internal:6379/0")
+    seen = []
+
+    class Reachable:
+        def __init__(self, url, **options):
+            seen.append(url)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def ensure_connection(self, **options):
+            return self
+
+    monkeypatch.setattr(health, "Connection", Reachable)
+    response = client.get("/health/")
+    assert response.json()["checks"]["broker"] == "ok"
+    assert seen == ["redis://broker.internal:6379/0"]
+    assert "broker.internal" not in response.content.decode()
 
 
 def test_health_never_shows_job_names_hosts_or_secrets(client, settings):
