@@ -82,56 +82,13 @@ def migrate_entry(
         outcome.failed = True
         outcome.lines.append(f"{legacy.name}: cannot be migrated: {entry.reason}")
         return outcome
+    flags = {"actor": actor, "enable": enable, "live": live, "dry_run": dry_run}
     actions: list[str] = []
     with transaction.atomic():
-        job = entry.job
-        if job is None:
-            data = dict(entry.data, enabled=enable)
-            if live:
-                data["parameters"] = _live_parameters(data["parameters"])
-            if not dry_run:
-                job = services.job_create(
-                    user=actor,
-                    data=data,
-                    source="command",
-                    origin="legacy",
-                    legacy_name=legacy.name,
-                )
-            state = "enabled" if enable else "disabled"
-            mode = _mode(data)
-            actions.append("created")
-            ident = f" (#{job.pk})" if job else ""
-            outcome.lines.append(
-                f"{legacy.name}: {_verb(dry_run, 'create', 'created')}"
-                f"dynamic job {data['name']!r}{ident}: "
-                f"{data['template_type']}, {entry.schedule_description}, "
-                f"{state}{mode}.{_pending_note(job)}"
-            )
+        if entry.job is None:
+            job = _create_job(entry, outcome, actions, **flags)
         else:
-            job = DynamicJob.objects.get(pk=job.pk)
-            if enable and not job.enabled:
-                job, line = _switch_job(
-                    job, legacy.name, enabled=True, actor=actor, dry_run=dry_run
-                )
-                actions.append("enabled")
-                outcome.lines.append(line)
-            if live and job.parameters.get("dry_run") is True:
-                if not dry_run:
-                    job = services.job_update(
-                        job=job,
-                        user=actor,
-                        data={"parameters": _live_parameters(job.parameters)},
-                        expected_version=job.version,
-                        source="command",
-                        origin="legacy",
-                    )
-                actions.append("dry_run false")
-                note = _pending_note(job)
-                outcome.lines.append(
-                    f"{legacy.name}: {_verb(dry_run, 'set', 'set')}"
-                    f"dry_run false on {job.name!r}: "
-                    + (note.strip() if note else "it deletes from now on.")
-                )
+            job = _bring_up_to_flags(entry, outcome, actions, **flags)
         if disable_legacy:
             outcome.lines.extend(_disable_legacy(legacy, actions, dry_run=dry_run))
         if actions and not dry_run:
@@ -144,7 +101,88 @@ def migrate_entry(
             )
     outcome.job = job
     outcome.changed = bool(actions)
-    if not actions:
+    _add_warnings(outcome, legacy, job)
+    return outcome
+
+
+def _create_job(
+    entry: PlanEntry,
+    outcome: Outcome,
+    actions: list[str],
+    *,
+    actor: str,
+    enable: bool,
+    live: bool,
+    dry_run: bool,
+) -> DynamicJob | None:
+    """The new dynamic job (None in a dry run), its line in the outcome."""
+    legacy = entry.legacy
+    data = dict(entry.data, enabled=enable)
+    if live:
+        data["parameters"] = _live_parameters(data["parameters"])
+    job = None
+    if not dry_run:
+        job = services.job_create(
+            user=actor,
+            data=data,
+            source="command",
+            origin="legacy",
+            legacy_name=legacy.name,
+        )
+    state = "enabled" if enable else "disabled"
+    actions.append("created")
+    ident = f" (#{job.pk})" if job else ""
+    outcome.lines.append(
+        f"{legacy.name}: {_verb(dry_run, 'create', 'created')}"
+        f"dynamic job {data['name']!r}{ident}: "
+        f"{data['template_type']}, {entry.schedule_description}, "
+        f"{state}{_mode(data)}.{_pending_note(job)}"
+    )
+    return job
+
+
+def _bring_up_to_flags(
+    entry: PlanEntry,
+    outcome: Outcome,
+    actions: list[str],
+    *,
+    actor: str,
+    enable: bool,
+    live: bool,
+    dry_run: bool,
+) -> DynamicJob:
+    """The job migrated before, enabled or made live if the flags ask for it."""
+    legacy = entry.legacy
+    job = DynamicJob.objects.get(pk=entry.job.pk)
+    if enable and not job.enabled:
+        job, line = _switch_job(
+            job, legacy.name, enabled=True, actor=actor, dry_run=dry_run
+        )
+        actions.append("enabled")
+        outcome.lines.append(line)
+    if live and job.parameters.get("dry_run") is True:
+        if not dry_run:
+            job = services.job_update(
+                job=job,
+                user=actor,
+                data={"parameters": _live_parameters(job.parameters)},
+                expected_version=job.version,
+                source="command",
+                origin="legacy",
+            )
+        actions.append("dry_run false")
+        note = _pending_note(job)
+        outcome.lines.append(
+            f"{legacy.name}: {_verb(dry_run, 'set', 'set')}"
+            f"dry_run false on {job.name!r}: "
+            + (note.strip() if note else "it deletes from now on.")
+        )
+    return job
+
+
+def _add_warnings(outcome: Outcome, legacy: LegacyJob, job: DynamicJob | None):
+    """Say when nothing changed, and warn of double runs and of a dry run."""
+    if not outcome.changed:
         state = "enabled" if job.enabled else "disabled"
         outcome.lines.insert(
             0,
@@ -161,7 +199,6 @@ def migrate_entry(
             f"{legacy.name}: note: the dynamic job is a dry run (counts, deletes "
             "nothing); migrate again with --live to let it delete."
         )
-    return outcome
 
 
 def _verb(dry_run: bool, present: str, past: str) -> str:
@@ -298,34 +335,9 @@ def rollback(
             )
             actions.append("dynamic job disabled")
             outcome.lines.append(line)
-        if legacy is None:
-            outcome.lines.append(
-                f"{legacy_name}: not found in the chosen legacy source(s); re-create "
-                "it there if it was removed."
-            )
-        elif legacy.can_be_disabled:
-            task = _periodic_task(legacy)
-            if task is None:
-                outcome.lines.append(
-                    f"{legacy_name}: its PeriodicTask row is gone; nothing to "
-                    "re-enable."
-                )
-            elif not task.enabled:
-                line = _switch_periodic_task(
-                    task, legacy, enabled=True, dry_run=dry_run
-                )
-                actions.append("legacy enabled")
-                outcome.lines.append(line)
-        elif legacy.source == "settings":
-            outcome.lines.append(
-                f"{legacy_name}: it runs from CELERY_BEAT_SCHEDULE as long as the "
-                "entry is in settings; nothing to re-enable."
-            )
-        else:
-            outcome.lines.append(
-                f"{legacy_name}: the file source has no switch: enable it in the "
-                "scheduler that runs it."
-            )
+        outcome.lines.extend(
+            _re_enable_legacy(legacy_name, legacy, actions, dry_run=dry_run)
+        )
         if actions and not dry_run:
             audit.record(
                 actor=actor,
@@ -342,6 +354,36 @@ def rollback(
     if not actions:
         outcome.lines.append(f"{legacy_name}: already rolled back; nothing to change.")
     return outcome
+
+
+def _re_enable_legacy(
+    legacy_name: str, legacy: LegacyJob | None, actions: list[str], *, dry_run: bool
+) -> list[str]:
+    """Switch the legacy job back on where it has a switch; say so where not."""
+    if legacy is None:
+        return [
+            f"{legacy_name}: not found in the chosen legacy source(s); re-create "
+            "it there if it was removed."
+        ]
+    if legacy.can_be_disabled:
+        task = _periodic_task(legacy)
+        if task is None:
+            return [
+                f"{legacy_name}: its PeriodicTask row is gone; nothing to re-enable."
+            ]
+        if task.enabled:
+            return []
+        actions.append("legacy enabled")
+        return [_switch_periodic_task(task, legacy, enabled=True, dry_run=dry_run)]
+    if legacy.source == "settings":
+        return [
+            f"{legacy_name}: it runs from CELERY_BEAT_SCHEDULE as long as the "
+            "entry is in settings; nothing to re-enable."
+        ]
+    return [
+        f"{legacy_name}: the file source has no switch: enable it in the "
+        "scheduler that runs it."
+    ]
 
 
 @dataclass

@@ -149,21 +149,10 @@ def job_update(
     if not changed:
         return current
     authorize(user, action, definitions=[job_definition(current), _definition(cleaned)])
-    if set(changed) != {"enabled"}:
-        reason = approval_reason(
-            None if current.definition_version == 0 else current, cleaned
-        )
-        if reason:
-            current.pending_approval = approval_propose(
-                job=current,
-                user=user,
-                cleaned=cleaned,
-                reason=reason,
-                source=source,
-                comment=comment,
-                request=request,
-            )
-            return current
+    if set(changed) != {"enabled"} and _held_for_approval(
+        current, cleaned, user=user, source=source, comment=comment, request=request
+    ):
+        return current
     return _write_update(
         current,
         cleaned,
@@ -175,6 +164,30 @@ def job_update(
         origin=origin or source,
         comment=comment,
     )
+
+
+def _held_for_approval(
+    job: DynamicJob,
+    cleaned: dict[str, Any],
+    *,
+    user: Any,
+    source: str,
+    comment: str,
+    request: Any,
+) -> bool:
+    """Whether a change waits for a second person; if so, it is proposed."""
+    reason = approval_reason(None if job.definition_version == 0 else job, cleaned)
+    if reason:
+        job.pending_approval = approval_propose(
+            job=job,
+            user=user,
+            cleaned=cleaned,
+            reason=reason,
+            source=source,
+            comment=comment,
+            request=request,
+        )
+    return bool(reason)
 
 
 AWAITING_APPROVAL = (
