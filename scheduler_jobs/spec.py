@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -91,9 +91,11 @@ class Option:
     choices: type[models.TextChoices] | None = None
     label: str = ""
     help: str = ""
-    # The form field that edits it and shows its errors; "" when no form does.
-    form_field: str = ""
-    # The section of the admin's options forms: "running" or "notifications".
+    # The form field that edits it and shows its errors: by default its key;
+    # "" when no form does.
+    form_field: str | None = None
+    # Its section of the admin's options forms ("running", "notifications");
+    # a group's children are in the group's.
     section: str = ""
     multiline: bool = False
     # Stored sealed, shown masked (job_templates.secrets).
@@ -108,6 +110,10 @@ class Option:
     noun: str = ""
     # More JSON Schema for the API (a description, an item format).
     schema: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.form_field is None:
+            object.__setattr__(self, "form_field", self.key)
 
     @property
     def key(self) -> str:
@@ -166,6 +172,8 @@ class JobSpec:
             raise AlreadyRegistered(f"The job spec has an option {option.name!r}.")
         if option.parent and option.parent not in self._options:
             raise KeyError(f"{option.name!r} needs the group {option.parent!r}.")
+        if option.parent and not option.section:
+            option = replace(option, section=self._options[option.parent].section)
         self._options[option.name] = option
 
     def unregister(self, name: str) -> None:
@@ -245,7 +253,6 @@ JOB_SPEC = JobSpec(
             max_length=200,
             label="Job name",
             help="Unique; shown in lists, logs and notifications.",
-            form_field="name",
             clean="clean_name",
         ),
         Option(
@@ -254,7 +261,6 @@ JOB_SPEC = JobSpec(
             default="",
             max_length=5000,
             label="Description",
-            form_field="description",
             multiline=True,
         ),
         Option(
@@ -262,7 +268,6 @@ JOB_SPEC = JobSpec(
             str,
             max_length=64,
             label="Template",
-            form_field="template_type",
             high_risk=True,
             clean="clean_template_type",
             schema={"description": "A template type from GET /api/v1/job-templates/."},
@@ -272,7 +277,6 @@ JOB_SPEC = JobSpec(
             dict,
             default={},
             label="Parameters",
-            form_field="parameters",
             high_risk=True,
             clean="clean_parameters",
         ),
@@ -285,8 +289,8 @@ JOB_SPEC = JobSpec(
         ),
         # The schedule's own keys, for placing its errors; clean_schedule checks them.
         Option("schedule.type", str, form_field="schedule_type"),
-        Option("schedule.cron", str, form_field="cron"),
-        Option("schedule.timezone", str, form_field="timezone"),
+        Option("schedule.cron", str),
+        Option("schedule.timezone", str),
         Option(
             "schedule.every_seconds",
             int,
@@ -299,7 +303,6 @@ JOB_SPEC = JobSpec(
             default=True,
             label="Enabled",
             help="Disabled jobs do not run on schedule but can still be run by hand.",
-            form_field="enabled",
         ),
         Option(
             "timeout_seconds",
@@ -309,11 +312,17 @@ JOB_SPEC = JobSpec(
             maximum=MAX_TIMEOUT_SECONDS,
             label="Timeout (seconds)",
             help="A run still going after this is stopped and marked timed out.",
-            form_field="timeout_seconds",
             section="running",
         ),
         # A group's default is its children's.
-        Option("retry_policy", dict, default={}, noun="retry"),
+        Option(
+            "retry_policy",
+            dict,
+            default={},
+            form_field="",
+            section="running",
+            noun="retry",
+        ),
         Option(
             "retry_policy.max_retries",
             int,
@@ -322,8 +331,6 @@ JOB_SPEC = JobSpec(
             maximum=10,
             label="Retries",
             help="How many times a failed run is retried ({minimum} to {maximum}).",
-            form_field="max_retries",
-            section="running",
         ),
         Option(
             "retry_policy.delay_seconds",
@@ -333,8 +340,6 @@ JOB_SPEC = JobSpec(
             maximum=86400,
             label="Retry delay (seconds)",
             help="Wait before the first retry.",
-            form_field="delay_seconds",
-            section="running",
         ),
         Option(
             "retry_policy.backoff",
@@ -344,8 +349,6 @@ JOB_SPEC = JobSpec(
             maximum=10,
             label="Backoff factor",
             help="Each further retry waits this many times longer (1 = constant).",
-            form_field="backoff",
-            section="running",
         ),
         Option(
             "overlap_policy",
@@ -353,7 +356,6 @@ JOB_SPEC = JobSpec(
             default=OverlapPolicy.SKIP.value,
             choices=OverlapPolicy,
             label="If the previous run is still going",
-            form_field="overlap_policy",
             section="running",
         ),
         Option(
@@ -362,7 +364,6 @@ JOB_SPEC = JobSpec(
             default=MisfirePolicy.RUN_ONCE.value,
             choices=MisfirePolicy,
             label="If runs were missed (scheduler down)",
-            form_field="misfire_policy",
             section="running",
         ),
         Option(
@@ -372,13 +373,19 @@ JOB_SPEC = JobSpec(
             max_length=64,
             label="Celery queue",
             help="Leave empty for the queue set for the template's resource usage.",
-            form_field="queue",
             section="running",
             api=False,
             clean="clean_queue",
             message="Letters, digits, '.', '_' and '-' only, at most 64 characters.",
         ),
-        Option("notifications", dict, default={}, noun="notification"),
+        Option(
+            "notifications",
+            dict,
+            default={},
+            form_field="",
+            section="notifications",
+            noun="notification",
+        ),
         Option(
             "notifications.emails",
             list,
@@ -387,7 +394,6 @@ JOB_SPEC = JobSpec(
             label="Email",
             help="Addresses to notify, one per line or separated by commas.",
             form_field="notify_emails",
-            section="notifications",
             clean="clean_emails",
             message="Must be a list of at most 50 addresses.",
             schema={"items": {"type": "string", "format": "email"}},
@@ -399,8 +405,6 @@ JOB_SPEC = JobSpec(
             max_length=2000,
             label="Slack webhook",
             help="An incoming-webhook URL (https). Stored secret; shown masked.",
-            form_field="slack_webhook",
-            section="notifications",
             secret=True,
             clean="clean_slack_webhook",
             schema={
@@ -418,7 +422,6 @@ JOB_SPEC = JobSpec(
             choices=NotificationEvent,
             label="Notify on",
             form_field="notify_on",
-            section="notifications",
             clean="clean_events",
             message=f"Must be a list of events from: {', '.join(NOTIFICATION_EVENTS)}.",
         ),

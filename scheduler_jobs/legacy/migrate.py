@@ -82,13 +82,13 @@ def migrate_entry(
         outcome.failed = True
         outcome.lines.append(f"{legacy.name}: cannot be migrated: {entry.reason}")
         return outcome
-    flags = {"actor": actor, "enable": enable, "live": live, "dry_run": dry_run}
+    flags = Flags(actor=actor, enable=enable, live=live, dry_run=dry_run)
     actions: list[str] = []
     with transaction.atomic():
         if entry.job is None:
-            job = _create_job(entry, outcome, actions, **flags)
+            job = _create_job(entry, outcome, actions, flags)
         else:
-            job = _bring_up_to_flags(entry, outcome, actions, **flags)
+            job = _bring_up_to_flags(entry, outcome, actions, flags)
         if disable_legacy:
             outcome.lines.extend(_disable_legacy(legacy, actions, dry_run=dry_run))
         if actions and not dry_run:
@@ -105,35 +105,38 @@ def migrate_entry(
     return outcome
 
 
+@dataclass(frozen=True)
+class Flags:
+    """What migrate was asked to do for each job."""
+
+    actor: str
+    enable: bool
+    live: bool
+    dry_run: bool
+
+
 def _create_job(
-    entry: PlanEntry,
-    outcome: Outcome,
-    actions: list[str],
-    *,
-    actor: str,
-    enable: bool,
-    live: bool,
-    dry_run: bool,
+    entry: PlanEntry, outcome: Outcome, actions: list[str], flags: Flags
 ) -> DynamicJob | None:
     """The new dynamic job (None in a dry run), its line in the outcome."""
     legacy = entry.legacy
-    data = dict(entry.data, enabled=enable)
-    if live:
+    data = dict(entry.data, enabled=flags.enable)
+    if flags.live:
         data["parameters"] = _live_parameters(data["parameters"])
     job = None
-    if not dry_run:
+    if not flags.dry_run:
         job = services.job_create(
-            user=actor,
+            user=flags.actor,
             data=data,
             source="command",
             origin="legacy",
             legacy_name=legacy.name,
         )
-    state = "enabled" if enable else "disabled"
+    state = "enabled" if flags.enable else "disabled"
     actions.append("created")
     ident = f" (#{job.pk})" if job else ""
     outcome.lines.append(
-        f"{legacy.name}: {_verb(dry_run, 'create', 'created')}"
+        f"{legacy.name}: {_verb(flags.dry_run, 'create', 'created')}"
         f"dynamic job {data['name']!r}{ident}: "
         f"{data['template_type']}, {entry.schedule_description}, "
         f"{state}{_mode(data)}.{_pending_note(job)}"
@@ -142,29 +145,22 @@ def _create_job(
 
 
 def _bring_up_to_flags(
-    entry: PlanEntry,
-    outcome: Outcome,
-    actions: list[str],
-    *,
-    actor: str,
-    enable: bool,
-    live: bool,
-    dry_run: bool,
+    entry: PlanEntry, outcome: Outcome, actions: list[str], flags: Flags
 ) -> DynamicJob:
     """The job migrated before, enabled or made live if the flags ask for it."""
     legacy = entry.legacy
     job = DynamicJob.objects.get(pk=entry.job.pk)
-    if enable and not job.enabled:
+    if flags.enable and not job.enabled:
         job, line = _switch_job(
-            job, legacy.name, enabled=True, actor=actor, dry_run=dry_run
+            job, legacy.name, enabled=True, actor=flags.actor, dry_run=flags.dry_run
         )
         actions.append("enabled")
         outcome.lines.append(line)
-    if live and job.parameters.get("dry_run") is True:
-        if not dry_run:
+    if flags.live and job.parameters.get("dry_run") is True:
+        if not flags.dry_run:
             job = services.job_update(
                 job=job,
-                user=actor,
+                user=flags.actor,
                 data={"parameters": _live_parameters(job.parameters)},
                 expected_version=job.version,
                 source="command",
@@ -173,14 +169,14 @@ def _bring_up_to_flags(
         actions.append("dry_run false")
         note = _pending_note(job)
         outcome.lines.append(
-            f"{legacy.name}: {_verb(dry_run, 'set', 'set')}"
+            f"{legacy.name}: {_verb(flags.dry_run, 'set', 'set')}"
             f"dry_run false on {job.name!r}: "
             + (note.strip() if note else "it deletes from now on.")
         )
     return job
 
 
-def _add_warnings(outcome: Outcome, legacy: LegacyJob, job: DynamicJob | None):
+def _add_warnings(outcome: Outcome, legacy: LegacyJob, job: DynamicJob | None) -> None:
     """Say when nothing changed, and warn of double runs and of a dry run."""
     if not outcome.changed:
         state = "enabled" if job.enabled else "disabled"

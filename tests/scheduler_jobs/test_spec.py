@@ -29,7 +29,6 @@ PRIORITY = Option(
     maximum=9,
     label="Priority",
     help="Higher runs first when workers are busy ({minimum} to {maximum}).",
-    form_field="priority",
     section="running",
 )
 REFUSED = "Must be a whole number from 0 to 9."
