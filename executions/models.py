@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from scheduler_jobs.spec import JOB_SPEC
+
 
 class JobExecution(models.Model):
     """One attempt at running a job for one scheduled slot (or a manual run).
@@ -72,7 +74,9 @@ class JobExecution(models.Model):
         null=True, blank=True, help_text="Past this (plus grace) the reaper ends it."
     )
     duration_seconds = models.FloatField(null=True, blank=True)
-    timeout_seconds = models.PositiveIntegerField(default=1800)
+    timeout_seconds = models.PositiveIntegerField(
+        default=JOB_SPEC.default("timeout_seconds")
+    )
     parameters = models.JSONField(default=dict, blank=True)
     dry_run = models.BooleanField(default=False)
     result = models.JSONField(null=True, blank=True)
