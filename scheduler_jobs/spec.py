@@ -100,7 +100,8 @@ class Option:
     multiline: bool = False
     # Stored sealed, shown masked (job_templates.secrets).
     secret: bool = False
-    # On a high-risk job, a change to it waits for a second person's approval.
+    # What the two-person rule compares (services.approvals.approval_reason): a
+    # change to it on a high-risk job waits for a second person's approval.
     high_risk: bool = False
     # Part of the REST API's job object.
     api: bool = True
