@@ -164,33 +164,31 @@ OWN_FIELDS: dict[str, type[serializers.Field]] = {
 def job_field(option: Option) -> serializers.Field:
     """The API field of a job option: the JSON type and schema bounds it states.
 
-    Optional fields take the spec's default when left out (the service fills
-    it); strings are kept as sent, since the service trims them.
+    A field with a default may be left out (a new job gets the default, a change
+    keeps the value); strings are kept as sent, since the service trims them.
     """
     optional = {} if option.required else {"required": False}
     if option.name in OWN_FIELDS:
         return OWN_FIELDS[option.name](**optional)
-    help_text = {"help_text": option.schema["description"]} if option.schema else {}
+    common = {**optional}
+    if "description" in option.schema:
+        common["help_text"] = option.schema["description"]
+    bounds = {"min_value": option.minimum, "max_value": option.maximum}
     if option.choices is not None:
-        return StrictChoiceField(choices=option.choices.choices, **optional)
+        return StrictChoiceField(choices=option.choices.choices, **common)
     if option.kind is bool:
-        return StrictBooleanField(**optional)
+        return StrictBooleanField(**common)
     if option.kind is int:
-        return StrictIntegerField(
-            min_value=option.minimum, max_value=option.maximum, **optional
-        )
+        return StrictIntegerField(**bounds, **common)
     if option.kind is float:
-        return serializers.FloatField(
-            min_value=option.minimum, max_value=option.maximum, **optional
-        )
+        return serializers.FloatField(**bounds, **common)
     if option.kind is list:
-        return serializers.ListField(**optional)
+        return serializers.ListField(**common)
     return StrictCharField(
         max_length=option.max_length,
         allow_blank=not option.required,
         trim_whitespace=False,
-        **optional,
-        **help_text,
+        **common,
     )
 
 

@@ -53,9 +53,6 @@ class NotificationEvent(models.TextChoices):
     EXHAUSTED = "exhausted", "Retries exhausted"
 
 
-NOTIFICATION_EVENTS = tuple(NotificationEvent.values)
-
-
 class _Required:
     def __repr__(self) -> str:
         return "REQUIRED"
@@ -134,6 +131,10 @@ class Option:
         return self.kind is dict and not self.clean
 
     @property
+    def bounds(self) -> tuple[int | float | None, int | float | None]:
+        return self.minimum, self.maximum
+
+    @property
     def help_text(self) -> str:
         return self.help.format(minimum=self.minimum, maximum=self.maximum)
 
@@ -150,11 +151,13 @@ class Option:
             return f"Must be one of: {', '.join(self.choices.values)}."
         if self.kind is bool:
             return "Must be true or false."
-        if self.kind is int:
-            return f"Must be a whole number from {self.minimum} to {self.maximum}."
-        if self.kind is float:
-            return f"Must be a number from {self.minimum:g} to {self.maximum:g}."
-        return "Must be text."
+        noun = {int: "a whole number", float: "a number"}.get(self.kind)
+        if noun is None:
+            return "Must be text."
+        if None in self.bounds:
+            return f"Must be {noun}."
+        low, high = (f"{b:g}" if isinstance(b, float) else b for b in self.bounds)
+        return f"Must be {noun} from {low} to {high}."
 
 
 class JobSpec:
@@ -241,9 +244,6 @@ class JobSpec:
                 if child.secret
             },
         }
-
-    def high_risk_fields(self) -> tuple[str, ...]:
-        return tuple(option.name for option in self.top() if option.high_risk)
 
 
 JOB_SPEC = JobSpec(
@@ -424,7 +424,8 @@ JOB_SPEC = JobSpec(
             label="Notify on",
             form_field="notify_on",
             clean="clean_events",
-            message=f"Must be a list of events from: {', '.join(NOTIFICATION_EVENTS)}.",
+            message="Must be a list of events from: "
+            f"{', '.join(NotificationEvent.values)}.",
         ),
     ]
 )

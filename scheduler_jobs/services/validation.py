@@ -45,9 +45,9 @@ def job_as_dict(job: DynamicJob) -> dict[str, Any]:
 
 @dataclass
 class JobValues:
-    """What a cleaner may look at besides its own value."""
+    """What a cleaner may look at besides its own value: the options cleaned
+    before it (the template, for the parameters) and the saved job."""
 
-    values: dict[str, Any]
     instance: DynamicJob | None
     cleaned: dict[str, Any] = field(default_factory=dict)
 
@@ -72,7 +72,7 @@ def job_clean(
     values = job_as_dict(instance) if instance else JOB_SPEC.defaults()
     fields = JOB_SPEC.fields()
     values.update({k: v for k, v in data.items() if k in fields})
-    job = JobValues(values, instance)
+    job = JobValues(instance)
     errors: dict[str, list[str]] = {}
     for option in JOB_SPEC.top():
         try:
@@ -96,15 +96,18 @@ def job_clean(
     return job.cleaned
 
 
-def _add_errors(errors: dict[str, list[str]], prefix: str, exc: ValidationError):
+def _add_errors(
+    errors: dict[str, list[str]], prefix: str, exc: ValidationError
+) -> None:
     for key, message in error_items(exc):
         errors.setdefault(join_key(prefix, key), []).append(message)
 
 
 def clean_option(option: Option, value: Any, job: JobValues) -> Any:
     """The clean value of one option, or ValidationError keyed inside it."""
-    if option.cleaner is not None:
-        return option.cleaner(option, value, job)
+    cleaner = option.cleaner
+    if cleaner is not None:
+        return cleaner(option, value, job)
     if option.is_group:
         return clean_group(option, value, job)
     return clean_value(option, value)
