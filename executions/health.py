@@ -174,12 +174,19 @@ def late_job_ids(*, now: datetime, grace: timedelta, limit: int = 10_000) -> set
     slot did start.
     """
     cutoff = now - grace
-    undispatched = DynamicJob.objects.filter(
-        enabled__in=[True], next_run_at__lt=cutoff
-    ).values_list("id", flat=True)[:limit]
-    unstarted = JobExecution.objects.filter(
-        status=Status.QUEUED, attempt=1, scheduled_for__lt=cutoff, job__isnull=False
-    ).values_list("job_id", flat=True)[:limit]
+    # order_by(): no sort by the models' default ordering; any rows will do.
+    undispatched = (
+        DynamicJob.objects.filter(enabled__in=[True], next_run_at__lt=cutoff)
+        .order_by()
+        .values_list("id", flat=True)[:limit]
+    )
+    unstarted = (
+        JobExecution.objects.filter(
+            status=Status.QUEUED, attempt=1, scheduled_for__lt=cutoff, job__isnull=False
+        )
+        .order_by()
+        .values_list("job_id", flat=True)[:limit]
+    )
     return set(undispatched) | set(unstarted)
 
 
@@ -197,7 +204,7 @@ def workers_seen(
         "-started_at"
     )
     hosts = set(recent.values_list("execution_host", flat=True)[:sample])
-    running = JobExecution.objects.filter(status=Status.RUNNING)
+    running = JobExecution.objects.filter(status=Status.RUNNING).order_by()
     hosts |= set(running.values_list("execution_host", flat=True)[:sample])
     hosts.discard("")
     return {
