@@ -6,7 +6,7 @@ queued run has waited for a worker, which jobs are late and which workers were
 seen lately. Each read is one small indexed query, so /health/ can be polled by
 load balancers every few seconds and /metrics scraped as often as wanted.
 
-Settings (Django settings or environment variables of the same name):
+Settings (config/settings.py, each from the environment variable of its name):
 
 - SCHEDULER_HEALTH_MAX_TICK_AGE_SECONDS (60): /health/ answers 503 once the
   newest heartbeat is older; the admin shows a banner.
@@ -46,12 +46,6 @@ from scheduler_jobs.models import DynamicJob
 logger = logging.getLogger(__name__)
 Status = JobExecution.Status
 
-DEFAULTS: dict[str, float] = {
-    "SCHEDULER_HEALTH_MAX_TICK_AGE_SECONDS": 60.0,
-    "SCHEDULER_HEALTH_MAX_QUEUED_AGE_SECONDS": 300.0,
-    "SCHEDULER_HEARTBEAT_SECONDS": 1.0,
-    "SCHEDULER_HEALTH_WORKER_WINDOW_SECONDS": 300.0,
-}
 # Heartbeat rows of beats gone for this long are deleted when a beat starts.
 FORGET_BEATS_AFTER = timedelta(days=1)
 BANNER_CACHE_KEY = "scheduler-health-banner"
@@ -62,16 +56,8 @@ FAILING = ("fail", "stale", "never")
 
 
 def setting(name: str) -> float:
-    """A watch setting: Django settings first, then the environment, then DEFAULTS.
-
-    Read at each use, so a test or an operator's override applies at once.
-    """
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name) or None
-    if value is None and name == "SCHEDULER_LATE_GRACE_SECONDS":
-        value = settings.SCHEDULER_MISFIRE_GRACE_SECONDS
-    return float(DEFAULTS[name] if value is None else value)
+    """A watch setting, read at each use so an override applies at once."""
+    return float(getattr(settings, name))
 
 
 # --- Beat's side ------------------------------------------------------------------
