@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
 from executions.models import JobExecution
@@ -81,9 +82,6 @@ def dispatch_due(
     checks each row's old `next_run_at`; if any row moved under it anyway, the
     whole batch is rolled back and left to the next tick.
     """
-    from django.db import connection
-    from django.db.models import Case, DateTimeField, Value, When
-
     now = now or timezone.now()
     limit = limit or settings.SCHEDULER_DISPATCH_BATCH
     report = DispatchReport()
@@ -100,104 +98,152 @@ def dispatch_due(
             .values(*_DUE_FIELDS)[:limit]
         )
         report.due = len(due)
-        won, following = [], {}
-        for row in due:
-            try:
-                schedule = schedule_from_json(row["schedule"])
-                following[row["id"]] = schedule.following(row["next_run_at"], now)
-                won.append(row)
-            except (KeyError, TypeError, ValueError) as exc:
-                # Only a row written around the services can get here; it must
-                # not stall every other job, so it stops being scheduled.
-                logger.error(
-                    "Job %s has an unusable schedule (%s); not scheduling it.",
-                    row["id"],
-                    exc,
-                )
-                following[row["id"]] = None
-        for start in range(0, len(due), 500):  # SQLite's CASE depth limit
-            chunk = due[start : start + 500]
-            if connection.vendor == "postgresql":
-                # Three array parameters instead of two 500-branch CASE
-                # expressions, which Django takes longer to compile than
-                # PostgreSQL takes to run.
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "UPDATE dynamic_jobs AS j SET next_run_at = v.next FROM "
-                        "(SELECT unnest(%s::bigint[]) AS id, "
-                        "unnest(%s::timestamptz[]) AS old, "
-                        "unnest(%s::timestamptz[]) AS next) AS v "
-                        "WHERE j.id = v.id AND j.next_run_at = v.old",
-                        [
-                            [row["id"] for row in chunk],
-                            [row["next_run_at"] for row in chunk],
-                            [following[row["id"]] for row in chunk],
-                        ],
-                    )
-                    moved = cursor.rowcount
-            else:
-                moved = DynamicJob.objects.filter(
-                    pk__in=[row["id"] for row in chunk],
-                    next_run_at=Case(
-                        *(
-                            When(pk=row["id"], then=Value(row["next_run_at"]))
-                            for row in chunk
-                        ),
-                        output_field=DateTimeField(),
-                    ),
-                ).update(
-                    next_run_at=Case(
-                        *(
-                            When(pk=row["id"], then=Value(following[row["id"]]))
-                            for row in chunk
-                        ),
-                        output_field=DateTimeField(),
-                    )
-                )
-            if moved != len(chunk):
-                logger.warning(
-                    "Another dispatcher moved %s of %s due job(s) first; retrying "
-                    "this batch at the next tick.",
-                    len(chunk) - moved,
-                    len(chunk),
-                )
-                transaction.set_rollback(True)
-                return DispatchReport(due=report.due)
+        won, following = _following_slots(due, now)
+        if not _claim(due, following):
+            transaction.set_rollback(True)
+            return DispatchReport(due=report.due)
         report.claimed = len(won)
         if not won:
             return report
-        running: set[int] = set()
-        queued: set[int] = set()
-        for job_id, status in JobExecution.objects.filter(
-            job_id__in=[row["id"] for row in won], status__in=JobExecution.ACTIVE
-        ).values_list("job_id", "status"):
-            (running if status == Status.RUNNING else queued).add(job_id)
-
-        # Under overlap policy "queue" a new run waits (unsent) while one runs;
-        # release_held sends it when that run ends.
-        held = {
-            row["id"]
-            for row in won
-            if row["overlap_policy"] == DynamicJob.OverlapPolicy.QUEUE
-            and row["id"] in running
-        }
-        new_rows: list[JobExecution] = []
-        for row in won:
-            execution = _scheduled_execution(row, now, running=running, queued=queued)
-            new_rows.append(execution)
-            if execution.status == Status.SKIPPED:
-                report.skipped += 1
-            elif row["id"] in held:
-                report.held += 1
-            else:
-                report.queued += 1
-        created = _insert_executions(new_rows)
-        to_send = [
-            e for e in created if e.status == Status.QUEUED and e.job_id not in held
-        ]
-        if to_send:
-            transaction.on_commit(lambda: sending.execution_send(to_send))
+        _create_executions(won, now, report)
     return report
+
+
+def _following_slots(
+    due: list[dict[str, Any]], now: datetime
+) -> tuple[list[dict[str, Any]], dict[int, datetime | None]]:
+    """Each due row's next slot, and the rows that have one.
+
+    A row whose schedule cannot be read gets no next slot (`None`): the claim
+    clears its `next_run_at`, so it stops coming back every tick.
+    """
+    won, following = [], {}
+    for row in due:
+        try:
+            schedule = schedule_from_json(row["schedule"])
+            following[row["id"]] = schedule.following(row["next_run_at"], now)
+            won.append(row)
+        except (KeyError, TypeError, ValueError) as exc:
+            # Only a row written around the services can get here; it must
+            # not stall every other job, so it stops being scheduled.
+            logger.error(
+                "Job %s has an unusable schedule (%s); not scheduling it.",
+                row["id"],
+                exc,
+            )
+            following[row["id"]] = None
+    return won, following
+
+
+def _claim(due: list[dict[str, Any]], following: dict[int, datetime | None]) -> bool:
+    """Move every due row to its next slot if none moved meanwhile.
+
+    False means another dispatcher got there first: the caller rolls the
+    whole batch back rather than run part of it.
+    """
+    for start in range(0, len(due), 500):  # SQLite's CASE depth limit
+        chunk = due[start : start + 500]
+        if connection.vendor == "postgresql":
+            moved = _claim_chunk_postgresql(chunk, following)
+        else:
+            moved = _claim_chunk_portable(chunk, following)
+        if moved != len(chunk):
+            logger.warning(
+                "Another dispatcher moved %s of %s due job(s) first; retrying "
+                "this batch at the next tick.",
+                len(chunk) - moved,
+                len(chunk),
+            )
+            return False
+    return True
+
+
+def _claim_chunk_postgresql(
+    chunk: list[dict[str, Any]], following: dict[int, datetime | None]
+) -> int:
+    """Three array parameters instead of two 500-branch CASE expressions.
+
+    Django takes longer to compile those CASE expressions than PostgreSQL
+    takes to run them.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE dynamic_jobs AS j SET next_run_at = v.next FROM "
+            "(SELECT unnest(%s::bigint[]) AS id, "
+            "unnest(%s::timestamptz[]) AS old, "
+            "unnest(%s::timestamptz[]) AS next) AS v "
+            "WHERE j.id = v.id AND j.next_run_at = v.old",
+            [
+                [row["id"] for row in chunk],
+                [row["next_run_at"] for row in chunk],
+                [following[row["id"]] for row in chunk],
+            ],
+        )
+        return cursor.rowcount
+
+
+def _claim_chunk_portable(
+    chunk: list[dict[str, Any]], following: dict[int, datetime | None]
+) -> int:
+    """One UPDATE whose CASE expressions carry each row's old and next slot."""
+    return DynamicJob.objects.filter(
+        pk__in=[row["id"] for row in chunk],
+        next_run_at=Case(
+            *(When(pk=row["id"], then=Value(row["next_run_at"])) for row in chunk),
+            output_field=DateTimeField(),
+        ),
+    ).update(
+        next_run_at=Case(
+            *(When(pk=row["id"], then=Value(following[row["id"]])) for row in chunk),
+            output_field=DateTimeField(),
+        )
+    )
+
+
+def _create_executions(
+    won: list[dict[str, Any]], now: datetime, report: DispatchReport
+) -> None:
+    """Insert one execution per claimed row and send the ones not held.
+
+    Counts each row as skipped, held or queued on `report`.
+    """
+    running, queued = _active_job_ids(won)
+    # Under overlap policy "queue" a new run waits (unsent) while one runs;
+    # release_held sends it when that run ends.
+    held = {
+        row["id"]
+        for row in won
+        if row["overlap_policy"] == DynamicJob.OverlapPolicy.QUEUE
+        and row["id"] in running
+    }
+    new_rows: list[JobExecution] = []
+    for row in won:
+        execution = _scheduled_execution(row, now, running=running, queued=queued)
+        new_rows.append(execution)
+        if execution.status == Status.SKIPPED:
+            report.skipped += 1
+        elif row["id"] in held:
+            report.held += 1
+        else:
+            report.queued += 1
+    created = _insert_executions(new_rows)
+    to_send = [e for e in created if e.status == Status.QUEUED and e.job_id not in held]
+    if to_send:
+        transaction.on_commit(lambda: sending.execution_send(to_send))
+
+
+def _active_job_ids(won: list[dict[str, Any]]) -> tuple[set[int], set[int]]:
+    """The claimed jobs with a run in progress, and those with one waiting.
+
+    One query for the whole batch; the overlap policies decide from these.
+    """
+    running: set[int] = set()
+    queued: set[int] = set()
+    for job_id, status in JobExecution.objects.filter(
+        job_id__in=[row["id"] for row in won], status__in=JobExecution.ACTIVE
+    ).values_list("job_id", "status"):
+        (running if status == Status.RUNNING else queued).add(job_id)
+    return running, queued
 
 
 def _scheduled_execution(
