@@ -40,6 +40,34 @@ def execution_run(*, execution_id: int) -> str | None:
     The queued → running compare-and-set makes a redelivered or duplicated
     message a no-op.
     """
+    claimed = _claim_for_run(execution_id)
+    if claimed is None:
+        return None
+    execution, job_at_start = claimed
+    handler = BoundedLogHandler(
+        max_entries=settings.SCHEDULER_LOG_MAX_ENTRIES,
+        max_message_chars=settings.SCHEDULER_LOG_MAX_MESSAGE_CHARS,
+    )
+    status, result, error = _run_template(execution, _context(execution, handler))
+    return execution_finish(
+        execution=execution,
+        status=status,
+        result=result,
+        error=error,
+        logs=handler.entries(),
+        logs_dropped=handler.dropped,
+        job_at_start=job_at_start,
+    )
+
+
+def _claim_for_run(
+    execution_id: int,
+) -> tuple[JobExecution, DynamicJob | None] | None:
+    """The claimed execution and, on PostgreSQL, the job as the claim read it.
+
+    PostgreSQL claims in one statement that also returns the job, which lets
+    a completed run be recorded without reading the job again.
+    """
     started_at = timezone.now()
     host = f"{socket.gethostname()}/{os.getpid()}"
     if postgres.enabled():
@@ -51,19 +79,16 @@ def execution_run(*, execution_id: int) -> str | None:
         )
         if claimed is None:
             _log_not_run(execution_id)
-            return None
-        execution, job_at_start = claimed
-    else:
-        execution = _claim(execution_id=execution_id, now=started_at, host=host)
-        if execution is None:
-            return None
-        job_at_start = None
+        return claimed
+    execution = _claim(execution_id=execution_id, now=started_at, host=host)
+    if execution is None:
+        return None
+    return execution, None
 
-    handler = BoundedLogHandler(
-        max_entries=settings.SCHEDULER_LOG_MAX_ENTRIES,
-        max_message_chars=settings.SCHEDULER_LOG_MAX_MESSAGE_CHARS,
-    )
-    ctx = ExecutionContext(
+
+def _context(execution: JobExecution, handler: BoundedLogHandler) -> ExecutionContext:
+    """What the template sees of its run; its log lines go to `handler` only."""
+    return ExecutionContext(
         logger=make_logger(
             f"dynamic_scheduler.templates.{execution.template_type}", handler
         ),
@@ -76,6 +101,16 @@ def execution_run(*, execution_id: int) -> str | None:
         scheduled_for=execution.scheduled_for,
         idempotency_key=execution.idempotency_key,
     )
+
+
+def _run_template(
+    execution: JobExecution, ctx: ExecutionContext
+) -> tuple[str, Any, str]:
+    """Status, result and error of the template's run.
+
+    Every failure of the template, its code or its parameters becomes an
+    outcome here, so the execution is recorded as finished, not left running.
+    """
     status, result, error = Status.COMPLETED, None, ""
     try:
         template = registry.get(execution.template_type)
@@ -101,15 +136,7 @@ def execution_run(*, execution_id: int) -> str | None:
     except Exception as exc:
         status, error = Status.FAILED, format_error(exc)
         ctx.logger.error("%s: %s", type(exc).__name__, exc)
-    return execution_finish(
-        execution=execution,
-        status=status,
-        result=result,
-        error=error,
-        logs=handler.entries(),
-        logs_dropped=handler.dropped,
-        job_at_start=job_at_start,
-    )
+    return status, result, error
 
 
 def _log_not_run(execution_id: int) -> None:
@@ -253,7 +280,38 @@ def _finish_in_transaction(
     logs_dropped: int,
 ) -> tuple[str, DynamicJob | None] | None:
     """The outcome, its retry and the job's last status in one transaction."""
-    job = (
+    job = _job_for_finish(execution)
+    final_status, retry = _retry_after(execution, job, status, now)
+    with transaction.atomic():
+        rows = JobExecution.objects.filter(
+            pk=execution.pk, status=Status.RUNNING
+        ).update(
+            status=final_status,
+            completed_at=now,
+            duration_seconds=duration,
+            result=result,
+            error=error,
+            logs=logs,
+            logs_dropped=logs_dropped,
+        )
+        if not rows:
+            _log_discarded(execution, status)
+            return None
+        if retry is not None:
+            _save_retry(retry, execution)
+        if job is not None:
+            DynamicJob.objects.filter(pk=job.pk).update(last_status=final_status)
+            if job.overlap_policy == DynamicJob.OverlapPolicy.QUEUE:
+                transaction.on_commit(lambda: release_held(job_id=job.pk))
+    return final_status, job
+
+
+def _job_for_finish(execution: JobExecution) -> DynamicJob | None:
+    """The job as it is now, since it may have been edited or deleted mid-run.
+
+    Only the fields a retry, the notifications and the overlap policy need.
+    """
+    return (
         DynamicJob.objects.filter(pk=execution.job_id)
         .only(
             "id",
@@ -267,6 +325,16 @@ def _finish_in_transaction(
         if execution.job_id
         else None
     )
+
+
+def _retry_after(
+    execution: JobExecution, job: DynamicJob | None, status: str, now: datetime
+) -> tuple[str, JobExecution | None]:
+    """The final status and the unsaved retry, if the job's policy grants one.
+
+    A failure with no retry left is recorded as exhausted, not failed, when
+    the policy allowed retries at all.
+    """
     final_status = status
     retry = None
     if status in (Status.FAILED, Status.TIMEOUT) and job is not None:
@@ -294,36 +362,24 @@ def _finish_in_transaction(
             )
         elif int(policy.get("max_retries", 0)) > 0:
             final_status = Status.EXHAUSTED
-    with transaction.atomic():
-        rows = JobExecution.objects.filter(
-            pk=execution.pk, status=Status.RUNNING
-        ).update(
-            status=final_status,
-            completed_at=now,
-            duration_seconds=duration,
-            result=result,
-            error=error,
-            logs=logs,
-            logs_dropped=logs_dropped,
+    return final_status, retry
+
+
+def _save_retry(retry: JobExecution, execution: JobExecution) -> None:
+    """Save the retry in its own savepoint, so a clash keeps the outcome.
+
+    The unique (job, slot, attempt) constraint refuses a retry that already
+    exists; the finished run is recorded all the same.
+    """
+    try:
+        with transaction.atomic():
+            retry.save()
+    except IntegrityError:
+        logger.warning(
+            "Attempt %s already exists for execution %s",
+            retry.attempt,
+            execution.pk,
         )
-        if not rows:
-            _log_discarded(execution, status)
-            return None
-        if retry is not None:
-            try:
-                with transaction.atomic():
-                    retry.save()
-            except IntegrityError:
-                logger.warning(
-                    "Attempt %s already exists for execution %s",
-                    retry.attempt,
-                    execution.pk,
-                )
-        if job is not None:
-            DynamicJob.objects.filter(pk=job.pk).update(last_status=final_status)
-            if job.overlap_policy == DynamicJob.OverlapPolicy.QUEUE:
-                transaction.on_commit(lambda: release_held(job_id=job.pk))
-    return final_status, job
 
 
 def release_held(*, job_id: int) -> int:
