@@ -69,42 +69,16 @@ def dashboard_metrics(*, window: timedelta, top: int = 10) -> dict[str, Any]:
     since = timezone.now() - window
     attempts = with_retried(JobExecution.objects.filter(completed_at__gte=since))
     finished = attempts.filter(retried=False)
-    last = Q(retried=False)
-    agg = attempts.aggregate(
-        total=Count("id", filter=last),
-        ok=Count("id", filter=last & Q(status__in=SUCCESS)),
-        bad=Count("id", filter=last & Q(status__in=FAILURE)),
-        skipped=Count("id", filter=last & Q(status=Status.SKIPPED)),
-        cancelled=Count("id", filter=last & Q(status=Status.CANCELLED)),
-        avg_duration=Avg("duration_seconds", filter=Q(status__in=SUCCESS + FAILURE)),
-    )
+    agg = _last_attempt_totals(attempts)
     judged = agg["ok"] + agg["bad"]
-    live = dict(
-        JobExecution.objects.filter(
-            status__in=(Status.RUNNING, Status.QUEUED, Status.RETRY_PENDING)
-        )
-        .values_list("status")
-        .annotate(n=Count("id"))
-    )
+    live = _live_counts()
     top_jobs = list(
         finished.exclude(job__isnull=True)
         .values("job_id", "job_name")
         .annotate(runs=Count("id"))
         .order_by("-runs", "job_name")[:top]
     )
-    recent_failures = [
-        {
-            "id": e.id,
-            "job_id": e.job_id,
-            "job_name": e.job_name,
-            "status": e.status,
-            "error": (e.error or "").splitlines()[0][:200] if e.error else "",
-            "completed_at": e.completed_at,
-        }
-        for e in finished.filter(status__in=FAILURE)
-        .only("id", "job_id", "job_name", "status", "error", "completed_at")
-        .order_by("-completed_at")[:top]
-    ]
+    recent_failures = _recent_failures(finished, top)
     return {
         "window_seconds": int(window.total_seconds()),
         "total_runs": agg["total"],
@@ -124,6 +98,52 @@ def dashboard_metrics(*, window: timedelta, top: int = 10) -> dict[str, Any]:
         "top_jobs": top_jobs,
         "recent_failures": recent_failures,
     }
+
+
+def _last_attempt_totals(attempts: QuerySet[JobExecution]) -> dict[str, Any]:
+    """Totals per outcome by last attempt, and the average over every attempt.
+
+    One aggregate query: each total filters on `retried`, the average does not.
+    """
+    last = Q(retried=False)
+    return attempts.aggregate(
+        total=Count("id", filter=last),
+        ok=Count("id", filter=last & Q(status__in=SUCCESS)),
+        bad=Count("id", filter=last & Q(status__in=FAILURE)),
+        skipped=Count("id", filter=last & Q(status=Status.SKIPPED)),
+        cancelled=Count("id", filter=last & Q(status=Status.CANCELLED)),
+        avg_duration=Avg("duration_seconds", filter=Q(status__in=SUCCESS + FAILURE)),
+    )
+
+
+def _live_counts() -> dict[str, int]:
+    """Runs not finished, per status, whatever the window: they are happening now."""
+    return dict(
+        JobExecution.objects.filter(
+            status__in=(Status.RUNNING, Status.QUEUED, Status.RETRY_PENDING)
+        )
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
+
+
+def _recent_failures(
+    finished: QuerySet[JobExecution], top: int
+) -> list[dict[str, Any]]:
+    """The latest failed runs, each error cut to its first line for the table."""
+    return [
+        {
+            "id": e.id,
+            "job_id": e.job_id,
+            "job_name": e.job_name,
+            "status": e.status,
+            "error": (e.error or "").splitlines()[0][:200] if e.error else "",
+            "completed_at": e.completed_at,
+        }
+        for e in finished.filter(status__in=FAILURE)
+        .only("id", "job_id", "job_name", "status", "error", "completed_at")
+        .order_by("-completed_at")[:top]
+    ]
 
 
 # --- Chart series for the admin dashboard -----------------------------------------
