@@ -285,7 +285,6 @@ def runs_chart(window: timedelta) -> dict[str, Any]:
     slot = plot_w / max(1, len(buckets))
     bar_w = max(1.0, slot * 0.8)
     bars = []
-    hourly = size < timedelta(days=1)
     for i, bucket in enumerate(buckets):
         x = left + i * slot + (slot - bar_w) / 2
         y = top + plot_h
@@ -307,6 +306,31 @@ def runs_chart(window: timedelta) -> dict[str, Any]:
                 f"{plural(totals[i], 'run')}",
             }
         )
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - 10,
+        "baseline": top + plot_h,
+        "label_y": height - 6,
+        "bars": bars,
+        "x_labels": _x_labels(buckets, size, left=left, slot=slot),
+        "y_ticks": _y_ticks(y_max, top=top, plot_h=plot_h),
+        "bucket": _describe_bucket(size),
+        "empty": not any(totals),
+        "statuses": [(s, STATUS_LABELS[s]) for s in selectors.CHART_STATUSES],
+    }
+
+
+def _x_labels(
+    buckets: list[dict[str, Any]], size: timedelta, *, left: float, slot: float
+) -> list[dict[str, Any]]:
+    """A label every len/8 buckets, so labels stay apart however many bars.
+
+    Buckets shorter than a day show the time, except at midnight, where the
+    date says more.
+    """
+    hourly = size < timedelta(days=1)
     label_every = max(1, len(buckets) // 8)
     x_labels = []
     for i, b in enumerate(buckets):
@@ -319,26 +343,17 @@ def runs_chart(window: timedelta) -> dict[str, Any]:
                 "text": start.strftime("%H:%M" if hourly and start.hour else "%d %b"),
             }
         )
+    return x_labels
+
+
+def _y_ticks(y_max: float, *, top: float, plot_h: float) -> list[dict[str, Any]]:
+    """Ticks at zero, the middle and the top of the axis."""
     # Run counts are whole numbers: no "2.5 runs" tick.
     middle = y_max // 2 if y_max >= 2 else y_max / 2
-    y_ticks = [
+    return [
         {"y": round(top + plot_h - plot_h * value / y_max, 1), "text": f"{value:g}"}
         for value in (0, middle, y_max)
     ]
-    return {
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": width - 10,
-        "baseline": top + plot_h,
-        "label_y": height - 6,
-        "bars": bars,
-        "x_labels": x_labels,
-        "y_ticks": y_ticks,
-        "bucket": _describe_bucket(size),
-        "empty": not any(totals),
-        "statuses": [(s, STATUS_LABELS[s]) for s in selectors.CHART_STATUSES],
-    }
 
 
 def _describe_bucket(size: timedelta) -> str:
@@ -424,6 +439,38 @@ def dashboard(request: HttpRequest, *, model_admin) -> TemplateResponse:
         failure["status_label"] = STATUS_LABELS.get(
             failure["status"], failure["status"]
         )
+    duration_chart = _duration_chart(window)
+    top_chart = hbar_chart(top_rows, series=["runs"], label_key="label")
+    for chart_row in top_chart["rows"]:
+        for bar in chart_row["bars"]:
+            bar["text"] = str(bar["value"])
+    cards = _cards(metrics)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": "Dashboard",
+        "subtitle": None,
+        "windows": DASHBOARD_WINDOWS,
+        "window": window_label,
+        "window_text": dict(DASHBOARD_WINDOWS)[window_label],
+        "metrics": metrics,
+        "cards": cards,
+        "runs_chart": runs_chart(window),
+        "top_chart": top_chart,
+        "duration_chart": duration_chart,
+        "workers": workers_online(),
+        "changelist_url": changelist,
+        "media": model_admin.media,
+    }
+    return TemplateResponse(request, "admin/executions/dashboard.html", context)
+
+
+def _duration_chart(window: timedelta) -> dict[str, Any]:
+    """p50 and p95 per template, named as the catalogue names it when installed.
+
+    A template no longer installed still has runs in the window; its type
+    stands in for the name.
+    """
     percentiles = selectors.duration_percentiles_by_template(window=window)
     duration_rows = []
     for row in percentiles:
@@ -445,24 +492,25 @@ def dashboard(request: HttpRequest, *, model_admin) -> TemplateResponse:
     for chart_row in duration_chart["rows"]:
         for bar in chart_row["bars"]:
             bar["text"] = _fmt_seconds(bar["value"])
-    top_chart = hbar_chart(top_rows, series=["runs"], label_key="label")
-    for chart_row in top_chart["rows"]:
-        for bar in chart_row["bars"]:
-            bar["text"] = str(bar["value"])
+    return duration_chart
 
-    def pct(value: float | None) -> str:
-        return "—" if value is None else f"{value * 100:.1f} %"
 
-    cards = [
+def _fmt_percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %"
+
+
+def _cards(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The figures above the charts; a tone marks a rate worth a look."""
+    return [
         {
             "label": "Success rate",
-            "value": pct(metrics["success_rate"]),
+            "value": _fmt_percent(metrics["success_rate"]),
             "note": f"{metrics['completed']} completed",
             "tone": "good" if (metrics["success_rate"] or 0) >= 0.95 else "",
         },
         {
             "label": "Failure rate",
-            "value": pct(metrics["failure_rate"]),
+            "value": _fmt_percent(metrics["failure_rate"]),
             "note": f"{plural(metrics['failed'], 'run')} failed, timed out or "
             "gave up after retries",
             "tone": "bad" if (metrics["failure_rate"] or 0) > 0.05 else "",
@@ -489,21 +537,3 @@ def dashboard(request: HttpRequest, *, model_admin) -> TemplateResponse:
             "note": f"{plural(metrics['retry_pending'], 'retry', 'retries')} pending",
         },
     ]
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.model._meta,
-        "title": "Dashboard",
-        "subtitle": None,
-        "windows": DASHBOARD_WINDOWS,
-        "window": window_label,
-        "window_text": dict(DASHBOARD_WINDOWS)[window_label],
-        "metrics": metrics,
-        "cards": cards,
-        "runs_chart": runs_chart(window),
-        "top_chart": top_chart,
-        "duration_chart": duration_chart,
-        "workers": workers_online(),
-        "changelist_url": changelist,
-        "media": model_admin.media,
-    }
-    return TemplateResponse(request, "admin/executions/dashboard.html", context)
