@@ -15,7 +15,7 @@ from scheduler_jobs.access import Action, authorize, job_definition
 from scheduler_jobs.models import DynamicJob, JobVersion
 from scheduler_jobs.services.approvals import approval_propose, approval_reason
 from scheduler_jobs.services.masking import changed_secrets, masked_view
-from scheduler_jobs.services.quota import _check_quota, _lock_job_creation
+from scheduler_jobs.services.quota import check_quota, lock_job_creation
 from scheduler_jobs.services.validation import job_as_dict, job_clean
 from scheduler_jobs.services.versions import version_record
 
@@ -65,8 +65,8 @@ def job_create(
     reason = approval_reason(None, cleaned)
     author = user if getattr(user, "pk", None) else None
     with transaction.atomic():
-        _lock_job_creation()
-        _check_quota(author)
+        lock_job_creation()
+        check_quota(author)
         job = DynamicJob(**cleaned, created_by=author, legacy_name=legacy_name)
         if reason:
             job.enabled = False

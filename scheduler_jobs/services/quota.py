@@ -14,7 +14,7 @@ class QuotaExceeded(Exception):
     code = "quota_exceeded"
 
 
-def _lock_job_creation() -> None:
+def lock_job_creation() -> None:
     """Serialise job creation so quota checks cannot be raced past.
 
     SQLite transactions here are IMMEDIATE and already serialised; PostgreSQL
@@ -25,7 +25,7 @@ def _lock_job_creation() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x5C4ED])
 
 
-def _check_quota(user: Any) -> None:
+def check_quota(user: Any) -> None:
     total = DynamicJob.objects.count()
     if total >= settings.SCHEDULER_MAX_JOBS:
         raise QuotaExceeded(
