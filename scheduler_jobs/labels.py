@@ -18,6 +18,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from scheduler_jobs.spec import NotificationEvent
+
 DATETIME_FORMAT = "%Y-%m-%d %H:%M"
 DATETIME_SECONDS_FORMAT = "%Y-%m-%d %H:%M:%S"
 EMPTY = "—"
@@ -307,12 +309,7 @@ def choice_label(choices: Any, value: str) -> str:
     return dict(choices.choices).get(value, humanize_key(value) if value else EMPTY)
 
 
-EVENT_LABELS = {
-    "success": "Success",
-    "failure": "Failure",
-    "timeout": "Timeout",
-    "exhausted": "Retries exhausted",
-}
+EVENT_LABELS = dict(NotificationEvent.choices)
 
 
 def event_labels(events: list[str] | None) -> str:

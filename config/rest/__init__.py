@@ -17,7 +17,6 @@ SPECTACULAR_SETTINGS) and the apps refer to them as config.rest.<name>.
 """
 
 from config.rest.errors import (
-    DATABASE_RETRY_AFTER_SECONDS,
     api_not_found,
     django_validation_error_data,
     exception_handler,
@@ -32,35 +31,22 @@ from config.rest.fields import (
 )
 from config.rest.filters import MAX_ID, SafeSearchFilter, StrictOrderingFilter
 from config.rest.openapi import (
-    ERROR_SCHEMA,
-    FIELD_ERRORS_SCHEMA,
-    ID_QUERY_PARAMETERS,
-    RETRY_AFTER_HEADER,
-    WRITE_METHODS,
     schema_postprocessing_hook,
 )
 from config.rest.pagination import (
     CountedPagination,
     NewestFirstCursorPagination,
-    StrictPageSizeMixin,
 )
 from config.rest.parsers import StrictJSONParser
 from config.rest.permissions import IsStaff, ModelPermissions, permission
 from config.rest.throttling import (
     RunThrottle,
-    SettingRateThrottle,
     WriteThrottle,
     check_throttle,
 )
 
 __all__ = [
-    "DATABASE_RETRY_AFTER_SECONDS",
-    "ERROR_SCHEMA",
-    "FIELD_ERRORS_SCHEMA",
-    "ID_QUERY_PARAMETERS",
     "MAX_ID",
-    "RETRY_AFTER_HEADER",
-    "WRITE_METHODS",
     "CountedPagination",
     "IsStaff",
     "ModelPermissions",
@@ -68,14 +54,12 @@ __all__ = [
     "RefuseUnknownFieldsMixin",
     "RunThrottle",
     "SafeSearchFilter",
-    "SettingRateThrottle",
     "StrictBooleanField",
     "StrictCharField",
     "StrictChoiceField",
     "StrictIntegerField",
     "StrictJSONParser",
     "StrictOrderingFilter",
-    "StrictPageSizeMixin",
     "WriteThrottle",
     "api_not_found",
     "check_throttle",

@@ -23,7 +23,6 @@ from executions.services.dispatch import (
     DispatchReport,
     dispatch_due,
     dispatch_retries,
-    queue_for,
 )
 from executions.services.manual import (
     NotCancellable,
@@ -34,18 +33,12 @@ from executions.services.manual import (
 )
 from executions.services.reaper import reap
 from executions.services.running import (
-    MAX_RESULT_CHARS,
-    TRACEBACK_FRAMES,
     execution_finish,
     execution_run,
-    format_error,
-    release_held,
 )
 from executions.services.sending import execution_send
 
 __all__ = [
-    "MAX_RESULT_CHARS",
-    "TRACEBACK_FRAMES",
     "DispatchReport",
     "NotCancellable",
     "dispatch_due",
@@ -55,10 +48,7 @@ __all__ = [
     "execution_rerun",
     "execution_run",
     "execution_send",
-    "format_error",
-    "queue_for",
     "reap",
-    "release_held",
     "run_now",
     "run_warnings",
 ]

@@ -23,6 +23,7 @@ from scheduler_jobs.access import AccessDenied, Action
 from scheduler_jobs.models import DynamicJob, JobApproval
 from scheduler_jobs.services.masking import template_for
 from scheduler_jobs.services.versions import definition_diff, definition_of
+from scheduler_jobs.spec import JOB_SPEC
 
 Status = JobApproval.Status
 
@@ -30,8 +31,8 @@ Status = JobApproval.Status
 def approval_reason(before: DynamicJob | None, after: dict[str, Any]) -> str | None:
     """Why this change needs a second person, or None.
 
-    A change needs approval when the job is high-risk afterwards and the change
-    is to what it does (a new job, another template, other parameters): that
+    A change needs approval when the job is high-risk afterwards and it changes
+    a field the job spec marks high_risk (the template and its parameters): that
     covers turning dry run off, adding backup rotation, pointing a webhook at a
     new host and widening a cleanup. Schedules, timeouts and names do not.
     """
@@ -42,13 +43,27 @@ def approval_reason(before: DynamicJob | None, after: dict[str, Any]) -> str | N
         return None
     if before is None:
         return f"a new high-risk job: {risk}"
-    if before.template_type != after["template_type"]:
+    changed = [
+        option.name
+        for option in JOB_SPEC.top()
+        if option.high_risk
+        and _compared(before, option.name) != _compared(after, option.name)
+    ]
+    if "template_type" in changed:
         return f"another template, and the job is high-risk: {risk}"
-    if _clear_parameters(before.template_type, before.parameters) != _clear_parameters(
-        after["template_type"], after["parameters"]
-    ):
-        return f"new parameters for a high-risk job: {risk}"
+    if changed:
+        return f"new {', '.join(changed)} for a high-risk job: {risk}"
     return None
+
+
+def _compared(values: Any, name: str) -> Any:
+    """A definition field as the rule compares it: parameters in clear."""
+    if isinstance(values, DynamicJob):
+        values = {"template_type": values.template_type, name: getattr(values, name)}
+    value = values.get(name)
+    if name == "parameters":
+        return _clear_parameters(values.get("template_type"), value or {})
+    return value
 
 
 def approval_propose(

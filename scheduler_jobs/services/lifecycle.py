@@ -84,17 +84,10 @@ def job_create(
             source=source,
         )
         job.pending_approval = None
-        if reason:
-            job.pending_approval = approval_propose(
-                job=job,
-                user=user,
-                cleaned=cleaned,
-                reason=reason,
-                source=source,
-                comment=comment,
-                request=request,
-            )
-        else:
+        held = _held_for_approval(
+            job, cleaned, user=user, source=source, comment=comment, request=request
+        )
+        if not held:
             version_record(job=job, user=user, origin=origin or source, comment=comment)
     return job
 
