@@ -31,7 +31,7 @@ from scheduler_jobs.admin_views import (
     relative_time,
     schedule_preview,
 )
-from scheduler_jobs.forms import DynamicJobChangeForm
+from scheduler_jobs.forms import DynamicJobChangeForm, options_fieldsets
 from scheduler_jobs.labels import job_zone_name
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.wizard import JobCreationWizard
@@ -116,7 +116,8 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
         "disable_selected",
         "duplicate_selected",
     ]
-    fieldsets = (
+    # The options sections follow from the job spec (options_fieldsets).
+    fieldsets_before_options = (
         (None, {"fields": ("name", "description", "enabled", "version")}),
         ("Parameters", {"fields": ("parameters",)}),
         ("Change note", {"fields": ("change_comment",)}),
@@ -132,19 +133,6 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
                 )
             },
         ),
-        (
-            "Running",
-            {
-                "fields": (
-                    "timeout_seconds",
-                    ("max_retries", "delay_seconds", "backoff"),
-                    "overlap_policy",
-                    "misfire_policy",
-                    "queue",
-                )
-            },
-        ),
-        ("Notifications", {"fields": ("notify_emails", "slack_webhook", "notify_on")}),
     )
 
     class Media:
@@ -180,7 +168,7 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
     def get_fieldsets(self, request: HttpRequest, obj=None):
         if obj is not None and not self.has_change_permission(request, obj):
             return self.view_fieldsets
-        return super().get_fieldsets(request, obj)
+        return (*self.fieldsets_before_options, *options_fieldsets())
 
     # --- the read-only page (view permission only): secrets masked ---
 

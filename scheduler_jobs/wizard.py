@@ -59,21 +59,6 @@ FIELDSETS = {
             },
         ),
     ],
-    "options": [
-        (
-            "Running",
-            {
-                "fields": (
-                    "timeout_seconds",
-                    ("max_retries", "delay_seconds", "backoff"),
-                    "overlap_policy",
-                    "misfire_policy",
-                    "queue",
-                )
-            },
-        ),
-        ("Notifications", {"fields": ("notify_emails", "slack_webhook", "notify_on")}),
-    ],
     "review": [(None, {"fields": ("enabled",)})],
 }
 
@@ -191,8 +176,10 @@ class JobCreationWizard(SessionWizardView):
             media=self.model_admin.media + form.media,
             template=self.selected_template(),
         )
-        if step in FIELDSETS:
-            context["adminform"] = helpers.AdminForm(form, FIELDSETS[step], {})
+        fieldsets = job_forms.options_fieldsets() if step == "options" else None
+        fieldsets = fieldsets or FIELDSETS.get(step)
+        if fieldsets:
+            context["adminform"] = helpers.AdminForm(form, fieldsets, {})
         if step == "template":
             context["template_cards"] = self.template_cards(form)
         if step == "review":

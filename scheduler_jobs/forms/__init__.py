@@ -21,6 +21,7 @@ from scheduler_jobs.forms.errors import (
     field_for_key,
     service_error_items,
 )
+from scheduler_jobs.forms.options import options_fieldsets
 from scheduler_jobs.forms.parameters import (
     ParametersField,
     default_parameters,
@@ -47,6 +48,7 @@ __all__ = [
     "add_service_errors",
     "default_parameters",
     "field_for_key",
+    "options_fieldsets",
     "schedule_initial",
     "service_error_items",
     "widget_schema",

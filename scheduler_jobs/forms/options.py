@@ -17,6 +17,28 @@ from scheduler_jobs.services import job_as_dict, masked_view
 from scheduler_jobs.spec import JOB_SPEC, Option
 
 SECTIONS = ("running", "notifications")
+SECTION_TITLES = {"running": "Running", "notifications": "Notifications"}
+
+
+def options_fieldsets() -> list[tuple[str, dict[str, Any]]]:
+    """The options sections' layout, from the spec, for the wizard and the admin.
+
+    A group's fields share a row (retries: count, delay, backoff) unless the
+    group is the section itself (notifications), so a new option appears in
+    both forms without a layout change.
+    """
+    layout = []
+    for section in SECTIONS:
+        rows: list[Any] = []
+        for option in JOB_SPEC.in_sections(section):
+            shares_row = option.parent and option.parent != section
+            if shares_row and rows and isinstance(rows[-1], list):
+                rows[-1].append(option.form_field)
+            else:
+                rows.append([option.form_field] if shares_row else option.form_field)
+        fields = tuple(tuple(row) if isinstance(row, list) else row for row in rows)
+        layout.append((SECTION_TITLES[section], {"fields": fields}))
+    return layout
 
 
 def option_form_field(option: Option) -> forms.Field:

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from drf_spectacular.generators import SchemaGenerator
 
 from scheduler_jobs import jobfiles
-from scheduler_jobs.forms import OptionsStepForm, field_for_key
+from scheduler_jobs.forms import OptionsStepForm, field_for_key, options_fieldsets
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.serializers import DynamicJobSerializer
 from scheduler_jobs.services import job_clean
@@ -81,6 +81,21 @@ def test_a_new_option_is_a_form_field_that_shows_its_errors(priority):
     accepted = OptionsStepForm(data={**data, "priority": "7"})
     assert accepted.is_valid(), accepted.errors
     assert accepted.options_data()["priority"] == 7
+
+
+def test_a_new_option_is_laid_out_in_the_wizard_and_the_admin_without_edits(
+    priority,
+):
+    running = dict(options_fieldsets())["Running"]["fields"]
+
+    assert running == (
+        "timeout_seconds",
+        ("max_retries", "delay_seconds", "backoff"),
+        "overlap_policy",
+        "misfire_policy",
+        "queue",
+        "priority",
+    )
 
 
 def test_a_new_option_is_a_field_of_the_jobs_file(priority):
