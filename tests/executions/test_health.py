@@ -265,7 +265,13 @@ def test_cache_down_is_503(client, monkeypatch):
 
 
 def test_filesystem_broker_without_its_folder_is_503(client, settings, tmp_path):
+    from config.celery import app
+
+    # Celery reads its broker settings once: let it before the override (as
+    # network_broker below does), so later tests still publish to the real one.
+    assert app.conf.broker_url == settings.CELERY_BROKER_URL
     ticked(1)
+    settings.CELERY_BROKER_URL = "filesystem://"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(tmp_path / "missing")
     }
