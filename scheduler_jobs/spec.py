@@ -51,6 +51,13 @@ class NotificationEvent(models.TextChoices):
     FAILURE = "failure", "Failure"
     TIMEOUT = "timeout", "Timeout"
     EXHAUSTED = "exhausted", "Retries exhausted"
+    # Events about the job rather than one run (executions.alerts sends them).
+    LATE = "late", "Late start (not started within its grace)"
+    MISSED = "missed", "Missed run (not started by its next slot)"
+    SLOW = "slow", "Slow run (still running well past its usual duration)"
+    TOO_FAST = "too_fast", "Suspiciously fast run"
+    INCIDENT = "incident", "Failure streak (incident opened, and reminders)"
+    RECOVERED = "recovered", "Recovered (first success after an incident)"
 
 
 class _Required:
