@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
 import uuid
@@ -16,7 +17,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from executions.models import JobExecution
@@ -32,6 +33,8 @@ Trigger = JobExecution.Trigger
 
 MAX_RESULT_CHARS = 1_000_000
 TRACEBACK_FRAMES = 8
+# While a run runs, its new log lines reach its row at most this often.
+LOG_FLUSH_SECONDS = 1.0
 
 
 def execution_run(*, execution_id: int) -> str | None:
@@ -48,8 +51,12 @@ def execution_run(*, execution_id: int) -> str | None:
         max_entries=settings.SCHEDULER_LOG_MAX_ENTRIES,
         max_message_chars=settings.SCHEDULER_LOG_MAX_MESSAGE_CHARS,
     )
-    status, result, error = _run_template(execution, _context(execution, handler))
-    return execution_finish(
+    flusher = LogFlusher.start_for(execution.pk, handler)
+    try:
+        status, result, error = _run_template(execution, _context(execution, handler))
+    finally:
+        flusher.stop()
+    final = execution_finish(
         execution=execution,
         status=status,
         result=result,
@@ -58,6 +65,82 @@ def execution_run(*, execution_id: int) -> str | None:
         logs_dropped=handler.dropped,
         job_at_start=job_at_start,
     )
+    if final is None:
+        flusher.keep_for_cancelled()
+    return final
+
+
+class LogFlusher:
+    """Copies a running execution's log lines to its row while it runs.
+
+    The execution page polls the row, so an operator watches the lines as the
+    template writes them instead of waiting for the end, and a run that is
+    cancelled (its worker process killed) or lost keeps what it had logged.
+    A thread with its own database connection writes at most every
+    LOG_FLUSH_SECONDS and only when a line came in since the last write; the
+    lines are the bounded handler's, so a write is never bigger than the final
+    one. The worker's final write stays the one that counts; flushes only touch
+    a row that is running (or cancelled while its template went on).
+    """
+
+    def __init__(self, execution_id: int, handler: BoundedLogHandler) -> None:
+        self.execution_id = execution_id
+        self.handler = handler
+        self.written = 0  # handler.total at the last write
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def start_for(cls, execution_id: int, handler: BoundedLogHandler) -> LogFlusher:
+        """A started flusher; one that never writes inside a caller's transaction.
+
+        Another connection cannot see a claim this one has not committed, so a
+        run inside a transaction (an in-process run in a test) is left alone.
+        """
+        flusher = cls(execution_id, handler)
+        if not connection.in_atomic_block:
+            flusher._thread = threading.Thread(
+                target=flusher._loop, name=f"log-flush-{execution_id}", daemon=True
+            )
+            flusher._thread.start()
+        return flusher
+
+    def flush(self, statuses: tuple[str, ...] = (Status.RUNNING,)) -> bool:
+        """Write the lines if any came in since the last write; True if written."""
+        # The handler's lock: the template's thread may be adding a line.
+        with self.handler.lock:
+            total = self.handler.total
+            entries, dropped = self.handler.entries(), self.handler.dropped
+        if total == self.written:
+            return False
+        try:
+            JobExecution.objects.filter(
+                pk=self.execution_id, status__in=statuses
+            ).update(logs=entries, logs_dropped=dropped)
+        except DatabaseError as exc:  # a flush must never break the run
+            logger.warning(
+                "Log lines of execution %s not saved yet: %s", self.execution_id, exc
+            )
+            return False
+        self.written = total
+        return True
+
+    def stop(self) -> None:
+        """Stop the thread; the final write is execution_finish's."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=LOG_FLUSH_SECONDS * 5)
+
+    def keep_for_cancelled(self) -> None:
+        """The last lines of a run cancelled while its template went on."""
+        self.flush(statuses=(Status.CANCELLED,))
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.wait(LOG_FLUSH_SECONDS):
+                self.flush(statuses=(Status.RUNNING, Status.CANCELLED))
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def _claim_for_run(
