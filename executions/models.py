@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from scheduler_jobs.spec import JOB_SPEC
 
@@ -73,6 +74,11 @@ class JobExecution(models.Model):
     deadline_at = models.DateTimeField(
         null=True, blank=True, help_text="Past this (plus grace) the reaper ends it."
     )
+    # Set by the worker when the run starts (executions.watch.run_started); the
+    # beat's watch pass reports the run slow once it is still running past it.
+    slow_at = models.DateTimeField(
+        null=True, blank=True, help_text="Still running past this, it is slow."
+    )
     duration_seconds = models.FloatField(null=True, blank=True)
     timeout_seconds = models.PositiveIntegerField(
         default=JOB_SPEC.default("timeout_seconds")
@@ -138,6 +144,18 @@ class JobExecution(models.Model):
                 fields=["job", "created_at"],
                 condition=Q(status="queued"),
                 name="exec_queued_idx",
+            ),
+            # The watch pass: queued runs by slot (late), running runs by the
+            # time they turn slow.
+            models.Index(
+                fields=["scheduled_for"],
+                condition=Q(status="queued"),
+                name="exec_queued_slot_idx",
+            ),
+            models.Index(
+                fields=["slow_at"],
+                condition=Q(status="running"),
+                name="exec_running_slow_idx",
             ),
         ]
 
@@ -207,3 +225,65 @@ class RunCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template_type} {self.status}: {self.runs}"
+
+
+# --- Watch events (executions.watch) ------------------------------------------------
+
+
+class WatchEvent(models.Model):
+    """Something that did not go as scheduled: a late or missed slot, a slow or
+    suspiciously fast run.
+
+    Shown in the job's history next to its executions. The unique (job, kind,
+    slot) constraint is what keeps two beats from reporting one slot twice:
+    whoever inserts the row owns it, and the alert is sent by whoever then
+    moves `alerted_at` from empty to a time (executions.watch.deliver).
+    """
+
+    class Kind(models.TextChoices):
+        LATE = "late", "Late start"
+        MISSED = "missed", "Missed run"
+        SLOW = "slow", "Slow run"
+        TOO_FAST = "too_fast", "Suspiciously fast run"
+
+    job = models.ForeignKey(
+        "scheduler_jobs.DynamicJob",
+        on_delete=models.CASCADE,
+        related_name="watch_events",
+        db_index=False,  # covered by the unique (job, kind, slot) index
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    slot = models.DateTimeField(help_text="The planned start the event is about.")
+    execution = models.ForeignKey(
+        JobExecution,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="watch_events",
+    )
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    alerted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its alert went out (or was settled)."
+    )
+
+    class Meta:
+        db_table = "watch_events"
+        verbose_name = "watch event"
+        ordering = ["-slot", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "kind", "slot"], name="watch_events_one_per_slot"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["job", "-slot"], name="watch_events_job_slot_idx"),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(alerted_at__isnull=True),
+                name="watch_events_unsent_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of job {self.job_id} at {self.slot}"
