@@ -1,6 +1,5 @@
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -194,31 +193,9 @@ def test_unresolvable_host_is_accepted_at_save_but_fails_on_send():
 
 
 @pytest.fixture
-def tls_server(tmp_path):
+def tls_server(self_signed_cert):
     """An HTTPS server on 127.0.0.1 whose certificate names only 'localhost'."""
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_cert
     seen = []
 
     class Handler(BaseHTTPRequestHandler):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from executions.models import JobExecution
-from executions.notifications import _send_slack
+from executions.alerts import slack_channel
+from executions.notifications import run_message
 from job_templates import net
 from job_templates.base import TemplateError
 from job_templates.net import RequestFailed, UnsafeURL, check_url_for_save, safe_request
@@ -218,7 +218,7 @@ def test_a_trickling_server_cannot_outlast_a_slack_notification(trickle, setting
         scheduled_for=timezone.now(),
     )
     started = time.monotonic()
-    note = _send_slack(execution, trickle.url("/slack"), "failure")
+    note = slack_channel(trickle.url("/slack"), run_message(execution, "failure"))
     assert time.monotonic() - started < TIMEOUT + SLACK
     assert note["level"] == "ERROR"
     assert "did not answer within" in note["message"]
@@ -240,31 +240,9 @@ def test_a_server_that_stops_reading_cannot_stall_the_send(allow_local):
 
 
 @pytest.fixture
-def tls_contexts(tmp_path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+def tls_contexts(self_signed_cert) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server, client) contexts for a self-signed certificate naming localhost."""
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_cert
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert, key)
     return server, ssl.create_default_context(cafile=str(cert))
