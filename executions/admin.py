@@ -17,7 +17,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from audit.admin import RejectNulQueryMixin
-from executions import services
+from executions import downloads, services
 from executions.models import JobExecution
 from executions.views import dashboard
 from job_templates.admin import TemplateFilter
@@ -275,6 +275,9 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 parameter_rows=parameter_rows(
                     template.get_schema() if template else {}, masked
                 ),
+                download_name=downloads.produced_file_label(
+                    execution, user=request.user
+                ),
             )
         return super().change_view(request, object_id, form_url, extra)
 
@@ -294,6 +297,11 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 wrap(self.cancel_view),
                 name="executions_jobexecution_cancel",
             ),
+            path(
+                "<int:execution_id>/download/",
+                wrap(self.download_view),
+                name="executions_jobexecution_download",
+            ),
             *super().get_urls(),
         ]
 
@@ -301,6 +309,12 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         return dashboard(request, model_admin=self)
+
+    def download_view(self, request: HttpRequest, execution_id: int):
+        """The file an export or a report wrote (executions/downloads.py)."""
+        return downloads.execution_download_view(
+            request, execution_id, site_context=self.admin_site.each_context(request)
+        )
 
     def rerun_view(self, request: HttpRequest, execution_id: int):
         """Run the execution's job again, with the same parameters and dry-run flag."""

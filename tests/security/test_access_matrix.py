@@ -653,6 +653,10 @@ ENTRY_POINTS = {
     "admin:executions_jobexecution_rerun": "probe: admin page rerun",
     "admin:executions_jobexecution_cancel": "probe: admin page cancel",
     "admin:executions_dashboard": "probe: admin dashboard",
+    "admin:executions_jobexecution_download": (
+        "view executions + the template's model permissions (tests/executions/"
+        "test_downloads.py)"
+    ),
     # admin actions
     "action:scheduler_jobs.dynamicjob:run_selected": "probe",
     "action:scheduler_jobs.dynamicjob:enable_selected": "probe",
