@@ -14,6 +14,10 @@ def default_notifications() -> dict:
     return JOB_SPEC.default("notifications")
 
 
+def default_watch() -> dict:
+    return JOB_SPEC.default("watch")
+
+
 class DynamicJob(models.Model):
     """A template plus parameters, a schedule and options (table dynamic_jobs).
 
@@ -36,6 +40,8 @@ class DynamicJob(models.Model):
     )
     retry_policy = models.JSONField(default=default_retry_policy)
     notifications = models.JSONField(default=default_notifications, blank=True)
+    # Missing keys (rows older than the option) read as the spec's defaults.
+    watch = models.JSONField(default=default_watch, blank=True)
     overlap_policy = models.CharField(
         max_length=10,
         choices=OverlapPolicy.choices,

@@ -434,6 +434,76 @@ JOB_SPEC = JobSpec(
             message="Must be a list of events from: "
             f"{', '.join(NotificationEvent.values)}.",
         ),
+        # Watching: when a run counts as late, slow or too fast, and when a run
+        # of failures opens an incident (executions.watch reads these).
+        Option(
+            "watch",
+            dict,
+            default={},
+            form_field="",
+            section="watch",
+            noun="watch",
+        ),
+        Option(
+            "watch.grace_seconds",
+            int,
+            default=0,
+            minimum=0,
+            maximum=86400,
+            label="Late after (seconds)",
+            help="A run not started this long after its planned time is reported "
+            "late. 0 uses the site's default; at least 5 seconds.",
+        ),
+        Option(
+            "watch.expected_duration_seconds",
+            int,
+            default=0,
+            minimum=0,
+            maximum=MAX_TIMEOUT_SECONDS,
+            label="Usual duration (seconds)",
+            help="How long a run normally takes. 0 learns it from the last 20 "
+            "successful runs (once there are at least 5).",
+        ),
+        Option(
+            "watch.slow_factor",
+            float,
+            default=3.0,
+            minimum=1.5,
+            maximum=100,
+            label="Slow after (times the usual duration)",
+            help="A run still going after this many times its usual duration is "
+            "reported slow, once, while it runs.",
+        ),
+        Option(
+            "watch.min_duration_seconds",
+            int,
+            default=0,
+            minimum=0,
+            maximum=MAX_TIMEOUT_SECONDS,
+            label="Too fast under (seconds)",
+            help="A successful run shorter than this is reported as suspiciously "
+            "fast. 0 turns the check off.",
+        ),
+        Option(
+            "watch.failure_threshold",
+            int,
+            default=3,
+            minimum=1,
+            maximum=100,
+            label="Incident after (failures in a row)",
+            help="This many failed runs in a row open an incident "
+            "({minimum} to {maximum}).",
+        ),
+        Option(
+            "watch.realert_minutes",
+            int,
+            default=60,
+            minimum=0,
+            maximum=10080,
+            label="Remind every (minutes)",
+            help="While an incident stays open, remind this often. 0 sends no "
+            "reminders.",
+        ),
     ]
 )
 

@@ -16,8 +16,12 @@ from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services import job_as_dict, masked_view
 from scheduler_jobs.spec import JOB_SPEC, Option
 
-SECTIONS = ("running", "notifications")
-SECTION_TITLES = {"running": "Running", "notifications": "Notifications"}
+SECTIONS = ("running", "notifications", "watch")
+SECTION_TITLES = {
+    "running": "Running",
+    "notifications": "Notifications",
+    "watch": "Watching",
+}
 
 
 def options_fieldsets() -> list[tuple[str, dict[str, Any]]]:
