@@ -287,3 +287,107 @@ class WatchEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of job {self.job_id} at {self.slot}"
+
+
+class Incident(models.Model):
+    """A problem with a job that stays open until it is over: one alert, not a storm.
+
+    A failure streak opens one when a job's final failures in a row reach its
+    threshold; the first success closes it ("recovered"), or a person resolves
+    it by hand. At most one incident per job and kind is open at a time: the
+    partial unique constraint on (job, kind) where resolved_at IS NULL is what
+    keeps two workers or two beats from opening, or alerting about, the same
+    problem twice (on SQLite and PostgreSQL alike).
+    """
+
+    class Kind(models.TextChoices):
+        FAILURE_STREAK = "failure_streak", "Failures in a row"
+
+    class Resolution(models.TextChoices):
+        RECOVERED = "recovered", "Recovered"
+        BY_HAND = "resolved by hand", "Resolved by hand"
+
+    job = models.ForeignKey(
+        "scheduler_jobs.DynamicJob",
+        on_delete=models.CASCADE,
+        related_name="incidents",
+        db_index=False,  # covered by the (job, …) constraint and index below
+    )
+    kind = models.CharField(
+        max_length=32, choices=Kind.choices, default=Kind.FAILURE_STREAK
+    )
+    opened_at = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0)
+    last_execution = models.ForeignKey(
+        JobExecution,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    last_alert_at = models.DateTimeField(null=True, blank=True)
+    alerts_sent = models.PositiveIntegerField(default=0)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    note = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # Null with a resolution of "recovered": the job's first success closed it.
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    resolution = models.CharField(max_length=32, choices=Resolution.choices, blank=True)
+
+    class Meta:
+        db_table = "job_incidents"
+        ordering = ["-opened_at", "-id"]
+        default_permissions = ("view",)
+        permissions = [
+            ("acknowledge_incident", "Can acknowledge an open incident"),
+            ("resolve_incident", "Can resolve an open incident by hand"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "kind"],
+                condition=Q(resolved_at__isnull=True),
+                name="job_incidents_one_open_per_job_kind",
+            ),
+        ]
+        indexes = [
+            # The job page's incidents and the list filtered by job.
+            models.Index(fields=["job", "-opened_at"], name="incident_job_opened_idx"),
+            # Reminders read open incidents only, oldest alert first.
+            models.Index(
+                fields=["last_alert_at"],
+                condition=Q(resolved_at__isnull=True),
+                name="incident_open_alert_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of job {self.job_id} since {self.opened_at}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+    @property
+    def state(self) -> str:
+        """ "Open", "Acknowledged" or "Resolved": what the list's badge says."""
+        if self.resolved_at is not None:
+            return "Resolved"
+        if self.acknowledged_at is not None:
+            return "Acknowledged"
+        return "Open"
+
+
+# --- Watch events (executions.watch) ------------------------------------------------

@@ -43,6 +43,8 @@ class Action(enum.StrEnum):
     VIEW_EXECUTIONS = "view_executions"
     CANCEL = "cancel"
     APPROVE = "approve"
+    ACKNOWLEDGE_INCIDENT = "acknowledge_incident"
+    RESOLVE_INCIDENT = "resolve_incident"
 
 
 VIEW_JOB = "scheduler_jobs.view_dynamicjob"
@@ -67,6 +69,9 @@ MATRIX: dict[Action, tuple[str, ...]] = {
     Action.CANCEL: (VIEW_EXECUTION, "executions.cancel_jobexecution"),
     # Approving or rejecting another user's change (the two-person rule).
     Action.APPROVE: (VIEW_JOB, "scheduler_jobs.approve_dynamicjob"),
+    # Incidents are seen with the executions; handling one changes no job.
+    Action.ACKNOWLEDGE_INCIDENT: (VIEW_EXECUTION, "executions.acknowledge_incident"),
+    Action.RESOLVE_INCIDENT: (VIEW_EXECUTION, "executions.resolve_incident"),
 }
 # Actions that make a high-risk job exist, change or do its work.
 RISKY_ACTIONS = frozenset(
@@ -254,4 +259,6 @@ def _words(action: Action) -> str:
         Action.VIEW_EXECUTIONS: "view executions",
         Action.CANCEL: "cancel executions",
         Action.APPROVE: "approve or reject changes",
+        Action.ACKNOWLEDGE_INCIDENT: "acknowledge incidents",
+        Action.RESOLVE_INCIDENT: "resolve incidents",
     }[action]
