@@ -388,6 +388,3 @@ class Incident(models.Model):
         if self.acknowledged_at is not None:
             return "Acknowledged"
         return "Open"
-
-
-# --- Watch events (executions.watch) ------------------------------------------------
