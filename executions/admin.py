@@ -10,14 +10,21 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from audit.admin import RejectNulQueryMixin
-from executions import downloads, services
+from executions import downloads, selectors, services
 from executions.models import JobExecution
 from executions.views import dashboard
 from job_templates.admin import TemplateFilter
@@ -108,8 +115,8 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
     actions = ["cancel_selected"]
 
     class Media:
-        css = {"all": ["scheduler_jobs/admin.css"]}
-        js = ["executions/logs.js"]
+        css = {"all": ["scheduler_jobs/admin.css", "executions/live.css"]}
+        js = ["executions/logs.js", "executions/refresh.js"]
 
     def has_add_permission(self, request):
         return False
@@ -195,7 +202,7 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
 
     @admin.display(description="Duration", ordering="duration_seconds")
     def duration_column(self, e: JobExecution) -> str:
-        return format_duration(e.duration_seconds)
+        return format_duration(selectors.execution_duration(e))
 
     # --- actions ---
 
@@ -266,6 +273,9 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                     JobExecution.Status.RETRY_PENDING,
                 ),
                 template=template,
+                duration=selectors.execution_duration(execution),
+                live_logs=not execution.is_finished
+                and execution.status != JobExecution.Status.RETRY_PENDING,
                 started_relative=relative_time(
                     execution.started_at, zone_name=zone_name
                 ),
@@ -293,6 +303,11 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
                 name="executions_jobexecution_rerun",
             ),
             path(
+                "<int:execution_id>/logs/",
+                wrap(self.logs_view),
+                name="executions_jobexecution_logs",
+            ),
+            path(
                 "<int:execution_id>/cancel/",
                 wrap(self.cancel_view),
                 name="executions_jobexecution_cancel",
@@ -315,6 +330,23 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         return downloads.execution_download_view(
             request, execution_id, site_context=self.admin_site.each_context(request)
         )
+
+    def logs_view(self, request: HttpRequest, execution_id: int):
+        """New log lines, status and duration of a run: what the page polls."""
+        numbers = {}
+        for name in ("offset", "dropped"):
+            value = request.GET.get(name, "0")
+            if not value.isdigit() or len(value) > 9:
+                return HttpResponseBadRequest(
+                    f"{name}: a whole number of lines, 0 or more, is expected."
+                )
+            numbers[name] = int(value)
+        tail = selectors.execution_log_tail(
+            user=request.user, execution_id=execution_id, **numbers
+        )
+        if tail is None:
+            raise Http404("No such execution.")
+        return JsonResponse(tail, headers={"Cache-Control": "no-store"})
 
     def rerun_view(self, request: HttpRequest, execution_id: int):
         """Run the execution's job again, with the same parameters and dry-run flag."""

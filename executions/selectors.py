@@ -12,7 +12,15 @@ from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from executions import health
 from executions.models import JobExecution
+from scheduler_jobs.access import Action, authorize
+from scheduler_jobs.labels import (
+    format_datetime,
+    format_duration,
+    format_log_time,
+    job_zone_name,
+)
 from scheduler_jobs.models import DynamicJob
 
 Status = JobExecution.Status
@@ -257,3 +265,313 @@ def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q * len(ordered)))
     return round(ordered[rank - 1], 3)
+
+
+# --- The execution page's live log ------------------------------------------------
+
+LOG_TAIL_MAX_LINES = 500
+
+
+def execution_duration(
+    execution: JobExecution, *, now: datetime | None = None
+) -> float | None:
+    """The recorded duration; for a run cancelled or still running, from its start.
+
+    A cancelled run has no recorded duration (its worker never reported back),
+    yet it ran from its start to the cancellation; a running one has run until now.
+    """
+    if execution.duration_seconds is not None:
+        return execution.duration_seconds
+    if execution.started_at is None:
+        return None
+    end = execution.completed_at or (
+        None if execution.is_finished else (now or timezone.now())
+    )
+    if end is None:
+        return None
+    return round(max(0.0, (end - execution.started_at).total_seconds()), 3)
+
+
+def execution_log_tail(
+    *, user: Any, execution_id: int, offset: int = 0, dropped: int = 0
+) -> dict[str, Any] | None:
+    """The log lines after the first `offset`, with the run's status and duration.
+
+    What the execution page polls while a run runs; None if the execution does
+    not exist. Once the worker's size cap drops lines (`dropped` differs from
+    the caller's) the kept lines shift, so every line is sent again with
+    `reset`. The answer holds no parameters: only what the page shows of the
+    run's progress. At most LOG_TAIL_MAX_LINES lines per answer; `more` says
+    whether the caller should ask again at once.
+    """
+    authorize(user, Action.VIEW_EXECUTIONS)
+    execution = (
+        JobExecution.objects.select_related("job")
+        .only(
+            "id",
+            "status",
+            "started_at",
+            "completed_at",
+            "duration_seconds",
+            "logs",
+            "logs_dropped",
+            "job__schedule",
+        )
+        .filter(pk=execution_id)
+        .first()
+    )
+    if execution is None:
+        return None
+    logs = execution.logs or []
+    reset = execution.logs_dropped != dropped or offset > len(logs)
+    start = 0 if reset else max(0, offset)
+    chunk = logs[start : start + LOG_TAIL_MAX_LINES]
+    zone_name = job_zone_name(execution.job)
+    seconds = execution_duration(execution)
+    return {
+        "status": execution.status,
+        "status_label": execution.get_status_display(),
+        "finished": execution.is_finished,
+        "duration_seconds": seconds,
+        "duration": format_duration(seconds),
+        "finished_at": format_datetime(execution.completed_at, zone_name, seconds=True),
+        "reset": reset,
+        "offset": start,
+        "count": start + len(chunk),
+        "dropped": execution.logs_dropped,
+        "more": start + len(chunk) < len(logs),
+        "lines": [
+            {
+                "time": format_log_time(entry.get("ts", ""), zone_name),
+                "ts": entry.get("ts", ""),
+                "level": entry.get("level", "INFO"),
+                "message": entry.get("message", ""),
+            }
+            for entry in chunk
+        ],
+    }
+
+
+# --- What is wrong right now (the dashboard's first panel) ------------------------
+
+PANEL_ROWS = 10
+MISSED_WINDOW = timedelta(hours=24)
+MISSED_SAMPLE = 200
+SLOW_SAMPLE = 50
+# A run is slow once it has run this many times the p95 of its job's recent runs.
+SLOW_FACTOR = 3.0
+SLOW_HISTORY = 20
+SLOW_MIN_SECONDS = 10.0
+
+
+def late_jobs(
+    *, now: datetime, limit: int = PANEL_ROWS
+) -> tuple[int, list[dict[str, Any]]]:
+    """How many jobs are late, and the first `limit` of them, most late first.
+
+    Each row: the job's id and name, its due time and the zone it is read in.
+    """
+    grace = timedelta(seconds=health.setting("SCHEDULER_LATE_GRACE_SECONDS"))
+    ids = health.late_job_ids(now=now, grace=grace)
+    jobs = (
+        DynamicJob.objects.filter(pk__in=list(ids)[:1000])
+        .only("id", "name", "next_run_at", "schedule")
+        .order_by("next_run_at", "id")[:limit]
+    )
+    rows = [
+        {
+            "id": job.pk,
+            "name": job.name,
+            # A job whose slot was dispatched waits on a queued run instead.
+            "due": job.next_run_at
+            if job.next_run_at and job.next_run_at < now - grace
+            else None,
+            "zone": job_zone_name(job),
+        }
+        for job in jobs
+    ]
+    return len(ids), rows
+
+
+def missed_runs(*, now: datetime, limit: int = PANEL_ROWS) -> list[dict[str, Any]]:
+    """Slots skipped in the last 24 h because the scheduler reached them too late.
+
+    The dispatcher records such a slot as a skipped run that says "misfire";
+    the latest MISSED_SAMPLE skipped runs (the (status, id) index) are read,
+    not every skipped run ever.
+    """
+    since = now - MISSED_WINDOW
+    rows = (
+        JobExecution.objects.filter(status=Status.SKIPPED)
+        .select_related("job")
+        .order_by("-id")
+        .only(
+            "id",
+            "job_id",
+            "job_name",
+            "scheduled_for",
+            "completed_at",
+            "result",
+            "job__schedule",
+        )[:MISSED_SAMPLE]
+    )
+    missed = [
+        {
+            "id": row.pk,
+            "job_name": row.job_name,
+            "slot": row.scheduled_for,
+            "zone": job_zone_name(row.job),
+        }
+        for row in rows
+        if isinstance(row.result, dict)
+        and row.result.get("skipped") == "misfire"
+        and (row.completed_at or row.scheduled_for) >= since
+    ]
+    return missed[:limit]
+
+
+def slow_runs(*, now: datetime, limit: int = PANEL_ROWS) -> list[dict[str, Any]]:
+    """Runs running past SLOW_FACTOR × the p95 of their job's last completed runs.
+
+    Reads the running runs (a few, by the running partial index) and, for each
+    of their jobs, its last SLOW_HISTORY completed runs on the (job, started)
+    index: the work follows what runs now, not the size of the history.
+    """
+    running = list(
+        JobExecution.objects.filter(status=Status.RUNNING, job__isnull=False)
+        .order_by()
+        .only("id", "job_id", "job_name", "started_at", "timeout_seconds")[:SLOW_SAMPLE]
+    )
+    slow = []
+    for execution in running:
+        if execution.started_at is None:
+            continue
+        usual = _usual_duration(execution.job_id)
+        elapsed = (now - execution.started_at).total_seconds()
+        if usual is None:
+            continue
+        expected = max(usual * SLOW_FACTOR, SLOW_MIN_SECONDS)
+        if elapsed > expected:
+            slow.append({"execution": execution, "elapsed": elapsed, "usual": usual})
+    slow.sort(key=lambda row: -row["elapsed"])
+    return slow[:limit]
+
+
+def _usual_duration(job_id: int) -> float | None:
+    durations = list(
+        JobExecution.objects.filter(
+            job_id=job_id, status=Status.COMPLETED, duration_seconds__isnull=False
+        )
+        .order_by("-started_at")
+        .values_list("duration_seconds", flat=True)[:SLOW_HISTORY]
+    )
+    return _percentile(durations, 0.95) if durations else None
+
+
+def scheduler_state(*, now: datetime) -> dict[str, Any]:
+    """Beat's last tick, the oldest queued run and the workers seen lately."""
+    state = health.snapshot(now)
+    window = timedelta(seconds=health.setting("SCHEDULER_HEALTH_WORKER_WINDOW_SECONDS"))
+    return {
+        "beat_state": state.beat_state,
+        "last_tick_age": state.last_tick_age,
+        "queue_stuck": state.queue_stuck,
+        "oldest_queued_age": state.oldest_queued_age,
+        "problems": health.problems(state),
+        "workers": health.workers_seen(now=now, window=window),
+        "worker_window": window.total_seconds(),
+    }
+
+
+def wrong_now(*, now: datetime | None = None) -> dict[str, Any]:
+    """Everything the dashboard's first panel lists; `all_good` when nothing is.
+
+    No worker seen is not by itself wrong (nothing may have been due); a queue
+    that waits too long for one is, and the scheduler's problems say so.
+
+    Each part is a bounded read on an index (late jobs, the latest skipped
+    runs, the running runs, the heartbeats), never a scan of the executions.
+    """
+    now = now or timezone.now()
+    late_count, late = late_jobs(now=now)
+    missed = missed_runs(now=now)
+    slow = slow_runs(now=now)
+    scheduler = scheduler_state(now=now)
+    incidents = open_incidents(limit=PANEL_ROWS)
+    return {
+        "now": now,
+        "late_count": late_count,
+        "late": late,
+        "missed": missed,
+        "slow": slow,
+        "incidents": incidents,
+        "scheduler": scheduler,
+        "all_good": not (
+            late_count or missed or slow or incidents or scheduler["problems"]
+        ),
+    }
+
+
+def open_incidents(*, limit: int = PANEL_ROWS) -> list[Any]:
+    """Open incidents, newest first (none until incidents are recorded)."""
+    return []
+
+
+# --- The job list's health column -------------------------------------------------
+
+HEALTH_LABELS = {
+    "ok": "OK",
+    "late": "Late",
+    "failing": "Failing",
+    "paused": "Paused",
+    "never": "Never run",
+}
+
+
+def attach_health(jobs: list[DynamicJob], *, now: datetime | None = None) -> None:
+    """Set `health` ("ok", "late", "failing", "paused", "never") on a page of jobs.
+
+    One query for the page: its jobs with a first attempt still queued past the
+    grace (the queued partial index). The rest comes from the job rows
+    themselves: enabled, next run and last status. A paused job is only
+    paused; a late one says so before its last failure, since nothing runs.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=health.setting("SCHEDULER_LATE_GRACE_SECONDS"))
+    ids = [job.pk for job in jobs if job.enabled]
+    waiting = (
+        set(
+            JobExecution.objects.filter(
+                job_id__in=ids,
+                status=Status.QUEUED,
+                attempt=1,
+                scheduled_for__lt=cutoff,
+            )
+            .order_by()
+            .values_list("job_id", flat=True)
+        )
+        if ids
+        else set()
+    )
+    failing = failing_job_ids(ids)
+    for job in jobs:
+        job.health = _health_of(job, cutoff, waiting, failing)
+
+
+def failing_job_ids(ids: list[int]) -> set[int]:
+    """Jobs among `ids` with an open incident (none until incidents are recorded)."""
+    return set()
+
+
+def _health_of(
+    job: DynamicJob, cutoff: datetime, waiting: set[int], failing: set[int]
+) -> str:
+    if not job.enabled:
+        return "paused"
+    if (job.next_run_at is not None and job.next_run_at < cutoff) or job.pk in waiting:
+        return "late"
+    if job.pk in failing or job.last_status in FAILURE:
+        return "failing"
+    if job.last_run_at is None:
+        return "never"
+    return "ok"

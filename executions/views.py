@@ -459,6 +459,7 @@ def dashboard(request: HttpRequest, *, model_admin) -> TemplateResponse:
         "top_chart": top_chart,
         "duration_chart": duration_chart,
         "workers": workers_online(),
+        "wrong": selectors.wrong_now(),
         "changelist_url": changelist,
         "media": model_admin.media,
     }
