@@ -653,6 +653,9 @@ ENTRY_POINTS = {
     "admin:executions_jobexecution_rerun": "probe: admin page rerun",
     "admin:executions_jobexecution_cancel": "probe: admin page cancel",
     "admin:executions_dashboard": "probe: admin dashboard",
+    "admin:executions_jobexecution_logs": (
+        "view executions (tests/executions/test_live_logs.py)"
+    ),
     "admin:executions_jobexecution_download": (
         "view executions + the template's model permissions (tests/executions/"
         "test_downloads.py)"
