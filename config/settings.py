@@ -382,6 +382,10 @@ SCHEDULER_HEALTH_WORKER_WINDOW_SECONDS = env.float(
 SCHEDULER_LATE_GRACE_SECONDS = env.float(
     "SCHEDULER_LATE_GRACE_SECONDS", default=float(SCHEDULER_MISFIRE_GRACE_SECONDS)
 )
+# How often beat's watch pass looks for late, missed and slow runs.
+SCHEDULER_WATCH_INTERVAL_SECONDS = env.float(
+    "SCHEDULER_WATCH_INTERVAL_SECONDS", default=5.0
+)
 # Executor and reaper
 SCHEDULER_HARD_LIMIT_EXTRA_SECONDS = env.int(
     "SCHEDULER_HARD_LIMIT_EXTRA_SECONDS", default=30

@@ -10,7 +10,9 @@ due or the tick interval ends, whichever comes first. A change made in the admin
 or API therefore takes effect at the next tick and nothing is ever reloaded
 wholesale. Claims are compare-and-set, so two beats can run at once.
 
-Each tick also writes beat's heartbeat (executions.health.Heartbeat: one UPDATE
+After dispatching, a tick runs the watch pass (executions.watch: late, missed
+and slow runs, at most every SCHEDULER_WATCH_INTERVAL_SECONDS). Each tick also
+writes beat's heartbeat (executions.health.Heartbeat: one UPDATE
 of this process's own row, at most once a second), which /health/, the admin
 banner and /metrics read to tell that beat is alive.
 """
@@ -67,6 +69,7 @@ class DynamicJobScheduler(DatabaseScheduler):
         from executions.health import Heartbeat
 
         self._next_reap = 0.0
+        self._next_watch = 0.0
         self.heartbeat = Heartbeat()
         super().__init__(*args, **kwargs)
         _ensure_run_counters()
@@ -74,13 +77,14 @@ class DynamicJobScheduler(DatabaseScheduler):
     def tick(self, *args, **kwargs) -> float:
         delay = super().tick(*args, **kwargs)
         delay = min(delay, self.dispatch_dynamic_jobs())
+        self.watch_schedule()
         # After the pass, so a heartbeat means a tick went through.
         self.heartbeat.beat()
         return delay
 
     def dispatch_dynamic_jobs(self) -> float:
         """One dispatcher pass; returns the seconds until the next one is useful."""
-        from executions import services
+        from executions import incidents, services
 
         close_old_connections()
         tick = settings.SCHEDULER_TICK_SECONDS
@@ -93,6 +97,7 @@ class DynamicJobScheduler(DatabaseScheduler):
             retries = services.dispatch_retries(now=now)
             if time.monotonic() >= self._next_reap:
                 reaped = services.reap(now=now)
+                incidents.remind(now)
                 self._next_reap = (
                     time.monotonic() + settings.SCHEDULER_REAPER_INTERVAL_SECONDS
                 )
@@ -121,3 +126,27 @@ class DynamicJobScheduler(DatabaseScheduler):
             return tick
         # Wake at the next slot rather than up to a whole tick after it.
         return max(0.0, min(tick, (upcoming - timezone.now()).total_seconds()))
+
+    def watch_schedule(self) -> None:
+        """The watch pass (executions.watch), at most every few seconds.
+
+        After the dispatch, so a slot dispatched in this tick is not reported
+        late. Its reads cost what is wrong, not the number of jobs.
+        """
+        from executions import watch
+
+        if time.monotonic() < self._next_watch:
+            return
+        self._next_watch = time.monotonic() + settings.SCHEDULER_WATCH_INTERVAL_SECONDS
+        try:
+            report = watch.watch_pass()
+        except (DatabaseError, InterfaceError) as exc:
+            logger.warning("The watch pass could not use the database: %s", exc)
+            close_old_connections()
+            return
+        if report.alerted:
+            logger.info(
+                "Watch: %s late, missed or slow slot(s) seen; %s alert(s) sent",
+                report.found,
+                report.alerted,
+            )

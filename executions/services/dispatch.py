@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
+from executions import watch
 from executions.models import JobExecution
 from executions.services import sending
 from job_templates.registry import registry
@@ -105,7 +106,9 @@ def dispatch_due(
         report.claimed = len(won)
         if not won:
             return report
-        _create_executions(won, now, report)
+        created = _create_executions(won, now, report)
+        # Skipped and folded slots are missed: recorded with the claim.
+        watch.note_dispatch(won, following, created, now)
     return report
 
 
@@ -202,10 +205,11 @@ def _claim_chunk_portable(
 
 def _create_executions(
     won: list[dict[str, Any]], now: datetime, report: DispatchReport
-) -> None:
+) -> list[JobExecution]:
     """Insert one execution per claimed row and send the ones not held.
 
-    Counts each row as skipped, held or queued on `report`.
+    Counts each row as skipped, held or queued on `report`; returns the rows
+    inserted.
     """
     running, queued = _active_job_ids(won)
     # Under overlap policy "queue" a new run waits (unsent) while one runs;
@@ -230,6 +234,7 @@ def _create_executions(
     to_send = [e for e in created if e.status == Status.QUEUED and e.job_id not in held]
     if to_send:
         transaction.on_commit(lambda: sending.execution_send(to_send))
+    return created
 
 
 def _active_job_ids(won: list[dict[str, Any]]) -> tuple[set[int], set[int]]:

@@ -20,6 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from executions import watch
 from executions.models import JobExecution
 from executions.services import postgres, sending
 from job_templates import secrets
@@ -47,6 +48,7 @@ def execution_run(*, execution_id: int) -> str | None:
     if claimed is None:
         return None
     execution, job_at_start = claimed
+    watching = watch.run_started(execution)
     handler = BoundedLogHandler(
         max_entries=settings.SCHEDULER_LOG_MAX_ENTRIES,
         max_message_chars=settings.SCHEDULER_LOG_MAX_MESSAGE_CHARS,
@@ -67,6 +69,7 @@ def execution_run(*, execution_id: int) -> str | None:
     )
     if final is None:
         flusher.keep_for_cancelled()
+    watch.run_ended(execution, final, watching)
     return final
 
 
@@ -336,9 +339,11 @@ def execution_finish(
     execution.status, execution.error, execution.result = final_status, error, result
     execution.completed_at = now
     if job is not None:
+        from executions import incidents
         from executions.notifications import notify
 
         notify(execution=execution, job=job, attempt_status=status)
+        incidents.run_finished(execution=execution, job=job, final_status=final_status)
     return final_status
 
 

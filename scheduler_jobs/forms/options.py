@@ -22,6 +22,8 @@ SECTION_TITLES = {
     "notifications": "Notifications",
     "watch": "Watching",
 }
+# Groups whose number fields may be left empty for their defaults.
+DEFAULT_WHEN_EMPTY = ("watch",)
 
 
 def options_fieldsets() -> list[tuple[str, dict[str, Any]]]:
@@ -63,10 +65,12 @@ def option_form_field(option: Option) -> forms.Field:
         return forms.ChoiceField(
             choices=option.choices.choices, widget=forms.RadioSelect, **common
         )
-    if option.kind is int:
-        return forms.IntegerField(**common)
-    if option.kind is float:
-        return forms.FloatField(**common)
+    if option.kind in (int, float):
+        # Watching options came after jobs, forms and scripts that post them:
+        # left empty or left out, they take their defaults (job_value).
+        common["required"] = option.parent not in DEFAULT_WHEN_EMPTY
+        field = forms.IntegerField if option.kind is int else forms.FloatField
+        return field(**common)
     if option.kind is bool:
         return forms.BooleanField(required=False, **common)
     if option.kind is list:
@@ -111,6 +115,8 @@ def job_value(option: Option, value: Any) -> Any:
         return list(value or [])
     if option.kind is str and option.choices is None:
         return (value or "").strip()
+    if value is None and option.parent in DEFAULT_WHEN_EMPTY:
+        return JOB_SPEC.default(option.name)
     return value
 
 
