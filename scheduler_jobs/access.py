@@ -45,11 +45,24 @@ class Action(enum.StrEnum):
     APPROVE = "approve"
     ACKNOWLEDGE_INCIDENT = "acknowledge_incident"
     RESOLVE_INCIDENT = "resolve_incident"
+    # Business calendars, blackout windows, the maintenance pause, the simulator.
+    VIEW_CALENDARS = "view_calendars"
+    ADD_CALENDAR = "add_calendar"
+    CHANGE_CALENDAR = "change_calendar"
+    DELETE_CALENDAR = "delete_calendar"
+    VIEW_WINDOWS = "view_windows"
+    ADD_WINDOW = "add_window"
+    CHANGE_WINDOW = "change_window"
+    DELETE_WINDOW = "delete_window"
+    PAUSE = "pause"
+    SIMULATE = "simulate"
 
 
 VIEW_JOB = "scheduler_jobs.view_dynamicjob"
 VIEW_EXECUTION = "executions.view_jobexecution"
 HIGH_RISK_PERMISSION = "job_templates.use_high_risk_template"
+VIEW_CALENDAR = "scheduler_jobs.view_calendar"
+VIEW_WINDOW = "scheduler_jobs.view_blackoutwindow"
 
 MATRIX: dict[Action, tuple[str, ...]] = {
     Action.VIEW: (VIEW_JOB,),
@@ -72,6 +85,19 @@ MATRIX: dict[Action, tuple[str, ...]] = {
     # Incidents are seen with the executions; handling one changes no job.
     Action.ACKNOWLEDGE_INCIDENT: (VIEW_EXECUTION, "executions.acknowledge_incident"),
     Action.RESOLVE_INCIDENT: (VIEW_EXECUTION, "executions.resolve_incident"),
+    Action.VIEW_CALENDARS: (VIEW_CALENDAR,),
+    Action.ADD_CALENDAR: (VIEW_CALENDAR, "scheduler_jobs.add_calendar"),
+    Action.CHANGE_CALENDAR: (VIEW_CALENDAR, "scheduler_jobs.change_calendar"),
+    Action.DELETE_CALENDAR: (VIEW_CALENDAR, "scheduler_jobs.delete_calendar"),
+    Action.VIEW_WINDOWS: (VIEW_WINDOW,),
+    Action.ADD_WINDOW: (VIEW_WINDOW, "scheduler_jobs.add_blackoutwindow"),
+    Action.CHANGE_WINDOW: (VIEW_WINDOW, "scheduler_jobs.change_blackoutwindow"),
+    Action.DELETE_WINDOW: (VIEW_WINDOW, "scheduler_jobs.delete_blackoutwindow"),
+    # Pausing stops every job at once, so it is a right of its own; resuming
+    # needs the same right.
+    Action.PAUSE: ("scheduler_jobs.pause_scheduler",),
+    # What runs when: the simulator shows jobs' names and schedules only.
+    Action.SIMULATE: (VIEW_JOB,),
 }
 # Actions that make a high-risk job exist, change or do its work.
 RISKY_ACTIONS = frozenset(
@@ -261,4 +287,14 @@ def _words(action: Action) -> str:
         Action.APPROVE: "approve or reject changes",
         Action.ACKNOWLEDGE_INCIDENT: "acknowledge incidents",
         Action.RESOLVE_INCIDENT: "resolve incidents",
+        Action.VIEW_CALENDARS: "view business calendars",
+        Action.ADD_CALENDAR: "create business calendars",
+        Action.CHANGE_CALENDAR: "change business calendars",
+        Action.DELETE_CALENDAR: "delete business calendars",
+        Action.VIEW_WINDOWS: "view blackout windows",
+        Action.ADD_WINDOW: "create blackout windows",
+        Action.CHANGE_WINDOW: "change blackout windows",
+        Action.DELETE_WINDOW: "delete blackout windows",
+        Action.PAUSE: "pause or resume the scheduler",
+        Action.SIMULATE: "simulate schedules",
     }[action]

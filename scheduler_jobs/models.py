@@ -240,3 +240,20 @@ class JobApproval(models.Model):
 
     def __str__(self) -> str:
         return f"Change to {self.job} ({self.get_status_display()})"
+
+
+# Calendars, blackout windows and the maintenance pause live in their own module.
+from scheduler_jobs.timeplan_models import (  # noqa: E402
+    BlackoutWindow,
+    Calendar,
+    MaintenancePause,
+)
+
+__all__ = [
+    "BlackoutWindow",
+    "Calendar",
+    "DynamicJob",
+    "JobApproval",
+    "JobVersion",
+    "MaintenancePause",
+]

@@ -32,6 +32,8 @@ from django.utils.module_loading import import_string
 
 MAX_TIMEOUT_SECONDS = 24 * 3600
 MAX_INTERVAL_SECONDS = 366 * 86400
+# The longest stable per-job delay a schedule may ask for (schedule.jitter_seconds).
+MAX_JITTER_SECONDS = 3600
 CLEANERS = "scheduler_jobs.services.validation"
 
 
@@ -305,6 +307,17 @@ JOB_SPEC = JobSpec(
             maximum=MAX_INTERVAL_SECONDS,
             form_field="every",
         ),
+        # When the schedule's times may run (scheduler_jobs.schedules.plan).
+        Option("schedule.calendar", str, default="", max_length=64),
+        Option("schedule.calendar_rule", str, default=""),
+        Option(
+            "schedule.jitter_seconds",
+            int,
+            default=0,
+            minimum=0,
+            maximum=MAX_JITTER_SECONDS,
+        ),
+        Option("schedule.in_blackout", str, default="skip"),
         Option(
             "enabled",
             bool,

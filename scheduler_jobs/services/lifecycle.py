@@ -31,10 +31,18 @@ class VersionConflict(Exception):
         self.current_version = current_version
 
 
-def first_run_at(schedule: dict[str, Any], now=None):
-    from scheduler_jobs.schedules import schedule_from_json
+def first_run_at(schedule: dict[str, Any], now=None, *, job: Any = None):
+    """The first run of a new or re-enabled job: its calendar, jitter and the
+    blackout windows of now applied (scheduler_jobs.services.timeplan)."""
+    from scheduler_jobs.services.timeplan import first_run_for
 
-    return schedule_from_json(schedule).next_after(now or timezone.now())
+    return first_run_for(
+        schedule,
+        job_name=getattr(job, "name", ""),
+        template_type=getattr(job, "template_type", ""),
+        job_id=getattr(job, "pk", None),
+        now=now,
+    )
 
 
 def job_create(
@@ -73,7 +81,7 @@ def job_create(
             job.definition_version = 0
         else:
             if job.enabled:
-                job.next_run_at = first_run_at(job.schedule)
+                job.next_run_at = first_run_at(job.schedule, job=job)
         _save_new(job)
         audit.record(
             actor=user,
@@ -225,6 +233,15 @@ def job_apply_approved(
     )
 
 
+def _named(current: DynamicJob, cleaned: dict[str, Any]) -> DynamicJob:
+    """The job as it will be named (its jitter comes from its name)."""
+    return DynamicJob(
+        pk=current.pk,
+        name=cleaned.get("name", current.name),
+        template_type=cleaned.get("template_type", current.template_type),
+    )
+
+
 def _write_update(
     current: DynamicJob,
     cleaned: dict[str, Any],
@@ -242,7 +259,9 @@ def _write_update(
     updates: dict[str, Any] = dict(changed)
     if "schedule" in changed or "enabled" in changed:
         updates["next_run_at"] = (
-            first_run_at(cleaned["schedule"]) if cleaned["enabled"] else None
+            first_run_at(cleaned["schedule"], job=_named(current, cleaned))
+            if cleaned["enabled"]
+            else None
         )
     if new_version:
         updates["definition_version"] = F("definition_version") + 1

@@ -22,7 +22,6 @@ from job_templates import secrets
 from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs.broker import job_redelivery_errors
 from scheduler_jobs.models import DynamicJob
-from scheduler_jobs.schedules import parse_schedule
 from scheduler_jobs.services.masking import mask_webhook, template_for
 from scheduler_jobs.spec import JOB_SPEC, Option, error_items, join_key
 
@@ -260,7 +259,10 @@ def _find_nul(value: Any, path: str = "") -> str | None:
 
 
 def clean_schedule(option: Option, value: Any, job: JobValues) -> dict[str, Any]:
-    return parse_schedule(value).to_dict()
+    """The schedule's form, and that the calendar it names exists."""
+    from scheduler_jobs.services.timeplan import schedule_clean
+
+    return schedule_clean(value).to_dict()
 
 
 def clean_queue(option: Option, value: Any, job: JobValues) -> str:

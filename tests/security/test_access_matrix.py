@@ -595,6 +595,8 @@ def test_the_code_matrix_is_the_documented_one():
     """The rights each action needs, as SECURITY.md's table lists them."""
     view, change = "scheduler_jobs.view_dynamicjob", "scheduler_jobs.change_dynamicjob"
     run, executions = "scheduler_jobs.run_dynamicjob", "executions.view_jobexecution"
+    calendar = "scheduler_jobs.view_calendar"
+    window = "scheduler_jobs.view_blackoutwindow"
     assert {
         A.VIEW: (view,),
         A.ADD: (view, "scheduler_jobs.add_dynamicjob"),
@@ -607,6 +609,16 @@ def test_the_code_matrix_is_the_documented_one():
         A.VIEW_EXECUTIONS: (executions,),
         A.CANCEL: (executions, "executions.cancel_jobexecution"),
         A.APPROVE: (view, "scheduler_jobs.approve_dynamicjob"),
+        A.VIEW_CALENDARS: (calendar,),
+        A.ADD_CALENDAR: (calendar, "scheduler_jobs.add_calendar"),
+        A.CHANGE_CALENDAR: (calendar, "scheduler_jobs.change_calendar"),
+        A.DELETE_CALENDAR: (calendar, "scheduler_jobs.delete_calendar"),
+        A.VIEW_WINDOWS: (window,),
+        A.ADD_WINDOW: (window, "scheduler_jobs.add_blackoutwindow"),
+        A.CHANGE_WINDOW: (window, "scheduler_jobs.change_blackoutwindow"),
+        A.DELETE_WINDOW: (window, "scheduler_jobs.delete_blackoutwindow"),
+        A.PAUSE: ("scheduler_jobs.pause_scheduler",),
+        A.SIMULATE: (view,),
     } == MATRIX
 
 

@@ -1,0 +1,921 @@
+"""Calendars, blackout windows, the maintenance pause, previews and the simulator.
+
+Writes are authorised (scheduler_jobs.access) and audited like every other
+service. Reads for the engine go through `time_rules()`, so a preview, the
+simulator and the dispatcher judge a slot with the same rows and the same
+`following()` (scheduler_jobs.schedules.plan).
+
+After a calendar or window changes, the enabled jobs it can affect get their
+next run computed again (`_reschedule`), so a deleted window or a new business
+day takes effect at once; the dispatcher also re-judges every due run against
+the rules of that moment, so a change racing with a tick cannot run a slot that
+is now excluded.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Case, DateTimeField, Q, Value, When
+from django.utils import timezone
+
+from audit import services as audit
+from job_templates.base import CATEGORIES
+from job_templates.registry import registry
+from scheduler_jobs.access import Action, authorize
+from scheduler_jobs.models import BlackoutWindow, Calendar, DynamicJob, MaintenancePause
+from scheduler_jobs.schedules import (
+    JobRef,
+    Schedule,
+    Slot,
+    TimeRules,
+    parse_cron,
+    parse_schedule,
+    schedule_from_json,
+    validate_timezone,
+)
+from scheduler_jobs.schedules.plan import (
+    RUNS,
+    SKIPPED,
+    CalendarRule,
+    WindowRule,
+)
+
+CALENDAR_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+# Skipped slots a preview lists beyond the runs it was asked for.
+PREVIEW_EXTRA_SLOTS = 50
+# How many jobs' next runs are written per UPDATE after a rule changes.
+RESCHEDULE_CHUNK = 500
+
+
+# Reading the rules ---------------------------------------------------------------
+
+
+def category_of(template_type: str) -> str:
+    """The template's category ("maintenance", …), or "" for an unknown one."""
+    if template_type in registry:
+        return registry.get(template_type).category
+    return ""
+
+
+def job_ref(job: DynamicJob | dict[str, Any]) -> JobRef:
+    """What the engine needs of a job (a model row or a dispatcher's values row)."""
+    if isinstance(job, dict):
+        return JobRef(job["name"], job["id"], category_of(job["template_type"]))
+    return JobRef(job.name, job.pk, category_of(job.template_type))
+
+
+def _dates(entries: Any) -> dict[date, str]:
+    return {date.fromisoformat(e["date"]): e.get("name", "") for e in entries or []}
+
+
+def calendar_rule(calendar: Calendar) -> CalendarRule:
+    return CalendarRule(
+        name=calendar.name,
+        country=calendar.country,
+        subdivision=calendar.subdivision,
+        workdays=frozenset(calendar.workdays or []),
+        extra_holidays=_dates(calendar.extra_holidays),
+        extra_workdays=_dates(calendar.extra_workdays),
+    )
+
+
+def window_rule(window: BlackoutWindow) -> WindowRule:
+    starts = None
+    if window.cron:
+        starts = schedule_from_json(
+            {"type": "cron", "cron": window.cron, "timezone": window.timezone}
+        )
+    return WindowRule(
+        name=window.name,
+        reason=window.reason,
+        scope=window.scope,
+        category=window.category,
+        job_id=window.job_id,
+        starts_at=window.starts_at,
+        ends_at=window.ends_at,
+        starts=starts,
+        duration=timedelta(minutes=window.duration_minutes or 0),
+    )
+
+
+def time_rules(now: datetime | None = None) -> TimeRules:
+    """Every calendar and every enabled window that has not ended: two queries.
+
+    The dispatcher asks once per tick that has due rows; holidays are memoised
+    per (country, subdivision, year) by the engine.
+    """
+    now = now or timezone.now()
+    calendars = {c.name.lower(): calendar_rule(c) for c in Calendar.objects.all()}
+    windows = BlackoutWindow.objects.filter(enabled=True).filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+    )
+    return TimeRules(calendars, tuple(window_rule(w) for w in windows.order_by("id")))
+
+
+def schedule_clean(data: Any) -> Schedule:
+    """A schedule checked in full: its form (parse_schedule) and its calendar.
+
+    Raises ValidationError keyed inside the schedule ("cron", "calendar").
+    """
+    schedule = parse_schedule(data)
+    name = schedule.options.calendar
+    if name and not Calendar.objects.filter(name=name).exists():
+        known = ", ".join(Calendar.objects.values_list("name", flat=True)) or "none yet"
+        raise ValidationError(
+            {"calendar": [f"Unknown calendar {name!r}. Calendars: {known}."]}
+        )
+    return schedule
+
+
+def first_run_for(
+    schedule: dict[str, Any],
+    *,
+    job_name: str,
+    template_type: str = "",
+    job_id: int | None = None,
+    now: datetime | None = None,
+) -> datetime | None:
+    """A new or re-enabled job's first run: the schedule judged by today's rules."""
+    job = JobRef(job_name, job_id, category_of(template_type))
+    return schedule_from_json(schedule).first_run(
+        now or timezone.now(), rules=time_rules(), job=job
+    )
+
+
+# Calendars -----------------------------------------------------------------------
+
+
+def _day_list(value: Any, key: str, errors: dict[str, list[str]]) -> list[dict]:
+    """A list of {"date": "YYYY-MM-DD", "name": str}, sorted by date."""
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list):
+        errors[key] = ['Must be a list of {"date": "YYYY-MM-DD", "name": "…"}.']
+        return []
+    clean: dict[str, dict] = {}
+    for i, entry in enumerate(value):
+        day = entry.get("date") if isinstance(entry, dict) else None
+        name = entry.get("name", "") if isinstance(entry, dict) else None
+        try:
+            parsed = date.fromisoformat(day) if isinstance(day, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or not isinstance(name, str) or len(name) > 200:
+            errors[f"{key}.{i}"] = ["Must be a date (YYYY-MM-DD) with a short name."]
+            continue
+        clean[parsed.isoformat()] = {"date": parsed.isoformat(), "name": name.strip()}
+    return [clean[day] for day in sorted(clean)]
+
+
+def _clean_region(data: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    """Country and subdivision must be ones the holidays package knows."""
+    import holidays
+
+    country = str(data.get("country") or "").strip().upper()
+    subdivision = str(data.get("subdivision") or "").strip().upper()
+    data["country"], data["subdivision"] = country, subdivision
+    if not country:
+        if subdivision:
+            errors["subdivision"] = ["Choose the country first."]
+        return
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        errors["country"] = [
+            f"{country!r} is not a country with known public holidays "
+            "(an ISO 3166 code such as DE, FR, US)."
+        ]
+        return
+    subdivisions = {s.upper(): s for s in supported[country]}
+    if subdivision and subdivision not in subdivisions:
+        errors["subdivision"] = [
+            f"{country} has no subdivision {subdivision!r}; known: "
+            f"{', '.join(sorted(supported[country]))}."
+        ]
+    elif subdivision:
+        data["subdivision"] = subdivisions[subdivision]
+
+
+CALENDAR_FIELDS = (
+    "name",
+    "title",
+    "description",
+    "country",
+    "subdivision",
+    "workdays",
+    "extra_holidays",
+    "extra_workdays",
+)
+
+
+def calendar_clean(
+    data: dict[str, Any], *, instance: Calendar | None = None
+) -> dict[str, Any]:
+    """A calendar's fields checked; raises ValidationError keyed by field."""
+    values = {f: getattr(instance, f) for f in CALENDAR_FIELDS} if instance else {}
+    values.update({k: v for k, v in data.items() if k in CALENDAR_FIELDS})
+    errors: dict[str, list[str]] = {}
+    for key in sorted(set(data) - set(CALENDAR_FIELDS)):
+        errors[key] = ["Unknown calendar field."]
+    name = str(values.get("name") or "").strip().lower()
+    if not CALENDAR_NAME.match(name):
+        errors["name"] = [
+            "A short key of letters, digits, '-', '_' or '.' (at most 64), e.g. de-by."
+        ]
+    elif Calendar.objects.filter(name=name).exclude(pk=getattr(instance, "pk", None)):
+        errors["name"] = [f"A calendar named {name!r} exists already."]
+    values["name"] = name
+    for key, longest in (("title", 200), ("description", 5000)):
+        text = values.get(key) or ""
+        if not isinstance(text, str) or len(text) > longest:
+            errors[key] = [f"Must be text of at most {longest} characters."]
+        values[key] = text.strip() if isinstance(text, str) else ""
+    _clean_region(values, errors)
+    workdays = values.get("workdays", [1, 2, 3, 4, 5])
+    if (
+        not isinstance(workdays, list)
+        or not workdays
+        or any(isinstance(d, bool) or d not in range(1, 8) for d in workdays)
+    ):
+        errors["workdays"] = ["Must list at least one weekday, 1 (Monday) to 7."]
+    else:
+        values["workdays"] = sorted(set(workdays))
+    for key in ("extra_holidays", "extra_workdays"):
+        values[key] = _day_list(values.get(key), key, errors)
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+def jobs_using(calendar_name: str) -> list[str]:
+    """The names of the jobs whose schedule names this calendar."""
+    return list(
+        DynamicJob.objects.filter(schedule__calendar=calendar_name.lower())
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+def _in_use_error(calendar: Calendar, verb: str) -> ValidationError | None:
+    users = jobs_using(calendar.name)
+    if not users:
+        return None
+    shown = ", ".join(users[:10]) + (
+        f" and {len(users) - 10} more" if len(users) > 10 else ""
+    )
+    return ValidationError(
+        {"name": [f"Jobs use this calendar, so it cannot be {verb}: {shown}."]}
+    )
+
+
+def calendar_create(
+    *, actor: Any, data: dict[str, Any], request: Any = None
+) -> Calendar:
+    """Create a calendar; audited."""
+    authorize(actor, Action.ADD_CALENDAR)
+    cleaned = calendar_clean(data)
+    with transaction.atomic():
+        calendar = Calendar.objects.create(**cleaned, updated_by=_user(actor))
+        audit.record(
+            actor=actor,
+            action="create",
+            target=calendar,
+            changes={"after": cleaned},
+            request=request,
+        )
+    return calendar
+
+
+def calendar_update(
+    *, actor: Any, calendar: Calendar, data: dict[str, Any], request: Any = None
+) -> Calendar:
+    """Change a calendar; the jobs on it get their next run computed again.
+
+    Renaming a calendar that jobs use is refused, naming them: their
+    schedules refer to it by name.
+    """
+    authorize(actor, Action.CHANGE_CALENDAR)
+    cleaned = calendar_clean(data, instance=calendar)
+    if cleaned["name"] != calendar.name:
+        error = _in_use_error(calendar, "renamed")
+        if error:
+            raise error
+    before = {f: getattr(calendar, f) for f in CALENDAR_FIELDS}
+    changes = audit.diff(before, cleaned)
+    with transaction.atomic():
+        for key, value in cleaned.items():
+            setattr(calendar, key, value)
+        calendar.updated_by = _user(actor)
+        calendar.save()
+        if changes:
+            audit.record(
+                actor=actor,
+                action="update",
+                target=calendar,
+                changes=changes,
+                request=request,
+            )
+        _reschedule(DynamicJob.objects.filter(schedule__calendar=calendar.name))
+    return calendar
+
+
+def calendar_delete(*, actor: Any, calendar: Calendar, request: Any = None) -> None:
+    """Delete a calendar no job uses; refused (naming the jobs) otherwise."""
+    authorize(actor, Action.DELETE_CALENDAR)
+    error = _in_use_error(calendar, "deleted")
+    if error:
+        raise error
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            action="delete",
+            target=calendar,
+            changes={"before": {f: getattr(calendar, f) for f in CALENDAR_FIELDS}},
+            request=request,
+        )
+        calendar.delete()
+
+
+def calendar_days(
+    calendar: Calendar, start: date, end: date
+) -> list[tuple[date, str, str]]:
+    """(date, kind, name) of each day in [start, end] that is not a plain
+    business day, for a preview: kind is "holiday" (public), "extra_holiday",
+    "weekend" (not a workday) or "extra_workday". At most 3 years."""
+    if (end - start).days > 3 * 366:
+        raise ValidationError({"end": ["Show at most three years at a time."]})
+    return calendar_rule(calendar).days(start, end)
+
+
+# Blackout windows ----------------------------------------------------------------
+
+WINDOW_FIELDS = (
+    "name",
+    "reason",
+    "scope",
+    "category",
+    "job",
+    "starts_at",
+    "ends_at",
+    "cron",
+    "duration_minutes",
+    "timezone",
+    "enabled",
+)
+
+
+def _clean_window_scope(values: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    scope = values.get("scope") or BlackoutWindow.Scope.GLOBAL
+    if scope not in BlackoutWindow.Scope.values:
+        errors["scope"] = [f"Must be one of: {', '.join(BlackoutWindow.Scope.values)}."]
+        return
+    values["scope"] = scope
+    job = values.get("job")
+    if isinstance(job, int) and not isinstance(job, bool):
+        job = DynamicJob.objects.filter(pk=job).first()
+        if job is None:
+            errors["job"] = ["No job with this id."]
+    if scope == "category" and values.get("category") not in CATEGORIES:
+        errors["category"] = [f"Choose a template category: {', '.join(CATEGORIES)}."]
+    if scope == "job" and not isinstance(job, DynamicJob) and "job" not in errors:
+        errors["job"] = ["Choose the job this window applies to."]
+    values["category"] = values.get("category") if scope == "category" else ""
+    values["job"] = job if scope == "job" and isinstance(job, DynamicJob) else None
+
+
+def _clean_window_time(values: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    """One-off (starts_at < ends_at, aware) or recurring (cron, duration, zone)."""
+    cron = (values.get("cron") or "").strip()
+    starts_at, ends_at = values.get("starts_at"), values.get("ends_at")
+    if cron:
+        values.update(cron=cron, starts_at=None, ends_at=None)
+        try:
+            values["cron"] = parse_cron(cron).text
+        except ValueError as exc:
+            errors["cron"] = [str(exc)]
+        minutes = values.get("duration_minutes")
+        if (
+            isinstance(minutes, bool)
+            or not isinstance(minutes, int)
+            or not (1 <= minutes <= 366 * 24 * 60)
+        ):
+            errors["duration_minutes"] = [
+                "Must be a whole number of minutes, at least 1."
+            ]
+        try:
+            validate_timezone(values.get("timezone") or "UTC")
+            values["timezone"] = values.get("timezone") or "UTC"
+        except ValueError as exc:
+            errors["timezone"] = [str(exc)]
+        return
+    values.update(cron="", duration_minutes=None)
+    for key, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if not isinstance(value, datetime) or timezone.is_naive(value):
+            errors[key] = [
+                "Give a date and time with its zone, or a repeating window "
+                "(cron, duration and time zone)."
+            ]
+    if "starts_at" not in errors and "ends_at" not in errors and ends_at <= starts_at:
+        errors["ends_at"] = ["Must be after the start."]
+
+
+def window_clean(
+    data: dict[str, Any], *, instance: BlackoutWindow | None = None
+) -> dict[str, Any]:
+    """A window's fields checked; raises ValidationError keyed by field."""
+    values = {f: getattr(instance, f) for f in WINDOW_FIELDS} if instance else {}
+    values.update({k: v for k, v in data.items() if k in WINDOW_FIELDS})
+    errors: dict[str, list[str]] = {}
+    for key in sorted(set(data) - set(WINDOW_FIELDS)):
+        errors[key] = ["Unknown blackout window field."]
+    for key, longest in (("name", 200), ("reason", 500)):
+        text = values.get(key)
+        if not isinstance(text, str) or not text.strip() or len(text) > longest:
+            errors[key] = [f"Required: text of at most {longest} characters."]
+        else:
+            values[key] = text.strip()
+    enabled = values.get("enabled", True)
+    if not isinstance(enabled, bool):
+        errors["enabled"] = ["Must be true or false."]
+    values["enabled"] = enabled
+    _clean_window_scope(values, errors)
+    _clean_window_time(values, errors)
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+def _window_view(values: dict[str, Any]) -> dict[str, Any]:
+    """A window's fields as the audit log keeps them (JSON)."""
+    view = dict(values)
+    job = view.get("job")
+    view["job"] = str(job) if job is not None else None
+    for key in ("starts_at", "ends_at"):
+        if isinstance(view.get(key), datetime):
+            view[key] = view[key].isoformat()
+    return view
+
+
+def window_create(
+    *, actor: Any, data: dict[str, Any], request: Any = None
+) -> BlackoutWindow:
+    """Create a blackout window; jobs in its scope get their next run again."""
+    authorize(actor, Action.ADD_WINDOW)
+    cleaned = window_clean(data)
+    with transaction.atomic():
+        window = BlackoutWindow.objects.create(**cleaned, created_by=_user(actor))
+        audit.record(
+            actor=actor,
+            action="create",
+            target=window,
+            changes={"after": _window_view(cleaned)},
+            request=request,
+        )
+        _reschedule(_jobs_in_scope(window))
+    return window
+
+
+def window_update(
+    *,
+    actor: Any,
+    window: BlackoutWindow,
+    data: dict[str, Any],
+    request: Any = None,
+) -> BlackoutWindow:
+    """Change a window; jobs in its old and new scope get their next run again."""
+    authorize(actor, Action.CHANGE_WINDOW)
+    cleaned = window_clean(data, instance=window)
+    before = _window_view({f: getattr(window, f) for f in WINDOW_FIELDS})
+    old_scope = _jobs_in_scope(window)
+    with transaction.atomic():
+        for key, value in cleaned.items():
+            setattr(window, key, value)
+        window.save()
+        changes = audit.diff(before, _window_view(cleaned))
+        if changes:
+            audit.record(
+                actor=actor,
+                action="update",
+                target=window,
+                changes=changes,
+                request=request,
+            )
+        _reschedule(old_scope | _jobs_in_scope(window))
+    return window
+
+
+def window_delete(*, actor: Any, window: BlackoutWindow, request: Any = None) -> None:
+    """Delete a window; the jobs it held back get their next run again."""
+    authorize(actor, Action.DELETE_WINDOW)
+    scope = _jobs_in_scope(window)
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            action="delete",
+            target=window,
+            changes={
+                "before": _window_view({f: getattr(window, f) for f in WINDOW_FIELDS})
+            },
+            request=request,
+        )
+        window.delete()
+        _reschedule(scope)
+
+
+def _jobs_in_scope(window: BlackoutWindow):
+    """The jobs a window can affect, as a queryset."""
+    if window.scope == BlackoutWindow.Scope.JOB:
+        return DynamicJob.objects.filter(pk=window.job_id)
+    if window.scope == BlackoutWindow.Scope.CATEGORY:
+        types = [t for t in registry.types() if category_of(t) == window.category]
+        return DynamicJob.objects.filter(template_type__in=types)
+    return DynamicJob.objects.all()
+
+
+# The maintenance pause -----------------------------------------------------------
+
+
+def pause_state(now: datetime | None = None) -> MaintenancePause | None:
+    """The pause in force, or None (never paused, resumed, or past resume_at)."""
+    now = now or timezone.now()
+    state = MaintenancePause.objects.filter(pk=MaintenancePause.SINGLETON).first()
+    if state is None or not state.active:
+        return None
+    if state.resume_at is not None and state.resume_at <= now:
+        return None
+    return state
+
+
+def pause(
+    *,
+    actor: Any,
+    reason: str,
+    resume_at: datetime | None = None,
+    request: Any = None,
+) -> MaintenancePause:
+    """Stop all scheduled dispatch (and queued retries) until resumed.
+
+    Beat keeps ticking (its heartbeat shows it alive). Manual runs still run:
+    the person pressing Run now sees the pause banner. `resume_at`, if given,
+    ends the pause by itself.
+    """
+    authorize(actor, Action.PAUSE)
+    now = timezone.now()
+    errors: dict[str, list[str]] = {}
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if not reason or len(reason) > 500:
+        errors["reason"] = ["Say why (at most 500 characters): the banner shows it."]
+    if resume_at is not None and (timezone.is_naive(resume_at) or resume_at <= now):
+        errors["resume_at"] = ["Must be a future date and time with its zone."]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        state, _ = MaintenancePause.objects.select_for_update().get_or_create(
+            pk=MaintenancePause.SINGLETON
+        )
+        state.active, state.reason, state.resume_at = True, reason, resume_at
+        state.paused_by, state.paused_at = _user(actor), now
+        state.save()
+        audit.record(
+            actor=actor,
+            action="update",
+            target=state,
+            changes={
+                "paused": {"before": False, "after": True},
+                "reason": {"before": "", "after": reason},
+                "resume_at": {
+                    "before": None,
+                    "after": resume_at.isoformat() if resume_at else None,
+                },
+            },
+            request=request,
+        )
+    return state
+
+
+def resume(*, actor: Any, request: Any = None) -> MaintenancePause | None:
+    """End the pause. Each job then runs at most what its misfire policy allows:
+    one catch-up run (run once) or none (skip), never one per missed slot."""
+    authorize(actor, Action.PAUSE)
+    with transaction.atomic():
+        state = (
+            MaintenancePause.objects.select_for_update()
+            .filter(pk=MaintenancePause.SINGLETON)
+            .first()
+        )
+        if state is None or not state.active:
+            return state
+        state.active = False
+        state.resumed_by, state.resumed_at = _user(actor), timezone.now()
+        state.save()
+        audit.record(
+            actor=actor,
+            action="update",
+            target=state,
+            changes={"paused": {"before": True, "after": False}},
+            request=request,
+        )
+    return state
+
+
+# Previews and the simulator ------------------------------------------------------
+
+
+def slot_preview(
+    schedule: dict[str, Any],
+    *,
+    job_name: str,
+    template_category: str = "",
+    job_id: int | None = None,
+    n: int = 5,
+    after: datetime | None = None,
+) -> list[Slot]:
+    """The next `n` runs of a schedule as it would run, with the skipped and
+    deferred slots between them and why.
+
+    Raises ValidationError keyed inside the schedule for a bad one.
+    """
+    parsed = schedule_clean(schedule)
+    after = after or timezone.now()
+    job = JobRef(job_name, job_id, template_category)
+    slots: list[Slot] = []
+    runs = 0
+    for slot in islice(
+        parsed.plan(after, rules=time_rules(), job=job), n + PREVIEW_EXTRA_SLOTS
+    ):
+        slots.append(slot)
+        runs += slot.runs
+        if runs >= n:
+            break
+    return slots
+
+
+@dataclass(frozen=True)
+class SimulatedJob:
+    """One job's slots between the simulation's start and end."""
+
+    job_id: int
+    job_name: str
+    schedule: str
+    misfire_policy: str
+    slots: tuple[Slot, ...]
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """What runs between `start` and `end`, job by job; `truncated` when the
+    slot limit stopped the listing early."""
+
+    start: datetime
+    end: datetime
+    down: tuple[datetime, datetime] | None
+    jobs: tuple[SimulatedJob, ...]
+    truncated: bool
+
+    @property
+    def slot_count(self) -> int:
+        return sum(len(job.slots) for job in self.jobs)
+
+
+def simulate(
+    *,
+    actor: Any,
+    start: datetime,
+    end: datetime,
+    jobs: Iterable[DynamicJob] | None = None,
+    down: tuple[datetime, datetime] | None = None,
+    limit: int = 5000,
+) -> Simulation:
+    """Every slot of the jobs (default: all enabled ones) from `start` to `end`.
+
+    The slots come from the same `plan()` the dispatcher's `following()`
+    walks. With `down` (the scheduler stopped from down[0] to down[1]), the
+    slots due meanwhile get what the dispatcher does at recovery: the first
+    one runs once at down[1] (misfire policy run once, or late by no more
+    than the grace) or is skipped (policy skip); the others are not run. Each
+    run is assumed to end before the job's next slot (the overlap policy only
+    matters when one does not).
+    """
+    authorize(actor, Action.SIMULATE)
+    _check_simulation(start, end, down)
+    rules = time_rules(start)
+    chosen = DynamicJob.objects.filter(enabled=True) if jobs is None else jobs
+    remaining, simulated = limit, []
+    for job in chosen:
+        if remaining <= 0:
+            break
+        slots = _job_slots(job, start, end, rules, remaining, down)
+        remaining -= len(slots)
+        simulated.append(
+            SimulatedJob(
+                job.pk, job.name, job.schedule_description, job.misfire_policy, slots
+            )
+        )
+    return Simulation(start, end, down, tuple(simulated), remaining <= 0)
+
+
+def _check_simulation(
+    start: datetime, end: datetime, down: tuple[datetime, datetime] | None
+) -> None:
+    errors: dict[str, list[str]] = {}
+    if not isinstance(start, datetime) or timezone.is_naive(start):
+        errors["start"] = ["Must be a date and time with its zone."]
+    if not isinstance(end, datetime) or timezone.is_naive(end):
+        errors["end"] = ["Must be a date and time with its zone."]
+    elif "start" not in errors and end <= start:
+        errors["end"] = ["Must be after the start."]
+    elif "start" not in errors and end - start > timedelta(days=366):
+        errors["end"] = ["Simulate at most one year at a time."]
+    if down is not None and (
+        len(down) != 2
+        or any(not isinstance(t, datetime) or timezone.is_naive(t) for t in down)
+        or down[1] <= down[0]
+    ):
+        errors["down"] = ["Give when the scheduler stopped and when it came back."]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _job_slots(
+    job: DynamicJob,
+    start: datetime,
+    end: datetime,
+    rules: TimeRules,
+    limit: int,
+    down: tuple[datetime, datetime] | None,
+) -> tuple[Slot, ...]:
+    try:
+        schedule = job.get_schedule()
+    except (KeyError, TypeError, ValueError):
+        return ()
+    walk = _walk(schedule, job, start, rules)
+    slots = []
+    for slot in walk:
+        if slot.at > end or len(slots) >= limit:
+            break
+        slots.append(slot)
+    if down is not None:
+        slots = _after_outage(slots, down, job.misfire_policy)
+    return tuple(slots)
+
+
+def _walk(
+    schedule: Schedule, job: DynamicJob, start: datetime, rules: TimeRules
+) -> Iterator[Slot]:
+    """The job's slots from `start`, as its own next_run_at counts them."""
+    ref = job_ref(job)
+    after = start - timedelta(microseconds=1)
+    if schedule.type == "interval" and job.next_run_at is not None:
+        every = timedelta(seconds=schedule.every_seconds)
+        # An earlier slot in the same phase, so the walk counts as dispatch does.
+        periods = math.ceil((job.next_run_at - after) / every)
+        phase = job.next_run_at - periods * every
+        offset = _offset(schedule, ref)
+        return schedule.plan(after, rules=rules, job=ref, phase=phase - offset)
+    return schedule.plan(after, rules=rules, job=ref)
+
+
+def _offset(schedule: Schedule, job: JobRef) -> timedelta:
+    from scheduler_jobs.schedules import jitter_offset
+
+    return jitter_offset(job.name, schedule.options.jitter_seconds)
+
+
+def _after_outage(
+    slots: list[Slot], down: tuple[datetime, datetime], misfire_policy: str
+) -> list[Slot]:
+    """The slots as the dispatcher leaves them after an outage from down[0] to
+    down[1]: the first one due meanwhile catches up (or is skipped), the rest
+    never run."""
+    stopped, back = down
+    grace = timedelta(seconds=settings.SCHEDULER_MISFIRE_GRACE_SECONDS)
+    result: list[Slot] = []
+    caught_up = False
+    for slot in slots:
+        if not (slot.runs and stopped <= slot.at < back):
+            result.append(slot)
+            continue
+        if caught_up:
+            reason = "Due while the scheduler was down; not run (one catch-up at most)"
+            result.append(Slot(slot.at, slot.nominal, SKIPPED, reason, slot.note))
+            continue
+        caught_up = True
+        late = back - slot.at
+        if late <= grace or misfire_policy == DynamicJob.MisfirePolicy.RUN_ONCE:
+            reason = (
+                f"Due while the scheduler was down; runs once when it is back "
+                f"({_late_words(late)} late)"
+            )
+            result.append(Slot(back, slot.nominal, RUNS, reason, slot.note))
+        else:
+            reason = "Due while the scheduler was down; missed (misfire policy: skip)"
+            result.append(Slot(slot.at, slot.nominal, SKIPPED, reason, slot.note))
+    return result
+
+
+def _late_words(late: timedelta) -> str:
+    seconds = int(late.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+# Keeping next runs in step with the rules ----------------------------------------
+
+
+def _reschedule(jobs) -> int:
+    """Compute again the next run of the enabled jobs in `jobs` that are not
+    due yet; write the ones that changed (compare-and-set, so a tick that
+    claimed a row meanwhile wins). Returns how many moved."""
+    now = timezone.now()
+    rules = time_rules(now)
+    rows = (
+        jobs.filter(enabled__in=[True], next_run_at__gt=now)
+        .order_by("pk")
+        .values("id", "name", "template_type", "schedule", "next_run_at")
+    )
+    moved, changed = 0, []
+    for row in rows.iterator(chunk_size=2000):
+        new = _next_run_again(row, now, rules)
+        if new != row["next_run_at"]:
+            changed.append((row["id"], row["next_run_at"], new))
+        if len(changed) >= RESCHEDULE_CHUNK:
+            moved += _write_next_runs(changed)
+            changed = []
+    return moved + _write_next_runs(changed)
+
+
+def _next_run_again(row: dict[str, Any], now: datetime, rules: TimeRules) -> Any:
+    try:
+        schedule = schedule_from_json(row["schedule"])
+    except (KeyError, TypeError, ValueError):
+        return row["next_run_at"]
+    job = job_ref(row)
+    if schedule.type == "interval":
+        # The slot before now in the job's phase, so the rhythm is kept.
+        every = timedelta(seconds=schedule.every_seconds)
+        periods = math.ceil((row["next_run_at"] - now) / every)
+        return schedule.following(
+            row["next_run_at"] - periods * every, now, rules=rules, job=job
+        )
+    return schedule.first_run(now, rules=rules, job=job)
+
+
+def _write_next_runs(changed: list[tuple[int, datetime, datetime | None]]) -> int:
+    if not changed:
+        return 0
+    return DynamicJob.objects.filter(
+        pk__in=[pk for pk, _, _ in changed],
+        next_run_at=Case(
+            *(When(pk=pk, then=Value(old)) for pk, old, _ in changed),
+            output_field=DateTimeField(),
+        ),
+    ).update(
+        next_run_at=Case(
+            *(When(pk=pk, then=Value(new)) for pk, _, new in changed),
+            output_field=DateTimeField(),
+        )
+    )
+
+
+def _user(actor: Any) -> Any:
+    """The user row to link, or None for the system or a shell operator."""
+    return (
+        actor if getattr(actor, "pk", None) and hasattr(actor, "get_username") else None
+    )
+
+
+__all__ = [
+    "RUNS",
+    "SKIPPED",
+    "SimulatedJob",
+    "Simulation",
+    "calendar_create",
+    "calendar_days",
+    "calendar_delete",
+    "calendar_update",
+    "category_of",
+    "first_run_for",
+    "job_ref",
+    "pause",
+    "pause_state",
+    "resume",
+    "schedule_clean",
+    "simulate",
+    "slot_preview",
+    "time_rules",
+    "window_create",
+    "window_delete",
+    "window_update",
+]
