@@ -1,0 +1,371 @@
+"""The watch: late, missed, slow and too-fast runs, recorded once and alerted once."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+
+from executions import services, watch
+from executions.models import JobExecution, WatchEvent
+from scheduler_jobs import services as job_services
+from scheduler_jobs.access import SYSTEM, AccessDenied
+from scheduler_jobs.forms.options import options_fieldsets
+from scheduler_jobs.models import DynamicJob
+from tests.conftest import staff_with
+
+pytestmark = pytest.mark.django_db
+Status = JobExecution.Status
+T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+WATCHED = ["late", "missed", "slow", "too_fast"]
+
+
+def make_job(name="job", *, every=60, next_run_at=T0, watch_options=None, **more):
+    data = {
+        "name": name,
+        "template_type": "heartbeat",
+        "schedule": {"type": "interval", "every_seconds": every},
+        "notifications": {"emails": ["ops@example.com"], "on": WATCHED},
+        "watch": watch_options or {},
+        **more,
+    }
+    job = job_services.job_create(user=SYSTEM, data=data)
+    DynamicJob.objects.filter(pk=job.pk).update(next_run_at=next_run_at)
+    job.refresh_from_db()
+    return job
+
+
+def run(job, *, status=Status.QUEUED, slot=T0, **fields) -> JobExecution:
+    return JobExecution.objects.create(
+        job=job,
+        job_name=job.name,
+        template_type=job.template_type,
+        scheduled_for=slot,
+        status=status,
+        **fields,
+    )
+
+
+def events(kind=None):
+    found = WatchEvent.objects.order_by("slot", "kind")
+    return list(found.filter(kind=kind) if kind else found)
+
+
+# --- Options ------------------------------------------------------------------------
+
+
+def test_a_job_without_watch_options_gets_the_defaults(settings):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 60
+    job = make_job()
+    DynamicJob.objects.filter(pk=job.pk).update(watch={})  # a row from before
+    job.refresh_from_db()
+    assert watch.options(job.watch) == {
+        "grace_seconds": 0,
+        "expected_duration_seconds": 0,
+        "slow_factor": 3.0,
+        "min_duration_seconds": 0,
+        "failure_threshold": 3,
+        "realert_minutes": 60,
+    }
+    assert watch.grace(job.watch) == timedelta(seconds=60)
+    # A job's own grace is at least five seconds.
+    assert watch.grace({"grace_seconds": 1}) == timedelta(seconds=5)
+    assert watch.grace({"grace_seconds": 300}) == timedelta(seconds=300)
+
+
+def test_a_bad_watch_option_is_refused_under_its_name():
+    with pytest.raises(ValidationError) as caught:
+        make_job(watch_options={"slow_factor": 1, "grace_seconds": -3})
+    errors = caught.value.message_dict
+    assert "watch.slow_factor" in errors
+    assert "watch.grace_seconds" in errors
+    with pytest.raises(ValidationError) as caught:
+        make_job(watch_options={"sometimes": True})
+    assert "watch.sometimes" in caught.value.message_dict or "watch" in str(
+        caught.value
+    )
+
+
+def test_the_options_forms_have_a_watching_section():
+    sections = dict(options_fieldsets())
+    fields = sections["Watching"]["fields"]
+    flat = {
+        name for row in fields for name in (row if isinstance(row, tuple) else [row])
+    }
+    assert {
+        "grace_seconds",
+        "expected_duration_seconds",
+        "slow_factor",
+        "min_duration_seconds",
+        "failure_threshold",
+        "realert_minutes",
+    } <= flat
+
+
+# --- Late and missed: beat behind -----------------------------------------------------
+
+
+def test_a_slot_not_dispatched_within_its_grace_is_late_once(settings):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 60
+    job = make_job(every=300)
+    assert watch.watch_pass(T0 + timedelta(seconds=59)).found == 0
+    report = watch.watch_pass(T0 + timedelta(seconds=61))
+    assert report.alerted == 1
+    [late] = events()
+    assert (late.job_id, late.kind, late.slot) == (job.pk, "late", T0)
+    assert "has not dispatched it" in late.detail
+    assert late.alerted_at is not None
+    [email] = mail.outbox
+    assert email.to == ["ops@example.com"]
+    assert "late" in email.subject
+    assert "2026-07-01 12:00:00 UTC" in email.subject
+    # The next passes find it again and record and send nothing more.
+    watch.watch_pass(T0 + timedelta(seconds=65))
+    watch.watch_pass(T0 + timedelta(seconds=70))
+    assert len(events()) == 1
+    assert len(mail.outbox) == 1
+
+
+def test_a_slot_still_not_dispatched_at_its_next_slot_is_missed_too(settings):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 10
+    make_job(every=60)
+    watch.watch_pass(T0 + timedelta(seconds=61))
+    assert [e.kind for e in events()] == ["late", "missed"]
+    assert len(mail.outbox) == 2
+
+
+def test_each_job_has_its_own_grace(settings):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 10
+    make_job("patient", every=3600, watch_options={"grace_seconds": 600})
+    hasty = make_job("hasty", every=3600)
+    watch.watch_pass(T0 + timedelta(seconds=120))
+    assert [e.job_id for e in events()] == [hasty.pk]
+
+
+def test_a_disabled_job_is_never_late(settings):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 10
+    job = make_job()
+    DynamicJob.objects.filter(pk=job.pk).update(enabled=False)
+    watch.watch_pass(T0 + timedelta(hours=1))
+    assert events() == []
+
+
+# --- Late and missed: workers down ----------------------------------------------------
+
+
+def test_a_queued_run_no_worker_took_is_late(settings):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 30
+    job = make_job(every=600, next_run_at=T0 + timedelta(seconds=600))
+    queued = run(job, queue="reports")
+    watch.watch_pass(T0 + timedelta(seconds=31))
+    [late] = events()
+    assert (late.kind, late.slot, late.execution_id) == ("late", T0, queued.pk)
+    assert "no worker has taken it" in late.detail
+    assert "“reports”" in late.detail
+    assert len(mail.outbox) == 1
+
+
+def test_retries_and_manual_runs_are_not_late(settings):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 30
+    job = make_job(every=600, next_run_at=T0 + timedelta(seconds=600))
+    run(job, attempt=2)
+    run(job, slot=T0 + timedelta(seconds=1), triggered_by="manual")
+    watch.watch_pass(T0 + timedelta(seconds=300))
+    assert events() == []
+
+
+# --- Missed: the dispatcher after downtime --------------------------------------------
+
+
+def test_catch_up_after_downtime_records_the_folded_slots_as_one_missed_event():
+    job = make_job(every=60)
+    services.dispatch_due(now=T0 + timedelta(minutes=5, seconds=30))
+    [catch_up] = JobExecution.objects.all()
+    assert catch_up.scheduled_for == T0
+    [missed] = events()
+    assert missed.kind == "missed"
+    assert missed.slot == T0 + timedelta(minutes=1)
+    assert (
+        "5 runs planned from 2026-07-01 12:01:00 UTC to 2026-07-01 12:05:00 UTC"
+        in missed.detail
+    )
+    assert "catch-up run" in missed.detail
+    # Recorded by the dispatch; alerted by the next watch pass, once.
+    assert mail.outbox == []
+    watch.deliver(now=T0 + timedelta(minutes=6))
+    watch.deliver(now=T0 + timedelta(minutes=6))
+    assert len(mail.outbox) == 1
+    assert missed.job_id == job.pk
+
+
+def test_a_slot_skipped_by_the_misfire_policy_is_missed():
+    make_job(every=60, misfire_policy="skip")
+    services.dispatch_due(now=T0 + timedelta(minutes=2, seconds=30))
+    [skipped] = JobExecution.objects.all()
+    [missed] = events()
+    assert (missed.slot, missed.execution_id) == (T0, skipped.pk)
+    assert "skipped" in missed.detail
+    assert "Also not run: the 2 runs" in missed.detail
+
+
+def test_a_dispatch_on_time_records_nothing():
+    make_job(every=60)
+    services.dispatch_due(now=T0 + timedelta(seconds=1))
+    assert events() == []
+
+
+def test_cron_slots_folded_away_are_counted():
+    schedule = {"type": "cron", "cron": "*/15 * * * *", "timezone": "Europe/Berlin"}
+    count, first, last = watch.folded_slots(
+        schedule, T0, T0 + timedelta(hours=2, minutes=15)
+    )
+    assert (count, first, last) == (
+        8,
+        T0 + timedelta(minutes=15),
+        T0 + timedelta(hours=2),
+    )
+    assert watch.folded_slots(schedule, T0, T0 + timedelta(minutes=15))[0] == 0
+
+
+# --- Slow and too fast ----------------------------------------------------------------
+
+
+def test_a_run_past_its_slow_mark_is_slow_once_while_it_runs():
+    job = make_job(every=3600, next_run_at=T0 + timedelta(hours=1))
+    running = run(
+        job,
+        status=Status.RUNNING,
+        started_at=T0,
+        slow_at=T0 + timedelta(seconds=30),
+        timeout_seconds=120,
+    )
+    assert watch.watch_pass(T0 + timedelta(seconds=29)).found == 0
+    assert watch.watch_pass(T0 + timedelta(seconds=31)).alerted == 1
+    [slow] = events()
+    assert (slow.kind, slow.execution_id) == ("slow", running.pk)
+    assert "Still running after 31 s" in slow.detail
+    assert "2 min" in slow.detail
+    running.refresh_from_db()
+    assert running.slow_at is None  # not read again
+    watch.watch_pass(T0 + timedelta(seconds=60))
+    assert len(events()) == 1
+    assert len(mail.outbox) == 1
+    assert "slow" in mail.outbox[0].subject
+
+
+def _started(job, timeout=600, slot=T0) -> JobExecution:
+    return run(
+        job, status=Status.RUNNING, slot=slot, started_at=T0, timeout_seconds=timeout
+    )
+
+
+def test_the_slow_mark_comes_from_the_usual_duration_given():
+    job = make_job(watch_options={"expected_duration_seconds": 10, "slow_factor": 2})
+    execution = _started(job)
+    assert watch.run_started(execution)["slow_factor"] == 2
+    execution.refresh_from_db()
+    assert execution.slow_at == T0 + timedelta(seconds=20)
+    # Never at or past the timeout: the timeout reports that run.
+    late_mark = _started(job, timeout=20, slot=T0 + timedelta(seconds=1))
+    watch.run_started(late_mark)
+    assert JobExecution.objects.get(pk=late_mark.pk).slow_at is None
+
+
+def test_the_slow_mark_is_learned_from_five_or_more_successful_runs():
+    job = make_job()
+    for i, seconds in enumerate([4, 5, 6, 100]):
+        run(
+            job,
+            status=Status.COMPLETED,
+            slot=T0 - timedelta(hours=i + 1),
+            started_at=T0 - timedelta(hours=i + 1),
+            duration_seconds=seconds,
+        )
+    assert watch.learned_duration(job.pk) is None  # four: too few
+    run(
+        job,
+        status=Status.COMPLETED,
+        slot=T0 - timedelta(hours=9),
+        started_at=T0 - timedelta(hours=9),
+        duration_seconds=8,
+    )
+    assert watch.learned_duration(job.pk) == 100  # p95 of five is the largest
+    assert watch.slow_mark(job.pk, watch.options({})) == 300
+    # A learned mark is never sooner than the floor.
+    assert watch.slow_mark(job.pk, watch.options({"slow_factor": 1.5})) == 150
+
+
+def test_a_successful_run_under_the_minimum_is_too_fast():
+    job = make_job(watch_options={"min_duration_seconds": 30})
+    execution = _started(job)
+    watching = watch.run_started(execution)
+    execution.completed_at = T0 + timedelta(seconds=0.2)
+    event = watch.run_ended(execution, Status.COMPLETED, watching)
+    assert event.kind == "too_fast"
+    assert "0.20 s" in event.detail
+    assert len(mail.outbox) == 1
+    assert "fast" in mail.outbox[0].subject
+    # Redelivered: recorded once, alerted once.
+    assert watch.run_ended(execution, Status.COMPLETED, watching) is None
+    assert len(mail.outbox) == 1
+
+
+def test_failures_dry_runs_and_long_enough_runs_are_not_too_fast():
+    job = make_job(watch_options={"min_duration_seconds": 30})
+    execution = _started(job)
+    watching = watch.run_started(execution)
+    execution.completed_at = T0 + timedelta(seconds=1)
+    assert watch.run_ended(execution, Status.FAILED, watching) is None
+    execution.completed_at = T0 + timedelta(seconds=31)
+    assert watch.run_ended(execution, Status.COMPLETED, watching) is None
+    execution.completed_at, execution.dry_run = T0 + timedelta(seconds=1), True
+    assert watch.run_ended(execution, Status.COMPLETED, watching) is None
+    assert events() == []
+
+
+# --- One alert per event --------------------------------------------------------------
+
+
+def test_an_event_is_alerted_by_whoever_claims_it_first(settings):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 10
+    make_job(every=3600)
+    found = watch.undispatched_events(T0 + timedelta(seconds=20), T0)
+    # Two beats found the same slot and both insert it.
+    WatchEvent.objects.bulk_create(found, ignore_conflicts=True)
+    WatchEvent.objects.bulk_create(
+        watch.undispatched_events(T0 + timedelta(seconds=20), T0), ignore_conflicts=True
+    )
+    assert len(events()) == 1
+    assert watch.deliver() + watch.deliver() == 1
+    assert len(mail.outbox) == 1
+
+
+def test_an_event_the_job_does_not_subscribe_to_is_recorded_not_sent(settings):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 10
+    make_job(every=3600, notifications={"emails": ["ops@example.com"], "on": []})
+    watch.watch_pass(T0 + timedelta(seconds=20))
+    [late] = events()
+    assert late.alerted_at is not None
+    assert mail.outbox == []
+
+
+# --- Reading --------------------------------------------------------------------------
+
+
+def test_who_may_see_runs_may_see_watch_events(django_user_model, settings):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 10
+    job = make_job(every=3600)
+    watch.watch_pass(T0 + timedelta(seconds=20))
+    viewer = staff_with(
+        django_user_model,
+        "viewer",
+        "scheduler_jobs.view_dynamicjob",
+        "executions.view_jobexecution",
+    )
+    assert [e.kind for e in watch.watch_events(user=viewer, job_id=job.pk)] == ["late"]
+    assert list(watch.watch_events(user=viewer, kind="slow")) == []
+    stranger = staff_with(
+        django_user_model, "stranger", "scheduler_jobs.view_dynamicjob"
+    )
+    with pytest.raises(AccessDenied):
+        watch.watch_events(user=stranger)
