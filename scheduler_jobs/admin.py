@@ -27,11 +27,13 @@ from job_templates.admin import TemplateFilter
 from job_templates.registry import registry
 from scheduler_jobs import access, services
 from scheduler_jobs.admin_history import JobHistoryAdminMixin, confirm_page
+from scheduler_jobs.admin_timeplan import TIMEPLAN_ADMINS  # noqa: F401 (registered)
 from scheduler_jobs.admin_views import (
     relative_time,
     schedule_preview,
 )
 from scheduler_jobs.forms import DynamicJobChangeForm, options_fieldsets
+from scheduler_jobs.forms.schedule import SCHEDULE_LAYOUT
 from scheduler_jobs.labels import job_zone_name
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.wizard import JobCreationWizard
@@ -121,18 +123,7 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
         (None, {"fields": ("name", "description", "enabled", "version")}),
         ("Parameters", {"fields": ("parameters",)}),
         ("Change note", {"fields": ("change_comment",)}),
-        (
-            "Schedule",
-            {
-                "fields": (
-                    "schedule_type",
-                    ("every", "every_unit"),
-                    "timezone",
-                    "cron",
-                    "schedule_preview",
-                )
-            },
-        ),
+        ("Schedule", {"fields": SCHEDULE_LAYOUT}),
     )
 
     class Media:

@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
 from scheduler_jobs.forms import UNIT_SECONDS, service_error_items
+from scheduler_jobs.forms.schedule import time_plan_data
 from scheduler_jobs.labels import format_datetime, result_rows, zone
 from scheduler_jobs.schedules import parse_schedule
 
@@ -32,30 +33,48 @@ def schedule_from_query(query: Any) -> dict[str, Any]:
             seconds: Any = every * UNIT_SECONDS.get(unit, 1)
         except ValueError:
             seconds = query.get("every")
-        return {"type": "interval", "every_seconds": seconds}
-    return {
-        "type": "cron",
-        "cron": query.get("cron", ""),
-        "timezone": query.get("timezone") or "UTC",
-    }
+        schedule = {"type": "interval", "every_seconds": seconds}
+    else:
+        schedule = {
+            "type": "cron",
+            "cron": query.get("cron", ""),
+            "timezone": query.get("timezone") or "UTC",
+        }
+    plan = {key: query.get(key) for key in PLAN_KEYS}
+    jitter = plan.get("jitter_seconds")
+    if jitter:
+        # A number when it is one; the service names the field when it is not.
+        plan["jitter_seconds"] = int(jitter) if str(jitter).isdigit() else jitter
+    return {**schedule, **time_plan_data(plan)}
+
+
+PLAN_KEYS = ("calendar", "calendar_rule", "jitter_seconds", "in_blackout")
 
 
 def schedule_preview(request: HttpRequest) -> JsonResponse:
-    """The schedule in words and its next five runs, for the wizard's live feedback.
+    """The schedule in words and its next five slots, for the live feedback.
 
-    Always answers 200 with {"valid": false, "errors": {field: [..]}} for bad
-    input: the page shows the message beside the field as the user types.
+    The slots come from the time engine as the dispatcher will see them:
+    calendars, blackout windows and the job's jitter applied, skipped slots
+    listed with their reason. Always answers 200 with {"valid": false,
+    "errors": {field: [..]}} for bad input: the page shows the message beside
+    the field as the user types.
     """
     schedule = schedule_from_query(request.GET)
     try:
         parsed = parse_schedule(schedule)
+        runs, warnings = describe_slots(
+            schedule,
+            job_name=request.GET.get("job_name") or "",
+            template_category=request.GET.get("category") or "",
+            job_id=_job_id(request.GET.get("job_id")),
+        )
     except ValidationError as exc:
         errors: dict[str, list[str]] = {}
         for key, message in service_error_items(exc):
             field = {"every_seconds": "every", "__all__": "cron"}.get(key, key)
             errors.setdefault(field, []).append(message)
         return JsonResponse({"valid": False, "errors": errors})
-    runs, warnings = describe_runs(parsed, schedule.get("timezone") or "UTC")
     return JsonResponse(
         {
             "valid": True,
@@ -66,31 +85,60 @@ def schedule_preview(request: HttpRequest) -> JsonResponse:
     )
 
 
-def describe_runs(
-    parsed: Any, tz_name: str, n: int = 5
-) -> tuple[list[dict], list[str]]:
-    """The next `n` runs in the job's time zone, and a warning per DST-moved run.
+def _job_id(value: str | None) -> int | None:
+    return int(value) if value and value.isascii() and value.isdigit() else None
 
-    "local" reads like every other time in the admin (labels.format_datetime),
-    with the weekday in front: a schedule is chosen by the day it falls on.
+
+def describe_slots(
+    schedule: dict[str, Any],
+    *,
+    job_name: str,
+    template_category: str = "",
+    job_id: int | None = None,
+    n: int = 5,
+) -> tuple[list[dict], list[str]]:
+    """The next `n` slots in the job's time zone, and a warning per DST-moved run.
+
+    Each slot says whether it runs, is skipped or deferred and why, and when
+    the job's jitter moves it, the planned time it comes from. "local" reads
+    like every other time in the admin (labels.format_datetime), with the
+    weekday in front: a schedule is chosen by the day it falls on.
     """
+    from scheduler_jobs.services.timeplan import slot_preview
+
+    tz_name = schedule.get("timezone") or "UTC"
     tz = zone(tz_name)
     now = datetime.now(UTC)
+    slots = slot_preview(
+        schedule,
+        job_name=job_name,
+        template_category=template_category,
+        job_id=job_id,
+        n=n,
+        after=now,
+    )
     runs = []
     warnings = []
-    for run in parsed.upcoming(n, after=now):
-        local = run.at.astimezone(tz)
+    for slot in slots:
+        local = slot.at.astimezone(tz)
+        seconds = slot.at.second != 0  # a jittered time is shown to the second
         runs.append(
             {
-                "at": run.at.isoformat(),
-                "local": f"{local:%a} {format_datetime(run.at, tz_name)}",
-                "utc": format_datetime(run.at),
-                "relative": "in " + timeuntil(run.at, now).replace("\xa0", " "),
-                "note": run.note,
+                "at": slot.at.isoformat(),
+                "local": f"{local:%a} "
+                + format_datetime(slot.at, tz_name, seconds=seconds),
+                "utc": format_datetime(slot.at, seconds=seconds),
+                "relative": "in " + timeuntil(slot.at, now).replace("\xa0", " "),
+                "note": slot.note,
+                "outcome": slot.outcome,
+                "reason": slot.reason,
+                "planned": format_datetime(slot.nominal, tz_name)
+                if slot.at != slot.nominal
+                else "",
             }
         )
-        if run.note:
-            warnings.append(f"The run on {local:%a %Y-%m-%d} {DST_NOTES[run.note]}.")
+        if slot.note and slot.outcome != "skipped":
+            warnings.append(f"The run on {local:%a %Y-%m-%d} {DST_NOTES[slot.note]}.")
     return runs, warnings
 
 

@@ -24,7 +24,8 @@ from job_templates import secrets
 from job_templates.base import mask_parameters
 from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs import forms as job_forms
-from scheduler_jobs.admin_views import describe_runs, summary_items
+from scheduler_jobs.admin_views import describe_slots, summary_items
+from scheduler_jobs.forms.schedule import SCHEDULE_LAYOUT
 from scheduler_jobs.forms.steps import template_usable
 from scheduler_jobs.labels import format_datetime, job_zone_name
 from scheduler_jobs.models import DynamicJob
@@ -45,20 +46,7 @@ FIELDSETS = {
         (None, {"fields": ("name", "description")}),
         ("Parameters", {"fields": ("parameters",)}),
     ],
-    "schedule": [
-        (
-            None,
-            {
-                "fields": (
-                    "schedule_type",
-                    ("every", "every_unit"),
-                    "timezone",
-                    "cron",
-                    "schedule_preview",
-                )
-            },
-        ),
-    ],
+    "schedule": [(None, {"fields": SCHEDULE_LAYOUT})],
     "review": [(None, {"fields": ("enabled",)})],
 }
 
@@ -115,6 +103,14 @@ class JobCreationWizard(SessionWizardView):
             if template is None:  # stale session: fall back to any template
                 template = next(iter(registry))
             return {"template": template, "user": self.request.user}
+        if step == "schedule":
+            # The preview's jitter and windows depend on the job's name and kind.
+            template = self.selected_template()
+            named = self.storage.get_step_data("parameters") or {}
+            return {
+                "job_name": named.get("parameters-name") or "",
+                "template_category": template.category if template else "",
+            }
         return {}
 
     def get_form_initial(self, step: str) -> dict[str, Any]:
@@ -214,8 +210,10 @@ class JobCreationWizard(SessionWizardView):
             schedule = schedule_form.schedule_data()
             parsed = parse_schedule(schedule)
             context["review_schedule"] = parsed.describe()
-            context["review_runs"], context["review_warnings"] = describe_runs(
-                parsed, schedule.get("timezone", "UTC")
+            context["review_runs"], context["review_warnings"] = describe_slots(
+                schedule,
+                job_name=parameters.get("name", ""),
+                template_category=template.category if template else "",
             )
         if options_form is not None:
             context["review_options"] = options_form.options_data()

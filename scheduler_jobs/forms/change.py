@@ -63,6 +63,12 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
                 required=False,
                 help_text="The template's code is not installed; edit the JSON as is.",
             )
+        if instance is not None and instance.pk:
+            self.preview_for(
+                name=instance.name,
+                job_id=instance.pk,
+                category=self.template.category if self.template else "",
+            )
         self.conflict = None
         self.saved = False
 

@@ -1,5 +1,5 @@
 """The schedule section, shared by the wizard and the change form: interval or
-cron, time zone, and the live preview."""
+cron, time zone, calendar, jitter, blackout behaviour and the live preview."""
 
 from __future__ import annotations
 
@@ -15,6 +15,31 @@ from scheduler_jobs.forms.widgets import CronBuilderWidget, SchedulePreviewWidge
 from scheduler_jobs.spec import prefixed
 
 UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+CALENDAR_RULES = [
+    ("business_days", "Run on business days only"),
+    ("only", "Run only on the calendar's holidays"),
+    ("never", "Never run on the calendar's holidays"),
+    ("first_business_day", "Run on the first business day of each month"),
+    ("last_business_day", "Run on the last business day of each month"),
+]
+BLACKOUT_CHOICES = [
+    ("skip", "Skip the run"),
+    ("defer", "Run it when the window ends"),
+]
+
+
+# How the schedule's fields are laid out, in the wizard's step and the change form.
+SCHEDULE_LAYOUT = (
+    "schedule_type",
+    ("every", "every_unit"),
+    "timezone",
+    "cron",
+    "calendar",
+    "calendar_rule",
+    "in_blackout",
+    "jitter_seconds",
+    "schedule_preview",
+)
 
 
 def timezone_choices() -> list[tuple[str, str]]:
@@ -32,7 +57,7 @@ class ScheduleFieldsMixin(forms.Form):
     schedule_type = forms.ChoiceField(
         label="Schedule",
         choices=[
-            ("cron", "On a calendar (daily at, weekly on, cron…)"),
+            ("cron", "At set times (daily at, weekly on, cron…)"),
             ("interval", "Every fixed interval"),
         ],
         initial="cron",
@@ -69,6 +94,39 @@ class ScheduleFieldsMixin(forms.Form):
             attrs=_ds("cron", autocomplete="off", spellcheck="false", size=24)
         ),
     )
+    calendar = forms.ChoiceField(
+        label="Calendar",
+        required=False,
+        help_text="Holidays and business days the job follows; none means every "
+        "day counts.",
+        widget=forms.Select(attrs=_ds("calendar")),
+    )
+    calendar_rule = forms.ChoiceField(
+        label="On that calendar",
+        required=False,
+        choices=CALENDAR_RULES,
+        initial="business_days",
+        help_text="Which of the schedule's times the calendar lets run; the others "
+        "are skipped and shown as skipped below.",
+        widget=forms.Select(attrs=_ds("calendar_rule")),
+    )
+    jitter_seconds = forms.IntegerField(
+        label="Spread start by up to",
+        required=False,
+        min_value=0,
+        max_value=3600,
+        initial=0,
+        help_text="Seconds (0 to 3600). Each job gets its own fixed delay within "
+        "this, so many jobs on the same schedule do not all start at once.",
+        widget=forms.NumberInput(attrs=_ds("jitter_seconds", style="width: 6em")),
+    )
+    in_blackout = forms.ChoiceField(
+        label="During a blackout window",
+        required=False,
+        choices=BLACKOUT_CHOICES,
+        initial="skip",
+        widget=forms.RadioSelect(attrs=_ds("in_blackout")),
+    )
     schedule_preview = forms.CharField(
         label="Next runs",
         required=False,
@@ -82,6 +140,10 @@ class ScheduleFieldsMixin(forms.Form):
         "every_unit",
         "timezone",
         "cron",
+        "calendar",
+        "calendar_rule",
+        "jitter_seconds",
+        "in_blackout",
         "schedule_preview",
     )
 
@@ -89,6 +151,14 @@ class ScheduleFieldsMixin(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["timezone"].choices = timezone_choices()
         self.fields["timezone"].initial = settings.TIME_ZONE
+        self.fields["calendar"].choices = calendar_choices()
+
+    def preview_for(self, *, name: str, job_id: int | None, category: str) -> None:
+        """Tell the live preview which job it previews: jitter and blackout
+        windows depend on the job's name, id and template category."""
+        self.fields["schedule_preview"].widget.attrs.update(
+            job_name=name, job_id=job_id or "", category=category
+        )
 
     def schedule_data(self) -> dict[str, Any]:
         """The schedule's JSON form from cleaned data (validated by the service)."""
@@ -97,15 +167,17 @@ class ScheduleFieldsMixin(forms.Form):
             every = data.get("every")
             unit = data.get("every_unit") or "seconds"
             seconds = every * UNIT_SECONDS[unit] if every is not None else None
-            return {"type": "interval", "every_seconds": seconds}
-        return {
-            "type": "cron",
-            "cron": (data.get("cron") or "").strip(),
-            "timezone": data.get("timezone") or "UTC",
-        }
+            schedule = {"type": "interval", "every_seconds": seconds}
+        else:
+            schedule = {
+                "type": "cron",
+                "cron": (data.get("cron") or "").strip(),
+                "timezone": data.get("timezone") or "UTC",
+            }
+        return {**schedule, **time_plan_data(data)}
 
     def clean_schedule_fields(self) -> None:
-        from scheduler_jobs.schedules import parse_schedule
+        from scheduler_jobs.services.timeplan import schedule_clean
 
         if self.errors:
             return
@@ -114,12 +186,49 @@ class ScheduleFieldsMixin(forms.Form):
             self.add_error("every", "Enter how often the job runs.")
             return
         try:
-            parse_schedule(schedule)
+            schedule_clean(schedule)
         except ValidationError as exc:
             add_service_errors(self, prefixed("schedule", exc))
 
 
+def time_plan_data(data: Any) -> dict[str, Any]:
+    """The schedule's optional keys (calendar, jitter, blackout), only when set.
+
+    A key left at its default stays out of the schedule, so a job that uses none
+    of them keeps the schedule it always had.
+    """
+    plan: dict[str, Any] = {}
+    if data.get("calendar"):
+        plan["calendar"] = data["calendar"]
+        plan["calendar_rule"] = data.get("calendar_rule") or "business_days"
+    if data.get("jitter_seconds"):
+        plan["jitter_seconds"] = data["jitter_seconds"]
+    if data.get("in_blackout") and data["in_blackout"] != "skip":
+        plan["in_blackout"] = data["in_blackout"]
+    return plan
+
+
+def calendar_choices() -> list[tuple[str, str]]:
+    """The calendars to choose from, by title, with "None" first."""
+    from scheduler_jobs.models import Calendar
+
+    calendars = Calendar.objects.order_by("title", "name").values_list("name", "title")
+    return [("", "None: every day counts")] + [
+        (name, title or name) for name, title in calendars
+    ]
+
+
 def schedule_initial(schedule: dict[str, Any]) -> dict[str, Any]:
+    plan = {
+        "calendar": schedule.get("calendar", ""),
+        "calendar_rule": schedule.get("calendar_rule", "business_days"),
+        "jitter_seconds": schedule.get("jitter_seconds", 0),
+        "in_blackout": schedule.get("in_blackout", "skip"),
+    }
+    return {**_frequency_initial(schedule), **plan}
+
+
+def _frequency_initial(schedule: dict[str, Any]) -> dict[str, Any]:
     if schedule.get("type") == "interval":
         seconds = int(schedule.get("every_seconds") or 60)
         unit = next(

@@ -97,6 +97,16 @@ class ParametersStepForm(forms.Form):
 
 
 class ScheduleStepForm(ScheduleFieldsMixin):
+    def __init__(
+        self,
+        *args: Any,
+        job_name: str = "",
+        template_category: str = "",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.preview_for(name=job_name, job_id=None, category=template_category)
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         self.clean_schedule_fields()

@@ -175,6 +175,45 @@ def body_text(page: Page) -> str:
     return page.locator("#content").inner_text()
 
 
+def timeplan_pages(job) -> list[str]:
+    """Calendars, windows, the pause (paused, with its banner) and the simulator."""
+    from scheduler_jobs.services import timeplan
+
+    calendar = timeplan.calendar_create(
+        actor=SYSTEM,
+        data={
+            "name": "de-by",
+            "title": "Bavaria",
+            "country": "DE",
+            "subdivision": "BY",
+        },
+    )
+    window = timeplan.window_create(
+        actor=SYSTEM,
+        data={
+            "name": "Saturday backups",
+            "reason": "The backup saturates the disks",
+            "cron": "0 22 * * 6",
+            "duration_minutes": 120,
+            "timezone": "Europe/Berlin",
+        },
+    )
+    timeplan.pause(actor=SYSTEM, reason="Database upgrade", resume_at=None)
+    simulate = "/admin/scheduler_jobs/maintenancepause/simulate/"
+    return [
+        "/admin/scheduler_jobs/calendar/",
+        "/admin/scheduler_jobs/calendar/add/",
+        f"/admin/scheduler_jobs/calendar/{calendar.pk}/change/",
+        "/admin/scheduler_jobs/blackoutwindow/",
+        "/admin/scheduler_jobs/blackoutwindow/add/",
+        f"/admin/scheduler_jobs/blackoutwindow/{window.pk}/change/",
+        "/admin/scheduler_jobs/maintenancepause/",
+        simulate,
+        f"{simulate}?job={job.pk}&timezone=Europe/Berlin"
+        "&start=2026-12-24+00:00&end=2026-12-31+00:00",
+    ]
+
+
 # --- 8. accessibility and 7. layout on every page ----------------------------------
 
 
@@ -202,6 +241,7 @@ def test_every_admin_page_of_ours_passes_axe_and_fits_the_width(
         "/admin/job_templates/jobtemplate/database_cleanup/change/",
         "/admin/job_templates/jobtemplate/webhook_trigger/change/",
         "/admin/audit/auditentry/",
+        *timeplan_pages(job),
     ]
     found: list[str] = []
     for path in pages:

@@ -125,6 +125,8 @@
       show(row(byRole(form, "every")), interval);
       show(row(byRole(form, "cron")), !interval);
       show(row(byRole(form, "timezone")), !interval);
+      var calendar = byRole(form, "calendar");
+      show(row(byRole(form, "calendar_rule")), Boolean(calendar && calendar.value));
     }
 
     function render(data) {
@@ -152,8 +154,17 @@
         li.appendChild(when);
         var rel = document.createElement("span");
         rel.className = "ds-quiet";
-        rel.textContent = " (" + run.relative + ")";
+        rel.textContent = " (" + run.relative + (run.planned ? ", planned " + run.planned + " + jitter" : "") + ")";
         li.appendChild(rel);
+        if (run.outcome && run.outcome !== "runs") {
+          var outcome = document.createElement("span");
+          outcome.className = "ds-badge ds-outcome-" + run.outcome;
+          outcome.textContent = run.outcome;
+          li.appendChild(document.createTextNode(" "));
+          li.appendChild(outcome);
+          li.appendChild(document.createTextNode(": " + run.reason));
+          li.className = "ds-slot-" + run.outcome;
+        }
         if (run.note) {
           var badge = document.createElement("span");
           badge.className = "ds-badge ds-badge-warn";
@@ -175,10 +186,18 @@
     function refresh() {
       toggleRows();
       var params = new URLSearchParams();
-      ["schedule_type", "cron", "timezone", "every", "every_unit"].forEach(function (role) {
+      ["schedule_type", "cron", "timezone", "every", "every_unit", "calendar",
+       "calendar_rule", "jitter_seconds"].forEach(function (role) {
         var value = role === "schedule_type" ? scheduleType(form) : (byRole(form, role) || {}).value;
         params.set(role, value || "");
       });
+      var blackout = form.querySelector('[data-ds="in_blackout"]:checked');
+      params.set("in_blackout", blackout ? blackout.value : "");
+      // The job's name, id and category: jitter and blackout windows depend on them.
+      var name = form.querySelector("#id_name");
+      params.set("job_name", name ? name.value : (panel.getAttribute("data-job-name") || ""));
+      params.set("job_id", panel.getAttribute("data-job-id") || "");
+      params.set("category", panel.getAttribute("data-category") || "");
       var mine = ++seq;
       fetch(url + "?" + params.toString(), { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) { return r.json(); })
