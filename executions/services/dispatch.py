@@ -18,7 +18,8 @@ from executions.models import JobExecution
 from executions.services import sending
 from job_templates.registry import registry
 from scheduler_jobs.models import DynamicJob
-from scheduler_jobs.schedules import schedule_from_json
+from scheduler_jobs.schedules import Slot, TimeRules, schedule_from_json
+from scheduler_jobs.services import timeplan
 
 logger = logging.getLogger(__name__)
 Status = JobExecution.Status
@@ -47,6 +48,9 @@ class DispatchReport:
     held: int = 0
     skipped: int = 0
     retries: int = 0
+    deferred: int = 0
+    # The maintenance pause held every due row back (nothing was claimed).
+    paused: bool = False
 
 
 def queue_for(*, job_queue: str, template_type: str) -> str:
@@ -92,6 +96,10 @@ def dispatch_due(
     due_jobs = DynamicJob.objects.filter(enabled__in=[True], next_run_at__lte=now)
     if not due_jobs.exists():
         return report
+    rules = _time_rules_unless_paused(now)
+    if rules is None:
+        report.paused = True
+        return report
     with transaction.atomic():
         due = list(
             due_jobs.select_for_update(skip_locked=True)
@@ -99,32 +107,38 @@ def dispatch_due(
             .values(*_DUE_FIELDS)[:limit]
         )
         report.due = len(due)
-        won, following = _following_slots(due, now)
+        won, following = _following_slots(due, now, rules)
+        verdicts = _judge_due(won, rules)
+        won = _without_deferred(won, verdicts, following, report)
         if not _claim(due, following):
             transaction.set_rollback(True)
             return DispatchReport(due=report.due)
-        report.claimed = len(won)
+        report.claimed = len(won) + report.deferred
         if not won:
             return report
-        created = _create_executions(won, now, report)
+        created = _create_executions(won, now, report, verdicts)
         # Skipped and folded slots are missed: recorded with the claim.
         watch.note_dispatch(won, following, created, now)
     return report
 
 
 def _following_slots(
-    due: list[dict[str, Any]], now: datetime
+    due: list[dict[str, Any]], now: datetime, rules: TimeRules
 ) -> tuple[list[dict[str, Any]], dict[int, datetime | None]]:
-    """Each due row's next slot, and the rows that have one.
+    """Each due row's next run, and the rows that have a readable schedule.
 
-    A row whose schedule cannot be read gets no next slot (`None`): the claim
-    clears its `next_run_at`, so it stops coming back every tick.
+    The next run is the schedule's `following()` judged by the calendars and
+    windows of now, the one the previews and the simulator show. A row whose
+    schedule cannot be read gets no next slot (`None`): the claim clears its
+    `next_run_at`, so it stops coming back every tick.
     """
     won, following = [], {}
     for row in due:
         try:
             schedule = schedule_from_json(row["schedule"])
-            following[row["id"]] = schedule.following(row["next_run_at"], now)
+            following[row["id"]] = schedule.following(
+                row["next_run_at"], now, rules=rules, job=timeplan.job_ref(row)
+            )
             won.append(row)
         except (KeyError, TypeError, ValueError) as exc:
             # Only a row written around the services can get here; it must
@@ -204,7 +218,10 @@ def _claim_chunk_portable(
 
 
 def _create_executions(
-    won: list[dict[str, Any]], now: datetime, report: DispatchReport
+    won: list[dict[str, Any]],
+    now: datetime,
+    report: DispatchReport,
+    verdicts: dict[int, Slot] | None = None,
 ) -> list[JobExecution]:
     """Insert one execution per claimed row and send the ones not held.
 
@@ -223,6 +240,7 @@ def _create_executions(
     new_rows: list[JobExecution] = []
     for row in won:
         execution = _scheduled_execution(row, now, running=running, queued=queued)
+        _skip_if_excluded(execution, (verdicts or {}).get(row["id"]), now)
         new_rows.append(execution)
         if execution.status == Status.SKIPPED:
             report.skipped += 1
@@ -235,6 +253,73 @@ def _create_executions(
     if to_send:
         transaction.on_commit(lambda: sending.execution_send(to_send))
     return created
+
+
+def _time_rules_unless_paused(now: datetime) -> TimeRules | None:
+    """The calendars and windows due rows are judged by; None while paused.
+
+    Read only when rows are due, so an idle tick costs no query more.
+    """
+    if _paused(now):
+        return None
+    return timeplan.time_rules(now)
+
+
+def _paused(now: datetime) -> bool:
+    """The maintenance pause holds retries back too (asked only when some are due)."""
+    return timeplan.pause_state(now) is not None
+
+
+def _judge_due(won: list[dict[str, Any]], rules: TimeRules) -> dict[int, Slot]:
+    """The due rows that the rules of now skip or defer, by job id.
+
+    Their `next_run_at` was computed with the rules of then: a window or a
+    calendar changed since can exclude a slot that was meant to run.
+    """
+    verdicts: dict[int, Slot] = {}
+    for row in won:
+        schedule = schedule_from_json(row["schedule"])
+        slot = schedule.judge_due(
+            row["next_run_at"], rules=rules, job=timeplan.job_ref(row)
+        )
+        if slot.outcome != timeplan.RUNS:
+            verdicts[row["id"]] = slot
+    return verdicts
+
+
+def _without_deferred(
+    won: list[dict[str, Any]],
+    verdicts: dict[int, Slot],
+    following: dict[int, datetime | None],
+    report: DispatchReport,
+) -> list[dict[str, Any]]:
+    """The rows to create executions for: a row deferred to a window's end
+    gets none now; its claim moves it to the deferred time instead."""
+    kept = []
+    for row in won:
+        verdict = verdicts.get(row["id"])
+        if verdict is not None and verdict.outcome == timeplan.DEFERRED:
+            following[row["id"]] = verdict.at
+            report.deferred += 1
+            logger.info(
+                "Job %s deferred to %s: %s", row["id"], verdict.at, verdict.reason
+            )
+            continue
+        kept.append(row)
+    return kept
+
+
+def _skip_if_excluded(
+    execution: JobExecution, verdict: Slot | None, now: datetime
+) -> None:
+    """Record a slot a calendar or window excludes as skipped, with why."""
+    if verdict is None or verdict.outcome != timeplan.SKIPPED:
+        return
+    kind = "blackout" if verdict.reason.startswith("Blackout") else "calendar"
+    execution.status = Status.SKIPPED
+    execution.completed_at = now
+    execution.result = {"skipped": kind, "reason": verdict.reason}
+    execution.error = ""
 
 
 def _active_job_ids(won: list[dict[str, Any]]) -> tuple[set[int], set[int]]:
@@ -331,7 +416,7 @@ def dispatch_retries(*, now: datetime | None = None, limit: int | None = None) -
     now = now or timezone.now()
     limit = limit or settings.SCHEDULER_DISPATCH_BATCH
     due = JobExecution.objects.filter(status=Status.RETRY_PENDING, due_at__lte=now)
-    if not due.exists():
+    if not due.exists() or _paused(now):
         return 0
     with transaction.atomic():
         to_send = list(
