@@ -210,9 +210,10 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
     def notifications_view(self, job: DynamicJob) -> str:
         notifications = job.notifications or {}
         return format_html(
-            "Email: {}<br>Slack: {}<br>On: {}",
+            "Email: {}<br>Slack: {}<br>Webhook: {}<br>On: {}",
             ", ".join(notifications.get("emails") or []) or "nobody",
             "set" if notifications.get("slack_webhook") else "not set",
+            "set" if notifications.get("webhook_url") else "not set",
             ", ".join(notifications.get("on") or []) or "no events",
         )
 

@@ -434,6 +434,38 @@ JOB_SPEC = JobSpec(
             },
         ),
         Option(
+            "notifications.webhook_url",
+            str,
+            default="",
+            max_length=2000,
+            label="Webhook",
+            help="An https URL that receives each notification as signed JSON. "
+            "Stored secret; shown masked.",
+            secret=True,
+            clean="clean_webhook_url",
+            schema={
+                "description": "https URL receiving a signed JSON POST per "
+                "notification; a secret: stored encrypted, shown masked (scheme and "
+                "host only), send the mask back to keep it."
+            },
+        ),
+        Option(
+            "notifications.webhook_secret",
+            str,
+            default="",
+            max_length=200,
+            label="Webhook signing secret",
+            help="Signs each webhook request, so the receiver can check that it "
+            "came from this scheduler. Leave empty to send unsigned. Stored "
+            "secret; shown masked.",
+            secret=True,
+            clean="clean_webhook_secret",
+            schema={
+                "description": "HMAC-SHA256 key for X-Scheduler-Signature; a secret: "
+                "stored encrypted, shown masked, send the mask back to keep it."
+            },
+        ),
+        Option(
             "notifications.on",
             list,
             default=[

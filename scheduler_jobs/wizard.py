@@ -30,7 +30,11 @@ from scheduler_jobs.forms.steps import template_usable
 from scheduler_jobs.labels import format_datetime, job_zone_name
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.schedules import parse_schedule
-from scheduler_jobs.services import QuotaExceeded, job_create, mask_webhook
+from scheduler_jobs.services import (
+    QuotaExceeded,
+    job_create,
+    masked_notifications,
+)
 
 STEPS = (
     ("template", job_forms.TemplateStepForm, "Template"),
@@ -217,9 +221,8 @@ class JobCreationWizard(SessionWizardView):
             )
         if options_form is not None:
             context["review_options"] = options_form.options_data()
-            notifications = context["review_options"]["notifications"]
-            notifications["slack_webhook"] = mask_webhook(
-                notifications["slack_webhook"]
+            context["review_options"]["notifications"] = masked_notifications(
+                context["review_options"]["notifications"]
             )
         if template is not None and template.supports_dry_run and parameters:
             context["preview"] = self.dry_run_preview(

@@ -17,6 +17,9 @@ from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.spec import JOB_SPEC
 
 NOTIFICATION_SCHEMA: dict[str, Any] = JOB_SPEC.secret_schema("notifications")
+# The notification secrets that are URLs: shown as scheme://host/••••••••, so a
+# reader can tell where they point.
+SECRET_URLS = ("slack_webhook", "webhook_url")
 
 
 def template_for(template_type: Any) -> JobTemplate | None:
@@ -37,8 +40,10 @@ def mask_webhook(url: str) -> str:
 
 
 def masked_notifications(notifications: dict[str, Any]) -> dict[str, Any]:
-    masked = dict(notifications or {})
-    masked["slack_webhook"] = mask_webhook(masked.get("slack_webhook", ""))
+    """Every notification secret masked; a URL keeps its scheme and host."""
+    masked = secrets.mask(NOTIFICATION_SCHEMA, dict(notifications or {}))
+    for key in SECRET_URLS:
+        masked[key] = mask_webhook((notifications or {}).get(key, ""))
     return masked
 
 
@@ -55,8 +60,13 @@ def secret_state(job: DynamicJob) -> dict[str, bool]:
             template.parameters_schema if template else None, job.parameters
         ).items()
     }
-    state["notifications.slack_webhook"] = bool(
-        (job.notifications or {}).get("slack_webhook")
+    state.update(
+        {
+            f"notifications.{path}": is_set
+            for path, is_set in secrets.secret_state(
+                NOTIFICATION_SCHEMA, job.notifications or {}
+            ).items()
+        }
     )
     return state
 

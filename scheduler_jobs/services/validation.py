@@ -28,6 +28,7 @@ from scheduler_jobs.spec import JOB_SPEC, Option, error_items, join_key
 # The fields a job's definition holds, as the spec had them at start-up.
 EDITABLE_FIELDS = JOB_SPEC.fields()
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+WEBHOOK_SECRET_MIN_CHARS = 16
 _QUEUE_NAME = re.compile(rf"^[A-Za-z0-9_.\-]{{1,{JOB_SPEC['queue'].max_length}}}$")
 
 
@@ -49,6 +50,9 @@ class JobValues:
 
     instance: DynamicJob | None
     cleaned: dict[str, Any] = field(default_factory=dict)
+    # The incoming value of the group being cleaned, for a member whose rule
+    # reads another (a signing secret stays bound to its webhook's server).
+    group: dict[str, Any] = field(default_factory=dict)
 
     def stored(self, name: str) -> Any:
         """The saved job's value at a dotted name; None for a new job."""
@@ -127,6 +131,7 @@ def clean_group(option: Option, value: Any, job: JobValues) -> dict[str, Any]:
         key: [f"Unknown {option.noun} option."] for key in sorted(set(value) - known)
     }
     cleaned: dict[str, Any] = {}
+    job.group = value
     for child in children:
         given = value[child.key] if child.key in value else JOB_SPEC.default(child.name)
         try:
@@ -300,6 +305,19 @@ def clean_events(option: Option, value: Any, job: JobValues) -> list[str]:
 
 def clean_slack_webhook(option: Option, value: Any, job: JobValues) -> str:
     """The Slack URL in clear: the stored one when its masked form came back."""
+    return clean_secret_url(option, value, job, name="The Slack URL")
+
+
+def clean_webhook_url(option: Option, value: Any, job: JobValues) -> str:
+    """The notification webhook's URL, checked like the Slack URL."""
+    return clean_secret_url(option, value, job, name="The webhook URL")
+
+
+def clean_secret_url(option: Option, value: Any, job: JobValues, *, name: str) -> str:
+    """A URL that is a secret, in clear: the stored one when its mask came back.
+
+    https only (http for allowed local hosts) and never an internal address.
+    """
     webhook = value or ""
     stored = job.stored(option.name) or ""
     if not isinstance(webhook, str):
@@ -311,13 +329,59 @@ def clean_slack_webhook(option: Option, value: Any, job: JobValues) -> str:
     if secrets.SECRET_MASK in webhook:
         raise ValidationError(
             f"The value is masked ({secrets.SECRET_MASK}) but is not the stored "
-            "URL's mask. The Slack URL is a secret: enter the whole new URL; the "
+            f"URL's mask. {name} is a secret: enter the whole new URL; the "
             "stored one is kept only when its masked form comes back unchanged."
         )
     error = webhook_url_error(webhook) if webhook else None
     if error:
         raise ValidationError(error)
     return webhook
+
+
+def clean_webhook_secret(option: Option, value: Any, job: JobValues) -> str:
+    """The webhook's signing secret in clear; the mask keeps the stored one.
+
+    A kept secret stays with the server it was given for: when the webhook URL
+    moves to another origin (scheme, host, port), the secret must be given
+    again (or cleared), as a webhook job's signing secret must.
+    """
+    secret = value or ""
+    if not isinstance(secret, str):
+        raise ValidationError(option.refusal())
+    stored = secrets.unseal_value(job.stored(option.name) or "")
+    if secret == secrets.SECRET_MASK or secrets.is_sealed(secret):
+        kept = stored if secret == secrets.SECRET_MASK else secrets.unseal_value(secret)
+        if not kept:
+            raise ValidationError(
+                f"The value is masked ({secrets.SECRET_MASK}) but no secret is "
+                "stored here to keep; enter the real value or leave it empty."
+            )
+        if _webhook_moved(job):
+            raise ValidationError(
+                "The webhook now points to another server; enter this secret "
+                "again (or clear it) so the stored one is not sent there."
+            )
+        return kept
+    secret = secret.strip()
+    if _CONTROL.search(secret) or len(secret) > option.max_length:
+        raise ValidationError(
+            f"At most {option.max_length} characters, without control characters."
+        )
+    if secret and len(secret) < WEBHOOK_SECRET_MIN_CHARS:
+        raise ValidationError(
+            f"At least {WEBHOOK_SECRET_MIN_CHARS} characters, so it cannot be guessed."
+        )
+    return secret
+
+
+def _webhook_moved(job: JobValues) -> bool:
+    """Whether the incoming webhook URL goes to another origin than the stored."""
+    stored = secrets.unseal_value(job.stored("notifications.webhook_url") or "")
+    incoming = job.group.get("webhook_url", stored) if job.group else stored
+    if secrets.is_sealed(incoming):
+        incoming = secrets.unseal_value(incoming)
+    moved = secrets.origin(incoming) != secrets.origin(stored)
+    return bool(stored) and bool(incoming) and moved
 
 
 def webhook_url_error(url: Any) -> str | None:

@@ -224,7 +224,7 @@ def test_slack_webhook_is_masked_and_kept_when_sent_back_masked():
         user=SYSTEM,
         data=job_data(
             notifications={
-                "slack_webhook": "https://hooks.slack.com/services/T0/B0/secret",
+                "slack_webhook": "https://hooks.slack.com/services/T0/B0/xoxSlackPath",
                 "on": ["failure"],
             }
         ),
@@ -239,8 +239,8 @@ def test_slack_webhook_is_masked_and_kept_when_sent_back_masked():
     )
     stored = job.notifications["slack_webhook"]
     assert stored.startswith(secrets.SEALED_PREFIX)
-    assert secrets.unseal_value(stored).endswith("/T0/B0/secret")
-    assert "secret" not in str(
+    assert secrets.unseal_value(stored).endswith("/T0/B0/xoxSlackPath")
+    assert "xoxSlackPath" not in str(
         AuditEntry.objects.values_list("changes", flat=True)[::1]
     )
 

@@ -137,7 +137,9 @@ def test_every_option_with_a_form_field_places_its_errors_there():
 
 def test_the_secret_marks_are_what_sealing_and_masking_read():
     assert NOTIFICATION_SCHEMA["properties"] == {
-        "slack_webhook": {"type": "string", "writeOnly": True}
+        "slack_webhook": {"type": "string", "writeOnly": True},
+        "webhook_url": {"type": "string", "writeOnly": True},
+        "webhook_secret": {"type": "string", "writeOnly": True},
     }
 
 
