@@ -13,18 +13,12 @@ from rest_framework import exceptions, routers
 
 from audit.api import AuditEntryViewSet
 from config.rest import IsStaff, api_not_found
-from executions.api import JobExecutionViewSet, MetricsView
+from executions.api import JobExecutionViewSet, MetricsView, WatchEventViewSet
 from job_templates.api import JobTemplateViewSet
 from scheduler_jobs.api import (
     DynamicJobViewSet,
     JobApprovalViewSet,
     SchedulePreviewView,
-)
-from scheduler_jobs.api_timeplan import (
-    BlackoutWindowViewSet,
-    CalendarViewSet,
-    MaintenancePauseView,
-    SimulateView,
 )
 
 
@@ -63,20 +57,13 @@ router.register("executions", JobExecutionViewSet, basename="jobexecution")
 router.register("job-templates", JobTemplateViewSet, basename="jobtemplate")
 router.register("audit", AuditEntryViewSet, basename="auditentry")
 router.register("approvals", JobApprovalViewSet, basename="jobapproval")
-router.register("calendars", CalendarViewSet, basename="calendar")
-router.register("blackout-windows", BlackoutWindowViewSet, basename="blackoutwindow")
+router.register("watch-events", WatchEventViewSet, basename="watchevent")
 
 urlpatterns = [
     re_path(
         r"^schedule-preview/?$", SchedulePreviewView.as_view(), name="schedule-preview"
     ),
     re_path(r"^metrics/?$", MetricsView.as_view(), name="api-metrics"),
-    re_path(
-        r"^maintenance-pause/?$",
-        MaintenancePauseView.as_view(),
-        name="maintenance-pause",
-    ),
-    re_path(r"^simulate/?$", SimulateView.as_view(), name="simulate"),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
     re_path(
         r"^docs/?$",

@@ -1,4 +1,5 @@
-"""REST API for executions: list, detail, cancel, and the dashboard's metrics."""
+"""REST API for executions: list, detail, cancel, the dashboard's metrics, and
+the watch's events (late, missed, slow and too-fast runs)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, viewsets
+from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,9 +22,9 @@ from config.rest import (
     check_throttle,
     permission,
 )
-from executions import services
+from executions import services, watch
 from executions.filters import JobExecutionFilter
-from executions.models import JobExecution
+from executions.models import JobExecution, WatchEvent
 from executions.selectors import dashboard_metrics, parse_window
 from executions.serializers import (
     LIST_COLUMNS,
@@ -114,3 +115,61 @@ class MetricsView(APIView):
         except ValueError as exc:
             raise exceptions.ValidationError({"window": [str(exc)]}) from exc
         return Response(MetricsSerializer(dashboard_metrics(window=window)).data)
+
+
+class WatchEventSerializer(serializers.ModelSerializer):
+    kind_label = serializers.CharField(source="get_kind_display", read_only=True)
+
+    class Meta:
+        model = WatchEvent
+        fields = [
+            "id",
+            "job",
+            "kind",
+            "kind_label",
+            "slot",
+            "execution",
+            "detail",
+            "created_at",
+            "alerted_at",
+        ]
+        read_only_fields = fields
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Late, missed, slow and too-fast runs, newest first",
+        parameters=[
+            OpenApiParameter("job", OpenApiTypes.INT, description="One job's events."),
+            OpenApiParameter(
+                "kind",
+                OpenApiTypes.STR,
+                enum=WatchEvent.Kind.values,
+                description="Only events of this kind.",
+            ),
+        ],
+    )
+)
+class WatchEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """What the watch noticed; for those who may see executions."""
+
+    serializer_class = WatchEventSerializer
+    permission_classes = [IsStaff]
+    pagination_class = NewestFirstCursorPagination
+    queryset = WatchEvent.objects.none()  # the schema's model; rows come below
+
+    def get_queryset(self):
+        job, kind = (
+            self.request.query_params.get("job"),
+            self.request.query_params.get("kind"),
+        )
+        errors = {}
+        if job and not (job.isascii() and job.isdigit() and len(job) <= 18):
+            errors["job"] = ["Must be a job's id (a whole number)."]
+        if kind and kind not in WatchEvent.Kind.values:
+            errors["kind"] = [f"Must be one of: {', '.join(WatchEvent.Kind.values)}."]
+        if errors:
+            raise exceptions.ValidationError(errors)
+        return watch.watch_events(
+            user=self.request.user, job_id=int(job) if job else None, kind=kind
+        )

@@ -12,6 +12,7 @@ from scheduler_jobs import services as job_services
 from scheduler_jobs.access import SYSTEM, AccessDenied
 from scheduler_jobs.forms.options import options_fieldsets
 from scheduler_jobs.models import DynamicJob
+from tests.api.conftest import token_client
 from tests.conftest import staff_with
 
 pytestmark = pytest.mark.django_db
@@ -369,3 +370,71 @@ def test_who_may_see_runs_may_see_watch_events(django_user_model, settings):
     )
     with pytest.raises(AccessDenied):
         watch.watch_events(user=stranger)
+
+
+def test_the_api_lists_a_jobs_watch_events(django_user_model, settings):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 10
+    job = make_job(every=3600)
+    other = make_job("other", every=3600)
+    watch.watch_pass(T0 + timedelta(seconds=20))
+    viewer = staff_with(
+        django_user_model,
+        "viewer",
+        "scheduler_jobs.view_dynamicjob",
+        "executions.view_jobexecution",
+    )
+    api = token_client(viewer)
+    body = api.get(f"/api/v1/watch-events/?job={job.pk}").json()
+    [late] = body["results"]
+    assert late["job"] == job.pk
+    assert late["kind"] == "late"
+    assert late["kind_label"] == "Late start"
+    assert late["slot"].startswith("2026-07-01T12:00:00")
+    assert "has not dispatched it" in late["detail"]
+    everything = api.get("/api/v1/watch-events/?kind=late").json()["results"]
+    assert {e["job"] for e in everything} == {job.pk, other.pk}
+    assert api.get("/api/v1/watch-events/?kind=slow").json()["results"] == []
+
+
+def test_the_api_refuses_bad_filters_and_who_may_not_see_runs(django_user_model):
+    viewer = staff_with(
+        django_user_model,
+        "viewer",
+        "scheduler_jobs.view_dynamicjob",
+        "executions.view_jobexecution",
+    )
+    api = token_client(viewer)
+    response = api.get("/api/v1/watch-events/?kind=sideways&job=x1")
+    assert response.status_code == 400
+    assert set(response.json()) >= {"kind", "job"}
+    stranger = staff_with(
+        django_user_model, "stranger", "scheduler_jobs.view_dynamicjob"
+    )
+    assert token_client(stranger).get("/api/v1/watch-events/").status_code == 403
+
+
+def test_the_job_page_shows_its_watch_events_to_who_may_see_runs(
+    client, django_user_model, settings
+):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 10
+    job = make_job(every=3600)
+    watch.watch_pass(T0 + timedelta(seconds=20))
+    page = f"/admin/scheduler_jobs/dynamicjob/{job.pk}/change/"
+    client.force_login(
+        staff_with(
+            django_user_model,
+            "viewer",
+            "scheduler_jobs.view_dynamicjob",
+            "executions.view_jobexecution",
+        )
+    )
+    html = client.get(page).content.decode()
+    assert "Late, missed and slow runs" in html
+    assert "Late start" in html
+    assert "has not dispatched it" in html
+    client.force_login(
+        staff_with(django_user_model, "jobs-only", "scheduler_jobs.view_dynamicjob")
+    )
+    response = client.get(page)
+    assert response.status_code == 200
+    assert "Late, missed and slow runs" not in response.content.decode()

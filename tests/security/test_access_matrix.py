@@ -222,6 +222,11 @@ def api_metrics(w: World, tmp: Any) -> bool:
     return w.api.get("/api/v1/metrics/").status_code == 200
 
 
+def api_watch_events(w: World, tmp: Any) -> bool:
+    response = w.api.get(f"/api/v1/watch-events/?job={w.job.pk}")
+    return response.status_code == 200
+
+
 def api_cancel(w: World, tmp: Any) -> bool:
     execution = w.execution()
     w.api.post(f"/api/v1/executions/{execution.pk}/cancel/", format="json")
@@ -502,6 +507,7 @@ PROBES: dict[tuple[str, Action], Probe] = {
     ("api execution", A.VIEW_EXECUTIONS): api_view_execution,
     ("api execution list", A.VIEW_EXECUTIONS): api_list_executions,
     ("api metrics", A.VIEW_EXECUTIONS): api_metrics,
+    ("api watch events", A.VIEW_EXECUTIONS): api_watch_events,
     ("api", A.CANCEL): api_cancel,
     ("admin page", A.VIEW): page_view,
     ("admin page", A.ADD): page_add,
@@ -633,6 +639,7 @@ ENTRY_POINTS = {
     "url:dynamicjob-detail": "probe: api view/change/enable/disable/delete",
     "url:dynamicjob-run": "probe: api run, run with overrides",
     "url:dynamicjob-executions": "probe: api job history",
+    "url:watchevent-list": "probe: api watch events",
     "url:jobexecution-list": "probe: api execution list",
     "url:jobexecution-detail": "probe: api execution",
     "url:jobexecution-cancel": "probe: api cancel",
@@ -655,14 +662,6 @@ ENTRY_POINTS = {
     "url:jobapproval-detail": "view: one proposal",
     "url:jobapproval-approve": "probe: api approve",
     "url:jobapproval-reject": "probe: test_who_may_reject_a_change",
-    # Calendars, windows, pause, simulator: tests/api/test_timeplan_api.py
-    "url:calendar-list": "calendar view/add rights",
-    "url:calendar-detail": "calendar view/change/delete rights",
-    "url:calendar-days": "calendar view right",
-    "url:blackoutwindow-list": "window view/add rights",
-    "url:blackoutwindow-detail": "window view/change/delete rights",
-    "url:maintenance-pause": "any staff reads; pausing and resuming need the right",
-    "url:simulate": "view jobs; reads only",
     # admin URLs of the project's own
     "admin:scheduler_jobs_dynamicjob_run": "probe: admin page run",
     "admin:scheduler_jobs_dynamicjob_toggle": "probe: admin page enable/disable",
@@ -676,7 +675,6 @@ ENTRY_POINTS = {
     "admin:executions_jobexecution_logs": (
         "view executions (tests/executions/test_live_logs.py)"
     ),
-    "admin:scheduler_jobs_simulate": "view jobs (tests/admin/test_timeplan_admin.py)",
     "admin:executions_jobexecution_download": (
         "view executions + the template's model permissions (tests/executions/"
         "test_downloads.py)"
