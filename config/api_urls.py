@@ -20,6 +20,12 @@ from scheduler_jobs.api import (
     JobApprovalViewSet,
     SchedulePreviewView,
 )
+from scheduler_jobs.api_timeplan import (
+    BlackoutWindowViewSet,
+    CalendarViewSet,
+    MaintenancePauseView,
+    SimulateView,
+)
 
 
 class ApiRootView(routers.APIRootView):
@@ -58,12 +64,20 @@ router.register("job-templates", JobTemplateViewSet, basename="jobtemplate")
 router.register("audit", AuditEntryViewSet, basename="auditentry")
 router.register("approvals", JobApprovalViewSet, basename="jobapproval")
 router.register("watch-events", WatchEventViewSet, basename="watchevent")
+router.register("calendars", CalendarViewSet, basename="calendar")
+router.register("blackout-windows", BlackoutWindowViewSet, basename="blackoutwindow")
 
 urlpatterns = [
     re_path(
         r"^schedule-preview/?$", SchedulePreviewView.as_view(), name="schedule-preview"
     ),
     re_path(r"^metrics/?$", MetricsView.as_view(), name="api-metrics"),
+    re_path(
+        r"^maintenance-pause/?$",
+        MaintenancePauseView.as_view(),
+        name="maintenance-pause",
+    ),
+    re_path(r"^simulate/?$", SimulateView.as_view(), name="simulate"),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
     re_path(
         r"^docs/?$",

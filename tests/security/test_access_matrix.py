@@ -662,6 +662,14 @@ ENTRY_POINTS = {
     "url:jobapproval-detail": "view: one proposal",
     "url:jobapproval-approve": "probe: api approve",
     "url:jobapproval-reject": "probe: test_who_may_reject_a_change",
+    # Calendars, windows, pause, simulator: tests/api/test_timeplan_api.py
+    "url:calendar-list": "calendar view/add rights",
+    "url:calendar-detail": "calendar view/change/delete rights",
+    "url:calendar-days": "calendar view right",
+    "url:blackoutwindow-list": "window view/add rights",
+    "url:blackoutwindow-detail": "window view/change/delete rights",
+    "url:maintenance-pause": "any staff reads; pausing and resuming need the right",
+    "url:simulate": "view jobs; reads only",
     # admin URLs of the project's own
     "admin:scheduler_jobs_dynamicjob_run": "probe: admin page run",
     "admin:scheduler_jobs_dynamicjob_toggle": "probe: admin page enable/disable",
@@ -675,6 +683,7 @@ ENTRY_POINTS = {
     "admin:executions_jobexecution_logs": (
         "view executions (tests/executions/test_live_logs.py)"
     ),
+    "admin:scheduler_jobs_simulate": "view jobs (tests/admin/test_timeplan_admin.py)",
     "admin:executions_jobexecution_download": (
         "view executions + the template's model permissions (tests/executions/"
         "test_downloads.py)"
