@@ -44,6 +44,7 @@ from scheduler_jobs.schedules import (
     validate_timezone,
 )
 from scheduler_jobs.schedules.plan import (
+    DEFERRED,
     RUNS,
     SKIPPED,
     CalendarRule,
@@ -147,9 +148,8 @@ def first_run_for(
 ) -> datetime | None:
     """A new or re-enabled job's first run: the schedule judged by today's rules."""
     job = JobRef(job_name, job_id, category_of(template_type))
-    return schedule_from_json(schedule).first_run(
-        now or timezone.now(), rules=time_rules(), job=job
-    )
+    now = now or timezone.now()
+    return schedule_from_json(schedule).first_run(now, rules=time_rules(now), job=job)
 
 
 # Calendars -----------------------------------------------------------------------
@@ -650,7 +650,7 @@ def slot_preview(
     slots: list[Slot] = []
     runs = 0
     for slot in islice(
-        parsed.plan(after, rules=time_rules(), job=job), n + PREVIEW_EXTRA_SLOTS
+        parsed.plan(after, rules=time_rules(after), job=job), n + PREVIEW_EXTRA_SLOTS
     ):
         slots.append(slot)
         runs += slot.runs
@@ -897,6 +897,7 @@ def _user(actor: Any) -> Any:
 
 
 __all__ = [
+    "DEFERRED",
     "RUNS",
     "SKIPPED",
     "SimulatedJob",
