@@ -6,8 +6,9 @@ runs, so the three can never disagree about what an expression means.
 Reading rules (cronie's, with one extension):
 
 * `a-a` is the single value a; `*` is the whole field; `a-b/s` and `*/s` step
-  through the range; names (`jan`, `mon`) work in values and ranges; `7` and `0`
-  are both Sunday; `@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`,
+  through the range; names (`jan`, `mon`, and the full English names
+  `january`, `friday`, any case) work in values and ranges; `7` and `0` are
+  both Sunday; `@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`,
   `@midnight` and `@hourly` stand for their five fields.
 * A field "starts with `*`" when its first character is `*` (`*`, `*/2`, `*,5`).
   Day-of-month and day-of-week must both match when either of them starts with
@@ -35,11 +36,19 @@ MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-MONTHS = ("jan", "feb", "mar", "apr", "may", "jun")
-MONTHS += ("jul", "aug", "sep", "oct", "nov", "dec")
-MONTH_NAMES = {name: i for i, name in enumerate(MONTHS, start=1)}
-DAY_NAMES = {
-    name: i for i, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))
+MONTHS = ("january", "february", "march", "april", "may", "june", "july")
+MONTHS += ("august", "september", "october", "november", "december")
+DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday")
+DAYS += ("saturday",)
+# Three-letter names as cron has them, and the full English names, any case.
+MONTH_NAMES = {name[:3]: i for i, name in enumerate(MONTHS, start=1)}
+MONTH_NAMES |= {name: i for i, name in enumerate(MONTHS, start=1)}
+DAY_NAMES = {name[:3]: i for i, name in enumerate(DAYS)}
+DAY_NAMES |= {name: i for i, name in enumerate(DAYS)}
+NAME_FORMS = {
+    "month": "month: use 1-12, jan-dec or january-december (any case)",
+    "day-of-week": "day: use 0-7 (0 and 7 are Sunday), sun-sat or sunday-saturday "
+    "(any case)",
 }
 _ITEM = re.compile(r"^(?P<range>\*|[^/]+)(?:/(?P<step>.*))?$")
 _DIGITS = re.compile(r"^[0-9]{1,4}$")
@@ -129,6 +138,10 @@ def _parse_value(text: str, kind: FieldKind) -> int:
     # ASCII only: str.isdigit() also accepts digits such as "٣" that cron
     # implementations do not.
     if not _DIGITS.match(text):
+        if kind.names and text.isalpha():
+            raise ValueError(
+                f"{kind.name} field: {text!r} is not a {NAME_FORMS[kind.name]}"
+            )
         raise ValueError(f"{kind.name} field: {text!r} is not a number")
     value = int(text)
     if not kind.low <= value <= kind.high:
