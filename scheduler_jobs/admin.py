@@ -489,10 +489,13 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
     ):
         form = context.get("adminform").form if context.get("adminform") else None
         if form is not None and getattr(form, "conflict", None) is not None:
-            context["conflict"] = form.conflict
+            context["conflict_rows"] = form.conflict_rows()
+            # Who saved last: the change the user's edit met.
             context["conflict_entries"] = AuditEntry.objects.filter(
-                target_type=DynamicJob._meta.label_lower, target_id=str(obj.pk)
-            ).order_by("-created_at", "-id")[:3]
+                target_type=DynamicJob._meta.label_lower,
+                target_id=str(obj.pk),
+                action__in=["update", "enable", "disable", "approve"],
+            ).order_by("-created_at", "-id")[:1]
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_readonly_fields(self, request, obj=None):
@@ -508,6 +511,14 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
             )
             return HttpResponseRedirect(
                 reverse("admin:scheduler_jobs_dynamicjob_change", args=[obj.pk])
+            )
+        merged = getattr(obj, "merged_fields", None)
+        if merged:
+            self.message_user(
+                request,
+                "Someone else changed this job while you were editing it; their "
+                f"changes are kept: {', '.join(merged)}.",
+                messages.INFO,
             )
         return super().response_change(request, obj)
 

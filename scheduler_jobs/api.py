@@ -153,20 +153,39 @@ class DynamicJobViewSet(viewsets.ModelViewSet):
         return Response(self.get_serializer(job).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args, **kwargs) -> Response:
+        """PUT is strict (a stale version is 409); PATCH merges a stale one.
+
+        A PATCH made on an older version is merged with what was saved since:
+        the fields it sends are applied unless someone else changed them too,
+        to another value; then it is 409 with `conflicts` (services.merge). A
+        PUT replaces the whole job, so it cannot tell what its sender meant to
+        change and stays strict.
+        """
         partial = kwargs.pop("partial", False)
         job = self.get_object()
         serializer = self.get_serializer(job, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        updated = services.job_update(
-            job=job,
-            user=request.user,
-            data=_editable(serializer.validated_data),
-            expected_version=serializer.validated_data["version"],
-            request=request,
-            source="api",
-            comment=serializer.validated_data.get("comment", ""),
-            when_valid=self._throttle_writes,
-        )
+        try:
+            updated = services.job_update(
+                job=job,
+                user=request.user,
+                data=_editable(serializer.validated_data),
+                expected_version=serializer.validated_data["version"],
+                request=request,
+                source="api",
+                comment=serializer.validated_data.get("comment", ""),
+                when_valid=self._throttle_writes,
+                merge=services.Merge() if partial else None,
+            )
+        except services.MergeConflict as exc:
+            return Response(
+                {
+                    "detail": str(exc),
+                    "current_version": exc.current_version,
+                    "conflicts": [conflict.as_dict() for conflict in exc.conflicts],
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
         return self._job_response(updated)
 
     def _throttle_writes(self) -> None:

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 
 from scheduler_jobs import spec
 from scheduler_jobs.schedules import schedule_from_json
@@ -109,6 +110,10 @@ class DynamicJob(models.Model):
             models.CheckConstraint(
                 condition=models.Q(version__gte=1), name="dynamic_jobs_version_positive"
             ),
+            # "Backup" and "backup" would be one job to a reader.
+            models.UniqueConstraint(
+                Lower("name"), name="dynamic_jobs_name_unique_any_case"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -151,6 +156,10 @@ class JobVersion(models.Model):
     )
     number = models.PositiveIntegerField()
     definition = models.JSONField()
+    # The job's optimistic-lock version once this definition was saved: what a
+    # change made on an older lock version is merged against (services.merge).
+    # Empty for versions saved before it was kept.
+    job_version = models.PositiveIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

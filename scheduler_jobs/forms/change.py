@@ -13,7 +13,16 @@ from scheduler_jobs.forms.options import OptionsFieldsMixin, options_initial
 from scheduler_jobs.forms.parameters import parameters_field
 from scheduler_jobs.forms.schedule import ScheduleFieldsMixin, schedule_initial
 from scheduler_jobs.models import DynamicJob
-from scheduler_jobs.services import masked_job_parameters
+from scheduler_jobs.services import Merge, masked_job_parameters
+from scheduler_jobs.services.merge import MINE, THEIRS
+
+# Radios named "merge_choice:<field>" carry the user's choice per conflict.
+CHOICE_PREFIX = "merge_choice:"
+CONFLICT_MESSAGE = (
+    "Not saved: someone else changed this job while you were editing it, and "
+    "changed some of the same fields. Their other changes are kept. For each "
+    "field below, choose which value to keep, then save again."
+)
 
 
 class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelForm):
@@ -24,7 +33,12 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
     with everything the user typed still in the form.
     """
 
+    # The version the form was loaded from: the base a save on an older
+    # version is merged against (services.merge), with the enabled state shown.
     version = forms.IntegerField(widget=forms.HiddenInput)
+    base_enabled = forms.CharField(required=False, widget=forms.HiddenInput)
+    # The version whose conflicts the user was shown and chose for.
+    seen_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
     change_comment = forms.CharField(
         label="Why this change",
         required=False,
@@ -51,6 +65,7 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
                 **options_initial(instance),
                 "parameters": masked_job_parameters(instance),
                 "version": instance.version,
+                "base_enabled": "1" if instance.enabled else "0",
             }
             kwargs["initial"] = {**initial, **(kwargs.get("initial") or {})}
         super().__init__(*args, **kwargs)
@@ -84,7 +99,7 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
         }
 
     def clean(self) -> dict[str, Any]:
-        from scheduler_jobs.services import VersionConflict, job_update
+        from scheduler_jobs.services import MergeConflict, VersionConflict, job_update
 
         cleaned = super().clean()
         if self.errors:
@@ -103,17 +118,19 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
                 request=self.request,
                 source="admin",
                 comment=cleaned.get("change_comment") or "",
+                merge=self.merge_request(),
             )
-        except VersionConflict as exc:
+        except MergeConflict as exc:
             self.conflict = exc
-            # Keep what the user typed; the next save knowingly overwrites.
+            # The base stays the version the form was loaded from; the choices
+            # made now are for what is stored now.
             self.data = self.data.copy()
-            self.data[self.add_prefix("version")] = str(exc.current_version)
+            self.data[self.add_prefix("seen_version")] = str(exc.current_version)
+            raise ValidationError(CONFLICT_MESSAGE, code="merge_conflict") from exc
+        except VersionConflict as exc:
             raise ValidationError(
-                "Someone else saved this job while you were editing it (it is now "
-                f"version {exc.current_version}). Your changes are kept below and were "
-                "NOT saved. Compare with the current job (open it in a new tab), then "
-                "save again to overwrite it with what you see here.",
+                "Someone saved this job at the same moment. Nothing was saved; "
+                "save again and your changes are merged with theirs.",
                 code="version_conflict",
             ) from exc
         except ValidationError as exc:
@@ -122,6 +139,37 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
         self.instance = job
         self.saved = True
         return cleaned
+
+    def merge_request(self) -> Merge:
+        """The base's enabled state and the choices made on a conflict shown."""
+        base_enabled = self.cleaned_data.get("base_enabled")
+        prefix = self.add_prefix(CHOICE_PREFIX)
+        return Merge(
+            enabled={"1": True, "0": False}.get(base_enabled or ""),
+            choices={
+                key[len(prefix) :]: value
+                for key, value in self.data.items()
+                if key.startswith(prefix) and value in (MINE, THEIRS)
+            },
+            choices_version=self.cleaned_data.get("seen_version"),
+        )
+
+    def conflict_rows(self) -> list[dict[str, Any]]:
+        """Each conflicting field once, with both values and the radio's name."""
+        if self.conflict is None:
+            return []
+        prefix = self.add_prefix(CHOICE_PREFIX)
+        return [
+            {
+                "label": conflict.label,
+                "name": prefix + conflict.key,
+                "id": "merge-" + conflict.key.replace(".", "-"),
+                "yours": conflict.yours_text,
+                "theirs": conflict.theirs_text,
+                "chosen": self.data.get(prefix + conflict.key, ""),
+            }
+            for conflict in self.conflict.conflicts
+        ]
 
     def _post_clean(self) -> None:
         # Model validation is the service's job (see clean()).

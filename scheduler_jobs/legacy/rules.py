@@ -351,7 +351,7 @@ def _compare_with_existing(entry: PlanEntry) -> None:
     """Refuse a name taken by another job; note drift from the migrated one."""
     existing = entry.job
     if existing is None:
-        clash = DynamicJob.objects.filter(name=entry.data["name"]).first()
+        clash = DynamicJob.objects.filter(name__iexact=entry.data["name"]).first()
         if clash is not None:
             raise Unmappable(
                 f"a dynamic job named {clash.name!r} (#{clash.pk}) already exists "

@@ -17,6 +17,7 @@ from scheduler_jobs.services.approvals import (
     pending_for,
 )
 from scheduler_jobs.services.lifecycle import (
+    Merge,
     VersionConflict,
     job_create,
     job_delete,
@@ -31,6 +32,7 @@ from scheduler_jobs.services.masking import (
     masked_notifications,
     masked_view,
 )
+from scheduler_jobs.services.merge import MergeConflict
 from scheduler_jobs.services.quota import QuotaExceeded
 from scheduler_jobs.services.validation import (
     job_as_dict,
@@ -40,6 +42,8 @@ from scheduler_jobs.services.validation import (
 from scheduler_jobs.services.versions import definition_diff
 
 __all__ = [
+    "Merge",
+    "MergeConflict",
     "QuotaExceeded",
     "VersionConflict",
     "approval_decide",

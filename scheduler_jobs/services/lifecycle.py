@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -15,20 +16,15 @@ from scheduler_jobs.access import Action, authorize, job_definition
 from scheduler_jobs.models import DynamicJob, JobVersion
 from scheduler_jobs.services.approvals import approval_propose, approval_reason
 from scheduler_jobs.services.masking import changed_secrets, masked_view
+from scheduler_jobs.services.merge import (
+    VersionConflict,
+    base_of,
+    changed_since,
+    job_merge,
+)
 from scheduler_jobs.services.quota import check_quota, lock_job_creation
 from scheduler_jobs.services.validation import job_as_dict, job_clean
 from scheduler_jobs.services.versions import version_record
-
-
-class VersionConflict(Exception):
-    """The job changed since the client read it (optimistic locking)."""
-
-    def __init__(self, current_version: int) -> None:
-        super().__init__(
-            f"This job was changed by someone else (now version {current_version}). "
-            "Reload it and apply your change again."
-        )
-        self.current_version = current_version
 
 
 def first_run_at(schedule: dict[str, Any], now=None, *, job: Any = None):
@@ -105,11 +101,28 @@ def _save_new(job: DynamicJob) -> None:
         with transaction.atomic():
             job.save()
     except IntegrityError as exc:
-        if DynamicJob.objects.filter(name=job.name).exists():
-            raise ValidationError(
-                {"name": ["A job with this name already exists."]}
-            ) from exc
+        taken = name_taken(job.name)
+        if taken is not None:
+            raise taken from exc
         raise
+
+
+def name_taken(name: str, *, exclude: int | None = None) -> ValidationError | None:
+    """The error for a name another job has, in any case ("Backup", "backup")."""
+    other = DynamicJob.objects.filter(name__iexact=name).exclude(pk=exclude).first()
+    if other is None:
+        return None
+    same = other.name == name
+    return ValidationError(
+        {
+            "name": [
+                "A job with this name already exists."
+                if same
+                else f"A job named “{other.name}” already exists; names differ "
+                "by more than upper and lower case."
+            ]
+        }
+    )
 
 
 def job_update(
@@ -123,6 +136,7 @@ def job_update(
     origin: str | None = None,
     comment: str = "",
     when_valid: Callable[[], None] | None = None,
+    merge: Merge | None = None,
 ) -> DynamicJob:
     """Apply a (partial) change if `expected_version` is still current; audited.
 
@@ -130,6 +144,10 @@ def job_update(
     person (see approvals) changes nothing yet: the returned job is unchanged and
     `job.pending_approval` holds the proposal. Raises VersionConflict when
     someone saved first, ValidationError on bad input, AccessDenied.
+    With `merge`, a change made on an older version is merged with what was
+    saved since (services.merge): it raises MergeConflict, a VersionConflict
+    naming each field both changed, only when the same field was changed
+    differently; `job.merged_fields` lists the fields kept from the others.
     Only edited fields are written, so the executor's last_run_at/last_status and
     the dispatcher's next_run_at are never overwritten with stale values.
     `when_valid` runs once the change is valid, as in job_create.
@@ -138,8 +156,11 @@ def job_update(
     current.pending_approval = None
     action = _update_action(data, current)
     authorize(user, action)
+    merged_from: list[str] = []
     if current.version != expected_version:
-        raise VersionConflict(current.version)
+        if merge is None or expected_version > current.version:
+            raise VersionConflict(current.version)
+        data, merged_from = _merged(current, data, expected_version, merge)
     if action is Action.ENABLE and current.definition_version == 0:
         raise ValidationError({"enabled": [AWAITING_APPROVAL]})
     before = job_as_dict(current)
@@ -154,7 +175,7 @@ def job_update(
         current, cleaned, user=user, source=source, comment=comment, request=request
     ):
         return current
-    return _write_update(
+    updated = _write_update(
         current,
         cleaned,
         changed,
@@ -165,6 +186,32 @@ def job_update(
         origin=origin or source,
         comment=comment,
     )
+    updated.merged_fields = merged_from
+    return updated
+
+
+@dataclass(frozen=True)
+class Merge:
+    """How to merge a change made on an older version (see services.merge).
+
+    `enabled` is the enabled state the user's form was loaded with, when the
+    face knows it; `choices` settle the conflicts shown for `choices_version`,
+    and are ignored once the job changed again (the user has not seen that).
+    """
+
+    enabled: bool | None = None
+    choices: dict[str, str] = field(default_factory=dict)
+    choices_version: int | None = None
+
+
+def _merged(
+    current: DynamicJob, data: dict[str, Any], base_version: int, merge: Merge
+) -> tuple[dict[str, Any], list[str]]:
+    """The merged change and the labels of the fields others changed meanwhile."""
+    base = base_of(current, base_version, enabled=merge.enabled)
+    choices = merge.choices if merge.choices_version == current.version else {}
+    merged = job_merge(current=current, base=base, data=data, choices=choices)
+    return merged, changed_since(base, current)
 
 
 def _held_for_approval(
@@ -272,9 +319,10 @@ def _write_update(
                     pk=current.pk, version=current.version
                 ).update(**updates, version=F("version") + 1, updated_at=timezone.now())
         except IntegrityError as exc:
-            raise ValidationError(
-                {"name": ["A job with this name already exists."]}
-            ) from exc
+            taken = name_taken(cleaned["name"], exclude=current.pk)
+            if taken is None:
+                raise
+            raise taken from exc
         if rows == 0:
             latest = DynamicJob.objects.filter(pk=current.pk).values_list(
                 "version", flat=True
@@ -425,7 +473,7 @@ def job_duplicate(
     authorize(user, Action.VIEW)
     base = f"{job.name} (copy)"
     name, n = base, 1
-    while DynamicJob.objects.filter(name=name).exists():
+    while DynamicJob.objects.filter(name__iexact=name).exists():
         n += 1
         name = f"{job.name} (copy {n})"
     data = job_as_dict(job) | {"name": name[:200], "enabled": False}

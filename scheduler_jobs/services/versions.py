@@ -40,6 +40,7 @@ def version_record(
         job=job,
         number=job.definition_version,
         definition=definition_of(job_as_dict(job)),
+        job_version=job.version,
         created_by=author,
         created_by_repr=author_repr[:150],
         source=ORIGINS.get(origin, JobVersion.Source.OTHER),

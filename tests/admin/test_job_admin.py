@@ -286,33 +286,41 @@ def test_change_form_shows_service_errors_inline_and_saves_nothing(editor_client
     assert job.version == 1
 
 
-def test_version_conflict_keeps_what_was_typed_and_the_next_save_wins(
+def test_version_conflict_keeps_what_was_typed_and_asks_before_overwriting(
     editor_client, superuser
 ):
+    # A job whose versions predate merging: every field the form changes
+    # against the stored job is a question, never a silent overwrite.
     job = cron_job(name="shared")
     # Someone else saves first.
     job_update(
         job=job, user=superuser, data={"description": "theirs"}, expected_version=1
     )
-    response = editor_client.post(
-        change_url(job), change_form_data(job, description="mine", cron="45 5 * * *")
-    )
+    form = change_form_data(job, description="mine", cron="45 5 * * *")
+    response = editor_client.post(change_url(job), form)
     html = response.content.decode()
     assert response.status_code == 200
-    assert "changed by someone else" in html
+    assert "changed some of the same fields" in html
     assert "root" in html  # who changed it
-    assert "mine" in html
+    assert "Keep mine: <strong>mine</strong>" in html
+    assert "Take theirs: <strong>theirs</strong>" in html
     assert 'value="45 5 * * *"' in html
-    assert 'name="version" value="2"' in html
+    assert 'name="seen_version" value="2"' in html
     job.refresh_from_db()
     assert job.description == "theirs"
     response = editor_client.post(
         change_url(job),
-        change_form_data(job, description="mine", cron="45 5 * * *", version="2"),
+        form
+        | {
+            "seen_version": "2",
+            "merge_choice:description": "mine",
+            "merge_choice:schedule": "mine",
+        },
     )
     assert response.status_code == 302
     job.refresh_from_db()
     assert job.description == "mine"
+    assert job.schedule["cron"] == "45 5 * * *"
     assert job.version == 3
 
 
