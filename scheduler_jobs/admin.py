@@ -23,6 +23,7 @@ from audit.admin import RejectNulQueryMixin
 from audit.models import AuditEntry
 from executions import services as execution_services
 from executions.models import JobExecution
+from executions.selectors import HEALTH_LABELS, attach_health
 from job_templates.admin import TemplateFilter
 from job_templates.registry import registry
 from scheduler_jobs import access, services
@@ -104,6 +105,7 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
         "schedule_column",
         "next_run_column",
         "last_run_column",
+        "health_column",
         "enabled_column",
         "row_actions",
     )
@@ -127,8 +129,8 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
     )
 
     class Media:
-        css = {"all": ["scheduler_jobs/admin.css"]}
-        js = ["scheduler_jobs/schedule.js"]
+        css = {"all": ["scheduler_jobs/admin.css", "executions/live.css"]}
+        js = ["scheduler_jobs/schedule.js", "executions/refresh.js"]
 
     # --- permissions ---
 
@@ -241,6 +243,21 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
             "{} {}",
             status_badge(job.last_status),
             relative_time(job.last_run_at, zone_name=job_zone_name(job)),
+        )
+
+    def get_changelist_instance(self, request: HttpRequest):
+        changelist = super().get_changelist_instance(request)
+        # The page's health in one query for all its rows (executions.selectors).
+        attach_health(list(changelist.result_list))
+        return changelist
+
+    @admin.display(description="Health")
+    def health_column(self, job: DynamicJob) -> str:
+        state = getattr(job, "health", "")
+        return format_html(
+            '<span class="ds-health ds-health-{}">{}</span>',
+            state,
+            HEALTH_LABELS.get(state, ""),
         )
 
     @admin.display(description="Enabled", ordering="enabled")
@@ -489,13 +506,10 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
     ):
         form = context.get("adminform").form if context.get("adminform") else None
         if form is not None and getattr(form, "conflict", None) is not None:
-            context["conflict_rows"] = form.conflict_rows()
-            # Who saved last: the change the user's edit met.
+            context["conflict"] = form.conflict
             context["conflict_entries"] = AuditEntry.objects.filter(
-                target_type=DynamicJob._meta.label_lower,
-                target_id=str(obj.pk),
-                action__in=["update", "enable", "disable", "approve"],
-            ).order_by("-created_at", "-id")[:1]
+                target_type=DynamicJob._meta.label_lower, target_id=str(obj.pk)
+            ).order_by("-created_at", "-id")[:3]
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_readonly_fields(self, request, obj=None):
@@ -511,14 +525,6 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
             )
             return HttpResponseRedirect(
                 reverse("admin:scheduler_jobs_dynamicjob_change", args=[obj.pk])
-            )
-        merged = getattr(obj, "merged_fields", None)
-        if merged:
-            self.message_user(
-                request,
-                "Someone else changed this job while you were editing it; their "
-                f"changes are kept: {', '.join(merged)}.",
-                messages.INFO,
             )
         return super().response_change(request, obj)
 
