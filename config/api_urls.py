@@ -13,7 +13,12 @@ from rest_framework import exceptions, routers
 
 from audit.api import AuditEntryViewSet
 from config.rest import IsStaff, api_not_found
-from executions.api import JobExecutionViewSet, MetricsView, WatchEventViewSet
+from executions.api import (
+    IncidentViewSet,
+    JobExecutionViewSet,
+    MetricsView,
+    WatchEventViewSet,
+)
 from job_templates.api import JobTemplateViewSet
 from scheduler_jobs.api import (
     DynamicJobViewSet,
@@ -63,6 +68,7 @@ router.register("executions", JobExecutionViewSet, basename="jobexecution")
 router.register("job-templates", JobTemplateViewSet, basename="jobtemplate")
 router.register("audit", AuditEntryViewSet, basename="auditentry")
 router.register("approvals", JobApprovalViewSet, basename="jobapproval")
+router.register("incidents", IncidentViewSet, basename="incident")
 router.register("watch-events", WatchEventViewSet, basename="watchevent")
 router.register("calendars", CalendarViewSet, basename="calendar")
 router.register("blackout-windows", BlackoutWindowViewSet, basename="blackoutwindow")

@@ -400,3 +400,7 @@ class JobExecutionAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         return HttpResponseRedirect(
             reverse("admin:executions_jobexecution_change", args=[execution.pk])
         )
+
+
+# The Incidents page registers itself with the admin.
+from executions import admin_incidents  # noqa: E402, F401

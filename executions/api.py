@@ -1,14 +1,16 @@
-"""REST API for executions: list, detail, cancel, the dashboard's metrics, and
-the watch's events (late, missed, slow and too-fast runs)."""
+"""REST API for executions: list, detail, cancel, the dashboard's metrics, the
+watch's events (late, missed, slow and too-fast runs) and incidents (list,
+acknowledge, resolve)."""
 
 from __future__ import annotations
 
 import re
 
+from django.db.models import F
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,12 +24,14 @@ from config.rest import (
     check_throttle,
     permission,
 )
-from executions import services, watch
+from executions import incidents, services, watch
 from executions.filters import JobExecutionFilter
-from executions.models import JobExecution, WatchEvent
+from executions.models import Incident, JobExecution, WatchEvent
 from executions.selectors import dashboard_metrics, parse_window
 from executions.serializers import (
     LIST_COLUMNS,
+    IncidentNoteSerializer,
+    IncidentSerializer,
     JobExecutionDetailSerializer,
     JobExecutionSerializer,
     MetricsSerializer,
@@ -173,3 +177,104 @@ class WatchEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return watch.watch_events(
             user=self.request.user, job_id=int(job) if job else None, kind=kind
         )
+
+
+INCIDENT_STATES = {
+    "open": {"resolved_at__isnull": True, "acknowledged_at__isnull": True},
+    "acknowledged": {"resolved_at__isnull": True, "acknowledged_at__isnull": False},
+    "resolved": {"resolved_at__isnull": False},
+}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List incidents, open ones first",
+        parameters=[
+            OpenApiParameter("state", OpenApiTypes.STR, enum=list(INCIDENT_STATES)),
+            OpenApiParameter("job", OpenApiTypes.INT, description="A job's id."),
+        ],
+    ),
+    retrieve=extend_schema(summary="One incident"),
+)
+class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
+    """A job's failures in a row, alerted once; acknowledged or resolved here."""
+
+    serializer_class = IncidentSerializer
+    permission_classes = [
+        IsStaff,
+        permission(*access.MATRIX[access.Action.VIEW_EXECUTIONS]),
+    ]
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        queryset = Incident.objects.select_related(
+            "job", "acknowledged_by", "resolved_by"
+        ).order_by(F("resolved_at").asc(nulls_first=True), "-opened_at", "-id")
+        if self.action != "list":
+            return queryset
+        state = self.request.query_params.get("state") or ""
+        job = self.request.query_params.get("job") or ""
+        errors = {}
+        if state and state not in INCIDENT_STATES:
+            errors["state"] = [f"Must be one of: {', '.join(INCIDENT_STATES)}."]
+        if job and not job.isdigit():
+            errors["job"] = ["Must be a job's id (a whole number)."]
+        if errors:
+            raise exceptions.ValidationError(errors)
+        if state:
+            queryset = queryset.filter(**INCIDENT_STATES[state])
+        if job:
+            queryset = queryset.filter(job_id=int(job))
+        return queryset
+
+    @extend_schema(
+        summary="Acknowledge an open incident (reminders stop)",
+        request=IncidentNoteSerializer,
+        responses={200: IncidentSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[
+            IsStaff,
+            permission(*access.MATRIX[access.Action.ACKNOWLEDGE_INCIDENT]),
+        ],
+    )
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        return self._decide(request, incidents.incident_acknowledge)
+
+    @extend_schema(
+        summary="Resolve an open incident by hand",
+        request=IncidentNoteSerializer,
+        responses={200: IncidentSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[
+            IsStaff,
+            permission(*access.MATRIX[access.Action.RESOLVE_INCIDENT]),
+        ],
+    )
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        return self._decide(request, incidents.incident_resolve)
+
+    def _decide(self, request: Request, service) -> Response:
+        incident = self.get_object()
+        body = IncidentNoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        check_throttle(request, self, WriteThrottle)
+        try:
+            done = service(
+                incident=incident,
+                user=request.user,
+                note=body.validated_data["note"],
+                request=request,
+                source="api",
+            )
+        except incidents.IncidentClosed as exc:
+            return Response(
+                {"detail": str(exc), "state": "resolved"},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(IncidentSerializer(done).data)

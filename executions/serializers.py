@@ -110,3 +110,43 @@ class MetricsSerializer(serializers.Serializer):
     retry_pending = serializers.IntegerField()
     top_jobs = TopJobSerializer(many=True)
     recent_failures = RecentFailureSerializer(many=True)
+
+
+class IncidentSerializer(serializers.Serializer):
+    """An incident as the API shows it: its job, counts, times and state."""
+
+    id = serializers.IntegerField(read_only=True)
+    job_id = serializers.IntegerField(read_only=True)
+    job_name = serializers.CharField(source="job.name", read_only=True)
+    kind = serializers.CharField(read_only=True)
+    state = serializers.ChoiceField(
+        choices=["open", "acknowledged", "resolved"], read_only=True
+    )
+    opened_at = serializers.DateTimeField(read_only=True)
+    failures = serializers.IntegerField(read_only=True)
+    last_execution_id = serializers.IntegerField(read_only=True, allow_null=True)
+    last_alert_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    alerts_sent = serializers.IntegerField(read_only=True)
+    acknowledged_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    acknowledged_by = serializers.CharField(
+        source="acknowledged_by.username", read_only=True, allow_null=True
+    )
+    note = serializers.CharField(read_only=True)
+    resolved_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    resolved_by = serializers.CharField(
+        source="resolved_by.username", read_only=True, allow_null=True
+    )
+    resolution = serializers.CharField(read_only=True)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["state"] = instance.state.lower()
+        return data
+
+
+class IncidentNoteSerializer(serializers.Serializer):
+    """What acknowledging or resolving takes: an optional note."""
+
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, default=""
+    )

@@ -214,6 +214,29 @@ def timeplan_pages(job) -> list[str]:
     ]
 
 
+def incident_pages(job) -> list[str]:
+    """The incidents list (an open and a resolved one) and the open one's page."""
+    from django.utils import timezone
+
+    from executions.models import Incident
+
+    now = timezone.now()
+    incident = Incident.objects.create(
+        job=job, opened_at=now, failures=4, last_alert_at=now, alerts_sent=2
+    )
+    Incident.objects.create(
+        job=job,
+        opened_at=now,
+        failures=3,
+        resolved_at=now,
+        resolution=Incident.Resolution.RECOVERED,
+    )
+    return [
+        "/admin/executions/incident/",
+        f"/admin/executions/incident/{incident.pk}/change/",
+    ]
+
+
 # --- 8. accessibility and 7. layout on every page ----------------------------------
 
 
@@ -242,6 +265,7 @@ def test_every_admin_page_of_ours_passes_axe_and_fits_the_width(
         "/admin/job_templates/jobtemplate/webhook_trigger/change/",
         "/admin/audit/auditentry/",
         *timeplan_pages(job),
+        *incident_pages(job),
     ]
     found: list[str] = []
     for path in pages:

@@ -16,7 +16,12 @@ EDIT = (
     "scheduler_jobs.delete_dynamicjob",
 )
 RUN = ("scheduler_jobs.run_dynamicjob",)
-EXECUTIONS = ("executions.view_jobexecution", "executions.cancel_jobexecution")
+EXECUTIONS = (
+    "executions.view_jobexecution",
+    "executions.cancel_jobexecution",
+    "executions.acknowledge_incident",
+    "executions.resolve_incident",
+)
 HIGH_RISK = ("job_templates.use_high_risk_template",)
 APPROVE = ("scheduler_jobs.approve_dynamicjob",)
 

@@ -25,7 +25,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from executions.models import JobExecution
+from executions.models import Incident, JobExecution
 from scheduler_jobs import jobfiles, services
 from scheduler_jobs.access import MATRIX, SYSTEM, Action
 from scheduler_jobs.models import DynamicJob, JobApproval
@@ -49,7 +49,9 @@ ALLOWED_ON_A_LOW_RISK_JOB: dict[str, frozenset[Action]] = {
     "run_only": frozenset(),  # running needs seeing the job
     "view_run": frozenset({A.VIEW, A.VIEW_EXECUTIONS, A.RUN}),
     "editor": EDITING,
-    "editor_run": EDITING | {A.RUN, A.RUN_WITH_OVERRIDES, A.VIEW_EXECUTIONS, A.CANCEL},
+    "editor_run": EDITING
+    | {A.RUN, A.RUN_WITH_OVERRIDES, A.VIEW_EXECUTIONS, A.CANCEL}
+    | {A.ACKNOWLEDGE_INCIDENT, A.RESOLVE_INCIDENT},
     "high_risk": EVERYTHING - {A.APPROVE},
     "approver": frozenset({A.VIEW, A.APPROVE}),
     "approver_low": frozenset({A.VIEW, A.APPROVE}),
@@ -492,6 +494,67 @@ def _disable(w: World) -> None:
     DynamicJob.objects.filter(pk=w.job.pk).update(enabled=False, next_run_at=None)
 
 
+INCIDENTS = "/admin/executions/incident/"
+
+
+def _incident(w: World) -> Incident:
+    from django.utils import timezone
+
+    return Incident.objects.create(job=w.job, opened_at=timezone.now(), failures=3)
+
+
+def api_incidents(w: World, tmp: Any) -> bool:
+    _incident(w)
+    return w.api.get("/api/v1/incidents/").status_code == 200
+
+
+def page_incidents(w: World, tmp: Any) -> bool:
+    incident = _incident(w)
+    return w.web.get(f"{INCIDENTS}{incident.pk}/change/").status_code == 200
+
+
+def api_acknowledge(w: World, tmp: Any) -> bool:
+    incident = _incident(w)
+    w.api.post(f"/api/v1/incidents/{incident.pk}/acknowledge/", {}, format="json")
+    incident.refresh_from_db()
+    return incident.acknowledged_at is not None
+
+
+def api_resolve(w: World, tmp: Any) -> bool:
+    incident = _incident(w)
+    w.api.post(f"/api/v1/incidents/{incident.pk}/resolve/", {}, format="json")
+    incident.refresh_from_db()
+    return incident.resolved_at is not None
+
+
+def page_acknowledge(w: World, tmp: Any) -> bool:
+    incident = _incident(w)
+    w.web.post(f"{INCIDENTS}{incident.pk}/acknowledge/", {"note": "on it"})
+    incident.refresh_from_db()
+    return incident.acknowledged_at is not None
+
+
+def page_resolve(w: World, tmp: Any) -> bool:
+    incident = _incident(w)
+    w.web.post(f"{INCIDENTS}{incident.pk}/resolve/", {"note": "fixed"})
+    incident.refresh_from_db()
+    return incident.resolved_at is not None
+
+
+def action_acknowledge(w: World, tmp: Any) -> bool:
+    incident = _incident(w)
+    _action(w, INCIDENTS, "acknowledge_selected", incident.pk)
+    incident.refresh_from_db()
+    return incident.acknowledged_at is not None
+
+
+def action_resolve(w: World, tmp: Any) -> bool:
+    incident = _incident(w)
+    _action(w, INCIDENTS, "resolve_selected", incident.pk)
+    incident.refresh_from_db()
+    return incident.resolved_at is not None
+
+
 Probe = Callable[[World, Any], bool]
 # (entry point, action) -> probe
 PROBES: dict[tuple[str, Action], Probe] = {
@@ -537,6 +600,14 @@ PROBES: dict[tuple[str, Action], Probe] = {
     ("admin revert", A.CHANGE): page_revert,
     ("api", A.APPROVE): api_approve,
     ("admin page", A.APPROVE): page_approve,
+    ("api incidents", A.VIEW_EXECUTIONS): api_incidents,
+    ("admin incident", A.VIEW_EXECUTIONS): page_incidents,
+    ("api", A.ACKNOWLEDGE_INCIDENT): api_acknowledge,
+    ("api", A.RESOLVE_INCIDENT): api_resolve,
+    ("admin page", A.ACKNOWLEDGE_INCIDENT): page_acknowledge,
+    ("admin page", A.RESOLVE_INCIDENT): page_resolve,
+    ("admin action", A.ACKNOWLEDGE_INCIDENT): action_acknowledge,
+    ("admin action", A.RESOLVE_INCIDENT): action_resolve,
 }
 # Rejecting leaves the job as it is, so it needs the approve right only (no
 # high-risk right): probed separately from the table above.
@@ -615,6 +686,8 @@ def test_the_code_matrix_is_the_documented_one():
         A.VIEW_EXECUTIONS: (executions,),
         A.CANCEL: (executions, "executions.cancel_jobexecution"),
         A.APPROVE: (view, "scheduler_jobs.approve_dynamicjob"),
+        A.ACKNOWLEDGE_INCIDENT: (executions, "executions.acknowledge_incident"),
+        A.RESOLVE_INCIDENT: (executions, "executions.resolve_incident"),
         A.VIEW_CALENDARS: (calendar,),
         A.ADD_CALENDAR: (calendar, "scheduler_jobs.add_calendar"),
         A.CHANGE_CALENDAR: (calendar, "scheduler_jobs.change_calendar"),
@@ -662,6 +735,10 @@ ENTRY_POINTS = {
     "url:jobapproval-detail": "view: one proposal",
     "url:jobapproval-approve": "probe: api approve",
     "url:jobapproval-reject": "probe: test_who_may_reject_a_change",
+    "url:incident-list": "probe: api incidents",
+    "url:incident-detail": "view executions, as api incidents",
+    "url:incident-acknowledge": "probe: api acknowledge_incident",
+    "url:incident-resolve": "probe: api resolve_incident",
     # Calendars, windows, pause, simulator: tests/api/test_timeplan_api.py
     "url:calendar-list": "calendar view/add rights",
     "url:calendar-detail": "calendar view/change/delete rights",
@@ -680,6 +757,8 @@ ENTRY_POINTS = {
     "admin:executions_jobexecution_rerun": "probe: admin page rerun",
     "admin:executions_jobexecution_cancel": "probe: admin page cancel",
     "admin:executions_dashboard": "probe: admin dashboard",
+    "admin:executions_incident_acknowledge": "probe: admin page acknowledge",
+    "admin:executions_incident_resolve": "probe: admin page resolve",
     "admin:executions_jobexecution_logs": (
         "view executions (tests/executions/test_live_logs.py)"
     ),
@@ -695,6 +774,8 @@ ENTRY_POINTS = {
     "action:scheduler_jobs.dynamicjob:duplicate_selected": "probe",
     "action:scheduler_jobs.dynamicjob:delete_selected": "probe",
     "action:executions.jobexecution:cancel_selected": "probe",
+    "action:executions.incident:acknowledge_selected": "probe",
+    "action:executions.incident:resolve_selected": "probe",
     # management commands of the project's apps
     "command:export_jobs": "probe: command view",
     "command:import_jobs": "probe: command add/change/delete",
