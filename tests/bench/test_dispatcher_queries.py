@@ -147,6 +147,10 @@ def test_due_tick_claims_any_number_of_due_jobs_with_one_update(
     assert few == many
     assert many == {
         "SELECT dynamic_jobs": 3,  # earliest slot, probe, locked read of due rows
+        # Only when rows are due: the pause, the calendars, the windows.
+        "SELECT scheduler_maintenance_pause": 1,
+        "SELECT scheduler_calendars": 1,
+        "SELECT scheduler_blackout_windows": 1,
         "UPDATE dynamic_jobs": 1,  # every claim at once, compare-and-set
         "SELECT job_executions": 2,  # active runs of these jobs; due retries probe
         "UPDATE job_executions": 1,  # sent_at, after the messages
