@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from scheduler_jobs import spec
+from scheduler_jobs.drafts import JobDraft  # noqa: F401 (a model of this app)
 from scheduler_jobs.schedules import schedule_from_json
 from scheduler_jobs.spec import JOB_SPEC
 

@@ -3,17 +3,28 @@
 template → name and parameters (django-jsonform from the template's schema) →
 schedule (builder, live preview) → options and notifications → review (with a
 dry-run preview where the template has one) → job_create.
+
+Every POST answers with a redirect to the step's own URL (``?step=schedule``),
+so the browser's Back button and reload only ever repeat a GET: Back shows the
+previous step with what was typed, and no page asks to resubmit a form. A step
+that does not validate is stored as typed and shown again, with its errors,
+from its URL. After each step the answers are also kept as the user's draft
+(scheduler_jobs.drafts), sealed like the session copy; opening "Add" again
+offers to continue a draft or start over.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
 from django.utils.html import format_html
@@ -23,6 +34,7 @@ from formtools.wizard.views import SessionWizardView
 from job_templates import secrets
 from job_templates.base import mask_parameters
 from job_templates.registry import UnknownTemplate, registry
+from scheduler_jobs import drafts
 from scheduler_jobs import forms as job_forms
 from scheduler_jobs.admin_views import describe_slots, summary_items
 from scheduler_jobs.forms.schedule import SCHEDULE_LAYOUT
@@ -80,7 +92,8 @@ class SealedSessionStorage(SessionStorage):
             # Sealed under a key since removed, or written before sealing: the
             # user starts the step again rather than seeing an error.
             return None
-        return MultiValueDict(values)
+        # A step cleared (the template changed) is a step not yet answered.
+        return MultiValueDict(values) if values else None
 
 
 class JobCreationWizard(SessionWizardView):
@@ -88,6 +101,165 @@ class JobCreationWizard(SessionWizardView):
     template_name = "admin/scheduler_jobs/dynamicjob/wizard.html"
     storage_name = "scheduler_jobs.wizard.SealedSessionStorage"
     model_admin: admin.ModelAdmin | None = None
+
+    # --- post/redirect/get ---
+
+    def step_url(self, step: str | None = None) -> str:
+        query = {"step": step or self.steps.current}
+        wanted = self.request.GET.get("template")
+        if query["step"] == "template" and wanted:
+            query["template"] = wanted
+        return f"{self.request.path}?{urlencode(query)}"
+
+    def get(self, request, *args: Any, **kwargs: Any):
+        """A step's own URL shows it with what is stored; the bare URL offers
+        the user's drafts, or starts a new job."""
+        if "draft" in request.GET:
+            return self.resume_draft(request.GET["draft"])
+        step = request.GET.get("step")
+        if step is None:
+            if "new" not in request.GET and "template" not in request.GET:
+                offered = drafts.draft_list(user=request.user)
+                if offered:
+                    return self.render_drafts(offered)
+            self.storage.reset()
+            return HttpResponseRedirect(self.step_url(self.steps.first))
+        steps = list(self.get_form_list())
+        if step not in steps:
+            return HttpResponseRedirect(self.step_url(self.steps.first))
+        for earlier in steps[: steps.index(step)]:
+            if self.storage.get_step_data(earlier) is None:
+                return HttpResponseRedirect(self.step_url(earlier))
+        self.storage.current_step = step
+        return super().render(self.stored_form(step))
+
+    def stored_form(self, step: str):
+        """The step's form bound to what was stored, with the errors it had
+        when it was sent (the service's too, which re-validating cannot find)."""
+        data = self.storage.get_step_data(step)
+        form = self.get_form(
+            step=step, data=data, files=self.storage.get_step_files(step)
+        )
+        flash = self.storage.extra_data.pop("errors", None)
+        if data is None or not flash or flash.get("step") != step:
+            return form
+        form.is_valid()
+        for field, texts in flash["errors"].items():
+            key = field if field in form.fields else None
+            shown = list(form.errors.get(key or NON_FIELD_ERRORS, []))
+            for text in texts:
+                if text not in shown:
+                    form.add_error(key, text)
+        return form
+
+    def post(self, request, *args: Any, **kwargs: Any):
+        if "discard_draft" in request.POST:
+            return self.discard_draft(request.POST["discard_draft"])
+        self.created = None
+        response = super().post(request, *args, **kwargs)
+        if self.created is None:
+            self.save_draft()
+        return response
+
+    def render(self, form=None, **kwargs: Any):
+        """On a POST, keep the step as sent and redirect to its URL."""
+        if self.request.method != "POST":
+            return super().render(form, **kwargs)
+        step = self.steps.current
+        if form is not None and form.is_bound:
+            # The management form's key comes along, so a step sent empty is
+            # kept as sent (and shows "required"), not as never answered.
+            prefixes = (f"{form.prefix}-", f"{self.prefix}-")
+            typed = {
+                key: form.data.getlist(key)
+                for key in form.data
+                if key.startswith(prefixes)
+            }
+            self.storage.set_step_data(step, typed)
+            errors = {
+                key: [str(text) for text in texts] for key, texts in form.errors.items()
+            }
+            if errors:
+                self.storage.extra_data["errors"] = {"step": step, "errors": errors}
+        return HttpResponseRedirect(self.step_url(step))
+
+    def render_next_step(self, form, **kwargs: Any):
+        self.storage.current_step = self.steps.next
+        return HttpResponseRedirect(self.step_url())
+
+    # --- drafts ---
+
+    def save_draft(self) -> None:
+        step_data = self.storage.data.get(self.storage.step_data_key) or {}
+        if not step_data:
+            return
+        template = self.selected_template()
+        self.storage.extra_data["draft"] = drafts.draft_save(
+            user=self.request.user,
+            draft_id=self.storage.extra_data.get("draft"),
+            template_type=template.type if template else "",
+            step=self.storage.current_step or self.steps.first,
+            step_data=dict(step_data),
+        )
+
+    def resume_draft(self, draft_id: str):
+        draft = drafts.draft_get(user=self.request.user, draft_id=draft_id)
+        if draft is None:
+            messages.warning(
+                self.request,
+                "That draft is no longer there: it was finished, discarded or "
+                f"left alone for more than {drafts.DRAFT_DAYS} days.",
+            )
+            return HttpResponseRedirect(self.request.path)
+        self.storage.reset()
+        self.storage.data[self.storage.step_data_key] = dict(
+            draft.data.get("step_data") or {}
+        )
+        self.storage.current_step = draft.step
+        self.storage.extra_data["draft"] = draft.pk
+        return HttpResponseRedirect(self.step_url(draft.step))
+
+    def discard_draft(self, draft_id: str):
+        if drafts.draft_discard(user=self.request.user, draft_id=draft_id):
+            messages.success(self.request, "Discarded the draft.")
+        if str(self.storage.extra_data.get("draft")) == str(draft_id):
+            self.storage.reset()
+        return HttpResponseRedirect(self.request.path)
+
+    def render_drafts(self, offered: list[drafts.JobDraft]):
+        opts = DynamicJob._meta
+        rows = []
+        for draft in offered:
+            template = (
+                registry.get(draft.template_type)
+                if draft.template_type in registry
+                else None
+            )
+            step = draft.step if draft.step in STEP_TITLES else STEPS[0][0]
+            rows.append(
+                {
+                    "id": draft.pk,
+                    "template": template,
+                    "number": [name for name, _, _ in STEPS].index(step) + 1,
+                    "step_title": STEP_TITLES[step],
+                    "saved": format_datetime(draft.updated_at, settings.TIME_ZONE),
+                }
+            )
+        context = {
+            **self.model_admin.admin_site.each_context(self.request),
+            "opts": opts,
+            "app_label": opts.app_label,
+            "title": "Add scheduled job",
+            "subtitle": None,
+            "drafts": rows,
+            "steps_total": len(STEPS),
+            "max_drafts": drafts.MAX_DRAFTS,
+            "media": self.model_admin.media,
+            "draft_days": drafts.DRAFT_DAYS,
+        }
+        return TemplateResponse(
+            self.request, "admin/scheduler_jobs/dynamicjob/wizard_drafts.html", context
+        )
 
     # --- forms ---
 
@@ -143,7 +315,8 @@ class JobCreationWizard(SessionWizardView):
         if self.get_step_index(goto_step) < self.get_step_index(current):
             form = self.get_form(data=self.request.POST, files=self.request.FILES)
             self.storage.set_step_data(current, self.process_step(form))
-        return super().render_goto_step(goto_step, **kwargs)
+        self.storage.current_step = goto_step
+        return HttpResponseRedirect(self.step_url(goto_step))
 
     # --- rendering ---
 
@@ -272,6 +445,9 @@ class JobCreationWizard(SessionWizardView):
             list(final_forms.values()), form_dict=final_forms, **kwargs
         )
         if self.created is not None:
+            draft_id = self.storage.extra_data.get("draft")
+            if draft_id is not None:
+                drafts.draft_discard(user=self.request.user, draft_id=draft_id)
             self.storage.reset()
         return response
 

@@ -75,9 +75,17 @@ def admin_client_(superuser):
 
 
 def wizard_post(client: Client, step: str, data: dict):
+    """Send one step, then follow the wizard's redirect to the step it shows next
+    (every POST answers with one); a redirect out of the wizard is returned."""
     payload = {f"{WIZARD_PREFIX}-current_step": step}
     payload.update({f"{step}-{key}": value for key, value in data.items()})
-    return client.post(WIZARD, payload)
+    return follow_wizard(client, client.post(f"{WIZARD}?step={step}", payload))
+
+
+def follow_wizard(client: Client, response):
+    while response.status_code == 302 and response["Location"].startswith(WIZARD):
+        response = client.get(response["Location"])
+    return response
 
 
 SCHEDULE_DAILY = {

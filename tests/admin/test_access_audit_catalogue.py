@@ -19,7 +19,7 @@ def admin_urls(job, execution, entry):
     return [
         ("get", "/admin/"),
         ("get", jobs),
-        ("get", f"{jobs}add/"),
+        ("get", f"{jobs}add/?step=template"),
         ("get", f"{jobs}{job.pk}/change/"),
         ("get", f"{jobs}schedule-preview/?cron=0+2+*+*+*"),
         ("post", f"{jobs}{job.pk}/run/"),

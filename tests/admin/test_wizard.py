@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 
 def start(client, template="heartbeat", name="Alive check", params=HEARTBEAT_PARAMS):
-    assert client.get(WIZARD).status_code == 200
+    assert client.get(WIZARD, follow=True).status_code == 200
     response = wizard_post(client, "template", {"template_type": template})
     assert b"Parameters" in response.content
     return wizard_post(
@@ -34,7 +34,7 @@ def start(client, template="heartbeat", name="Alive check", params=HEARTBEAT_PAR
 
 
 def test_template_step_shows_cards_with_guidance_risk_and_duration(editor_client):
-    response = editor_client.get(WIZARD)
+    response = editor_client.get(WIZARD, follow=True)
     html = response.content.decode()
     assert response.status_code == 200
     assert 'data-template="database_cleanup"' in html
@@ -192,7 +192,7 @@ def test_retry_limits_are_shown_on_the_retry_field(editor_client):
 def test_going_back_keeps_what_was_typed(editor_client):
     start(editor_client)
     response = editor_client.post(
-        WIZARD,
+        f"{WIZARD}?step=schedule",
         {
             "job_creation_wizard-current_step": "schedule",
             "wizard_goto_step": "parameters",
@@ -201,6 +201,9 @@ def test_going_back_keeps_what_was_typed(editor_client):
             "schedule-timezone": "UTC",
         },
     )
+    assert response.status_code == 302
+    assert response["Location"] == f"{WIZARD}?step=parameters"
+    response = editor_client.get(response["Location"])
     assert 'value="Alive check"' in response.content.decode()
     response = wizard_post(
         editor_client,

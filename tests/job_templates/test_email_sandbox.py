@@ -317,7 +317,7 @@ def test_wizard_review_shows_the_cap_error_instead_of_hanging(superuser):
     JobExecutionFactory(status="exhausted")
     client = Client()
     client.force_login(superuser)
-    assert client.get(WIZARD).status_code == 200
+    assert client.get(WIZARD, follow=True).status_code == 200
     wizard_post(client, "template", {"template_type": "email_notification"})
     params = {
         "recipients": ["ops@example.com"],
