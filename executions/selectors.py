@@ -8,12 +8,12 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Avg, Count, Exists, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from executions import health
-from executions.models import JobExecution
+from executions import health, watch
+from executions.models import Incident, JobExecution, WatchEvent
 from scheduler_jobs.access import Action, authorize
 from scheduler_jobs.labels import (
     format_datetime,
@@ -356,116 +356,150 @@ def execution_log_tail(
 
 PANEL_ROWS = 10
 MISSED_WINDOW = timedelta(hours=24)
+# Watch events read for the missed list: the latest by id, not the whole table.
 MISSED_SAMPLE = 200
-SLOW_SAMPLE = 50
-# A run is slow once it has run this many times the p95 of its job's recent runs.
-SLOW_FACTOR = 3.0
-SLOW_HISTORY = 20
-SLOW_MIN_SECONDS = 10.0
+LATE_CANDIDATES = 1000
 
 
 def late_jobs(
     *, now: datetime, limit: int = PANEL_ROWS
 ) -> tuple[int, list[dict[str, Any]]]:
-    """How many jobs are late, and the first `limit` of them, most late first.
+    """How many jobs are late now, and the first `limit`, most late first.
 
-    Each row: the job's id and name, its due time and the zone it is read in.
+    Late by each job's own grace: the candidates are read with the shortest
+    grace any job may have (two index ranges that hold only late rows), then
+    judged by their own. Each row: id, name, the slot that is late, its zone.
     """
-    grace = timedelta(seconds=health.setting("SCHEDULER_LATE_GRACE_SECONDS"))
-    ids = health.late_job_ids(now=now, grace=grace)
-    jobs = (
-        DynamicJob.objects.filter(pk__in=list(ids)[:1000])
-        .only("id", "name", "next_run_at", "schedule")
-        .order_by("next_run_at", "id")[:limit]
+    candidates = list(
+        health.late_job_ids(now=now, grace=watch.min_grace(), limit=LATE_CANDIDATES)
     )
-    rows = [
-        {
-            "id": job.pk,
-            "name": job.name,
-            # A job whose slot was dispatched waits on a queued run instead.
-            "due": job.next_run_at
-            if job.next_run_at and job.next_run_at < now - grace
-            else None,
-            "zone": job_zone_name(job),
-        }
-        for job in jobs
+    if not candidates:
+        return 0, []
+    queued = dict(
+        JobExecution.objects.filter(
+            job_id__in=candidates,
+            status=Status.QUEUED,
+            attempt=1,
+            triggered_by=JobExecution.Trigger.SCHEDULER,
+        )
+        .order_by()
+        .values_list("job_id")
+        .annotate(slot=Min("scheduled_for"))
+    )
+    rows = []
+    for job in DynamicJob.objects.filter(pk__in=candidates).only(
+        "id", "name", "enabled", "next_run_at", "schedule", "watch"
+    ):
+        slot = _late_slot(job, queued.get(job.pk), now)
+        if slot is not None:
+            rows.append(
+                {
+                    "id": job.pk,
+                    "name": job.name,
+                    "due": slot,
+                    "zone": job_zone_name(job),
+                }
+            )
+    rows.sort(key=lambda row: (row["due"], row["id"]))
+    return len(rows), rows[:limit]
+
+
+def _late_slot(
+    job: DynamicJob, queued_slot: datetime | None, now: datetime
+) -> datetime | None:
+    """The job's oldest slot not started within its grace, or None."""
+    cutoff = now - watch.grace(job.watch)
+    slots = [
+        slot
+        for slot in (job.next_run_at if job.enabled else None, queued_slot)
+        if slot is not None and slot < cutoff
     ]
-    return len(ids), rows
+    return min(slots, default=None)
 
 
 def missed_runs(*, now: datetime, limit: int = PANEL_ROWS) -> list[dict[str, Any]]:
-    """Slots skipped in the last 24 h because the scheduler reached them too late.
+    """Slots recorded as missed in the last 24 h, newest first.
 
-    The dispatcher records such a slot as a skipped run that says "misfire";
-    the latest MISSED_SAMPLE skipped runs (the (status, id) index) are read,
-    not every skipped run ever.
+    The latest MISSED_SAMPLE watch events by id (the primary key), so the read
+    stays small however long the history is.
     """
     since = now - MISSED_WINDOW
-    rows = (
-        JobExecution.objects.filter(status=Status.SKIPPED)
-        .select_related("job")
+    events = (
+        WatchEvent.objects.select_related("job")
         .order_by("-id")
         .only(
-            "id",
-            "job_id",
-            "job_name",
-            "scheduled_for",
-            "completed_at",
-            "result",
-            "job__schedule",
+            "id", "kind", "slot", "job_id", "execution_id", "job__name", "job__schedule"
         )[:MISSED_SAMPLE]
     )
-    missed = [
+    return [
         {
-            "id": row.pk,
-            "job_name": row.job_name,
-            "slot": row.scheduled_for,
-            "zone": job_zone_name(row.job),
+            "job_id": event.job_id,
+            "job_name": event.job.name,
+            "execution_id": event.execution_id,
+            "slot": event.slot,
+            "zone": job_zone_name(event.job),
         }
-        for row in rows
-        if isinstance(row.result, dict)
-        and row.result.get("skipped") == "misfire"
-        and (row.completed_at or row.scheduled_for) >= since
-    ]
-    return missed[:limit]
+        for event in events
+        if event.kind == WatchEvent.Kind.MISSED and event.slot >= since
+    ][:limit]
 
 
 def slow_runs(*, now: datetime, limit: int = PANEL_ROWS) -> list[dict[str, Any]]:
-    """Runs running past SLOW_FACTOR × the p95 of their job's last completed runs.
+    """Runs running now that the watch found slow, or that are past their slow mark.
 
-    Reads the running runs (a few, by the running partial index) and, for each
-    of their jobs, its last SLOW_HISTORY completed runs on the (job, started)
-    index: the work follows what runs now, not the size of the history.
+    One read of the running runs (the running partial indexes), joined to their
+    slow watch events by execution.
     """
-    running = list(
+    running = (
         JobExecution.objects.filter(status=Status.RUNNING, job__isnull=False)
-        .order_by()
-        .only("id", "job_id", "job_name", "started_at", "timeout_seconds")[:SLOW_SAMPLE]
-    )
-    slow = []
-    for execution in running:
-        if execution.started_at is None:
-            continue
-        usual = _usual_duration(execution.job_id)
-        elapsed = (now - execution.started_at).total_seconds()
-        if usual is None:
-            continue
-        expected = max(usual * SLOW_FACTOR, SLOW_MIN_SECONDS)
-        if elapsed > expected:
-            slow.append({"execution": execution, "elapsed": elapsed, "usual": usual})
-    slow.sort(key=lambda row: -row["elapsed"])
-    return slow[:limit]
-
-
-def _usual_duration(job_id: int) -> float | None:
-    durations = list(
-        JobExecution.objects.filter(
-            job_id=job_id, status=Status.COMPLETED, duration_seconds__isnull=False
+        .filter(
+            Q(slow_at__lte=now)
+            | Q(
+                Exists(
+                    WatchEvent.objects.filter(
+                        execution_id=OuterRef("pk"), kind=WatchEvent.Kind.SLOW
+                    )
+                )
+            )
         )
-        .order_by("-started_at")
-        .values_list("duration_seconds", flat=True)[:SLOW_HISTORY]
+        .order_by("started_at")
+        .only("id", "job_id", "job_name", "started_at", "timeout_seconds")[:limit]
     )
-    return _percentile(durations, 0.95) if durations else None
+    return [
+        {
+            "execution": execution,
+            "elapsed": (now - execution.started_at).total_seconds()
+            if execution.started_at
+            else None,
+        }
+        for execution in running
+    ]
+
+
+def open_incidents(*, limit: int = PANEL_ROWS) -> tuple[int, list[Incident]]:
+    """How many incidents are open, and the newest `limit`, each with its job's zone."""
+    open_ones = Incident.objects.filter(resolved_at__isnull=True)
+    count = open_ones.order_by().count()
+    if not count:
+        return 0, []
+    incidents = list(
+        open_ones.select_related("job")
+        .only(
+            "id",
+            "job_id",
+            "job__name",
+            "job__schedule",
+            "kind",
+            "opened_at",
+            "failures",
+            "acknowledged_at",
+            "resolved_at",
+        )
+        .order_by("-opened_at", "-id")[:limit]
+    )
+    for incident in incidents:
+        incident.zone = job_zone_name(incident.job)
+    return count, incidents
 
 
 def scheduler_state(*, now: datetime) -> dict[str, Any]:
@@ -475,8 +509,6 @@ def scheduler_state(*, now: datetime) -> dict[str, Any]:
     return {
         "beat_state": state.beat_state,
         "last_tick_age": state.last_tick_age,
-        "queue_stuck": state.queue_stuck,
-        "oldest_queued_age": state.oldest_queued_age,
         "problems": health.problems(state),
         "workers": health.workers_seen(now=now, window=window),
         "worker_window": window.total_seconds(),
@@ -487,34 +519,28 @@ def wrong_now(*, now: datetime | None = None) -> dict[str, Any]:
     """Everything the dashboard's first panel lists; `all_good` when nothing is.
 
     No worker seen is not by itself wrong (nothing may have been due); a queue
-    that waits too long for one is, and the scheduler's problems say so.
-
-    Each part is a bounded read on an index (late jobs, the latest skipped
-    runs, the running runs, the heartbeats), never a scan of the executions.
+    that waits too long for one is, and the scheduler's problems say so. Each
+    part is a bounded read on an index, never a scan of the executions.
     """
     now = now or timezone.now()
     late_count, late = late_jobs(now=now)
     missed = missed_runs(now=now)
     slow = slow_runs(now=now)
+    incident_count, incidents = open_incidents()
     scheduler = scheduler_state(now=now)
-    incidents = open_incidents(limit=PANEL_ROWS)
     return {
         "now": now,
         "late_count": late_count,
         "late": late,
         "missed": missed,
         "slow": slow,
+        "incident_count": incident_count,
         "incidents": incidents,
         "scheduler": scheduler,
         "all_good": not (
-            late_count or missed or slow or incidents or scheduler["problems"]
+            late_count or missed or slow or incident_count or scheduler["problems"]
         ),
     }
-
-
-def open_incidents(*, limit: int = PANEL_ROWS) -> list[Any]:
-    """Open incidents, newest first (none until incidents are recorded)."""
-    return []
 
 
 # --- The job list's health column -------------------------------------------------
@@ -531,44 +557,44 @@ HEALTH_LABELS = {
 def attach_health(jobs: list[DynamicJob], *, now: datetime | None = None) -> None:
     """Set `health` ("ok", "late", "failing", "paused", "never") on a page of jobs.
 
-    One query for the page: its jobs with a first attempt still queued past the
-    grace (the queued partial index). The rest comes from the job rows
-    themselves: enabled, next run and last status. A paused job is only
-    paused; a late one says so before its last failure, since nothing runs.
+    Two queries for the page: its jobs' oldest first attempts still queued past
+    the shortest grace (the queued partial index), and its jobs with an open
+    incident (the one-open-incident index). The rest comes from the job rows:
+    enabled, next run, last status and the job's own grace. A paused job is
+    only paused; a late one says so before its failures, since nothing runs.
     """
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=health.setting("SCHEDULER_LATE_GRACE_SECONDS"))
     ids = [job.pk for job in jobs if job.enabled]
-    waiting = (
-        set(
+    queued: dict[int, datetime] = {}
+    failing: set[int] = set()
+    if ids:
+        queued = dict(
             JobExecution.objects.filter(
                 job_id__in=ids,
                 status=Status.QUEUED,
                 attempt=1,
-                scheduled_for__lt=cutoff,
+                triggered_by=JobExecution.Trigger.SCHEDULER,
+                scheduled_for__lt=now - watch.min_grace(),
             )
+            .order_by()
+            .values_list("job_id")
+            .annotate(slot=Min("scheduled_for"))
+        )
+        failing = set(
+            Incident.objects.filter(job_id__in=ids, resolved_at__isnull=True)
             .order_by()
             .values_list("job_id", flat=True)
         )
-        if ids
-        else set()
-    )
-    failing = failing_job_ids(ids)
     for job in jobs:
-        job.health = _health_of(job, cutoff, waiting, failing)
-
-
-def failing_job_ids(ids: list[int]) -> set[int]:
-    """Jobs among `ids` with an open incident (none until incidents are recorded)."""
-    return set()
+        job.health = _health_of(job, queued.get(job.pk), failing, now)
 
 
 def _health_of(
-    job: DynamicJob, cutoff: datetime, waiting: set[int], failing: set[int]
+    job: DynamicJob, queued_slot: datetime | None, failing: set[int], now: datetime
 ) -> str:
     if not job.enabled:
         return "paused"
-    if (job.next_run_at is not None and job.next_run_at < cutoff) or job.pk in waiting:
+    if _late_slot(job, queued_slot, now) is not None:
         return "late"
     if job.pk in failing or job.last_status in FAILURE:
         return "failing"
