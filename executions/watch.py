@@ -18,8 +18,8 @@ SCHEDULER_WATCH_INTERVAL_SECONDS. Its cost follows what is wrong, not the number
 of jobs: each of its reads is a range on an index that holds only late, queued,
 turning-slow or unsent rows (an idle pass is four small probes). The
 dispatcher records skipped and folded slots in the same transaction as its
-claim (`note_dispatch`); the worker sets a run's slow mark when it starts and
-checks its duration when it ends (`run_started`, `run_ended`).
+claim (`note_dispatch`); the worker sets a run's slow mark shortly after it
+starts and checks its duration when it ends (`run_started`, `run_ended`).
 
 Two beats may run at once. Every event is inserted under the unique (job, kind,
 slot) constraint, and its alert goes out only from whoever moves its
@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -60,6 +61,9 @@ LEARN_AT_LEAST = 5
 # A learned slow mark is never sooner than this after the start: runs of a
 # fraction of a second vary too much in relative terms to call one slow.
 LEARNED_SLOW_FLOOR_SECONDS = 5.0
+# A run's slow mark is set this long after its start, so shorter runs (most
+# of them) cost the watch nothing.
+SLOW_MARK_AFTER_SECONDS = 2.0
 # Rows each read of a pass takes; more are left to the next pass.
 BATCH = 500
 # Folded slots counted one by one up to this many (cron schedules).
@@ -442,32 +446,79 @@ def folded_slots(
 # --- The worker's side --------------------------------------------------------------
 
 
-def run_started(execution: JobExecution) -> dict[str, Any] | None:
-    """Set the run's slow mark; returns the job's watch options for `run_ended`.
+@dataclass
+class Watching:
+    """A run's watch options, and the timer that will set its slow mark."""
 
-    Computed once here, by the worker, so the beat's pass only compares times.
-    A mark at or past the timeout is not set: the timeout reports that run.
-    Never breaks a run: a database error leaves the run unwatched.
+    options: dict[str, Any] | None
+    timer: threading.Timer | None = None
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+def run_started(execution: JobExecution, job: DynamicJob | None = None) -> Watching:
+    """Arrange the run's slow mark; returns what `run_ended` needs.
+
+    `job` is the job as the claim read it (PostgreSQL), else the one loaded
+    with the execution: its options cost no query. The mark itself (which may
+    read the job's recent durations) is set by a timer after
+    SLOW_MARK_AFTER_SECONDS, on its own connection, so a run shorter than that,
+    most of them, costs the watch no query at all. A run inside a transaction
+    (an in-process run in a test) gets no timer: another connection could not
+    see its claim.
     """
-    if execution.job_id is None or execution.started_at is None:
-        return None
-    try:
-        watch = (
-            DynamicJob.objects.filter(pk=execution.job_id)
-            .values_list("watch", flat=True)
-            .first()
+    if job is None and JobExecution.job.is_cached(execution):
+        job = execution.job
+    watching = Watching(options(job.watch) if job is not None else None)
+    if watching.options is None or execution.started_at is None:
+        return watching
+    if not connection.in_atomic_block:
+        watching.timer = threading.Timer(
+            SLOW_MARK_AFTER_SECONDS,
+            _mark_in_thread,
+            args=(execution.pk, execution.job_id, watching.options),
         )
-        watch = options(watch)
-        mark = slow_mark(execution.job_id, watch)
-        if mark is not None and mark < execution.timeout_seconds:
-            execution.slow_at = execution.started_at + timedelta(seconds=mark)
-            JobExecution.objects.filter(pk=execution.pk, status=Status.RUNNING).update(
-                slow_at=execution.slow_at
-            )
-    except DatabaseError as exc:
-        logger.warning("Execution %s is not watched: %s", execution.pk, exc)
+        watching.timer.daemon = True
+        watching.timer.start()
+    return watching
+
+
+def _mark_in_thread(
+    execution_id: int, job_id: int, watch: dict[str, Any]
+) -> datetime | None:
+    try:
+        return set_slow_mark(execution_id, job_id, watch)
+    except DatabaseError as exc:  # never breaks the run it watches
+        logger.warning(
+            "Execution %s is not watched for slowness: %s", execution_id, exc
+        )
         return None
-    return watch
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def set_slow_mark(
+    execution_id: int, job_id: int, watch: dict[str, Any]
+) -> datetime | None:
+    """Store when the running execution turns slow; None if no mark applies.
+
+    A mark at or past the timeout is not set: the timeout reports that run.
+    """
+    mark = slow_mark(job_id, watch)
+    row = (
+        JobExecution.objects.filter(pk=execution_id, status=Status.RUNNING)
+        .values("started_at", "timeout_seconds")
+        .first()
+    )
+    if mark is None or row is None or mark >= row["timeout_seconds"]:
+        return None
+    slow_at = row["started_at"] + timedelta(seconds=mark)
+    JobExecution.objects.filter(pk=execution_id, status=Status.RUNNING).update(
+        slow_at=slow_at
+    )
+    return slow_at
 
 
 def slow_mark(job_id: int, watch: dict[str, Any]) -> float | None:
@@ -505,13 +556,15 @@ def learned_duration(job_id: int) -> float | None:
 
 
 def run_ended(
-    execution: JobExecution, status: str | None, watch: dict[str, Any] | None
+    execution: JobExecution, status: str | None, watching: Watching
 ) -> WatchEvent | None:
     """Report a successful real run shorter than the job's minimum duration.
 
     Recorded and alerted by the worker at once: the insert under the unique
     constraint and `deliver`'s claim keep a redelivered run from alerting twice.
     """
+    watching.stop()
+    watch = watching.options
     if watch is None or status != Status.COMPLETED or execution.dry_run:
         return None
     minimum = float(watch.get("min_duration_seconds") or 0)

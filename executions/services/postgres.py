@@ -44,7 +44,8 @@ WITH claimed AS (
            j.timeout_seconds AS snapshot_timeout_seconds,
            j.retry_policy::text AS snapshot_retry_policy,
            j.notifications::text AS snapshot_notifications,
-           j.overlap_policy AS snapshot_overlap_policy
+           j.overlap_policy AS snapshot_overlap_policy,
+           j.watch::text AS snapshot_watch
 )
 SELECT claimed.*, job.* FROM claimed LEFT JOIN job ON TRUE
 """
@@ -82,8 +83,9 @@ def claim(
     """Queued → running, the job marked running; None if the row was not queued.
 
     Returns the execution as it is now and the job's fields the finish needs
-    (name, timeout, retry policy, notifications, overlap policy), read in the
-    same statement; None for the job when it has been deleted.
+    (name, timeout, retry policy, notifications, overlap policy, and the watch
+    options for executions.watch), read in the same statement; None for the
+    job when it has been deleted.
     """
     rows = list(
         JobExecution.objects.raw(
@@ -110,6 +112,7 @@ def claim(
             retry_policy=json.loads(execution.snapshot_retry_policy),
             notifications=json.loads(execution.snapshot_notifications),
             overlap_policy=execution.snapshot_overlap_policy,
+            watch=json.loads(execution.snapshot_watch),
         )
     return execution, job
 

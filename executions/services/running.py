@@ -48,7 +48,7 @@ def execution_run(*, execution_id: int) -> str | None:
     if claimed is None:
         return None
     execution, job_at_start = claimed
-    watching = watch.run_started(execution)
+    watching = watch.run_started(execution, job_at_start)
     handler = BoundedLogHandler(
         max_entries=settings.SCHEDULER_LOG_MAX_ENTRIES,
         max_message_chars=settings.SCHEDULER_LOG_MAX_MESSAGE_CHARS,
@@ -245,7 +245,10 @@ def _log_not_run(execution_id: int) -> None:
 
 def _claim(*, execution_id: int, now: datetime, host: str) -> JobExecution | None:
     """Queued → running with the ORM (the form every database has)."""
-    execution = JobExecution.objects.filter(pk=execution_id).first()
+    # With its job as it is now (executions.watch reads its options).
+    execution = (
+        JobExecution.objects.filter(pk=execution_id).select_related("job").first()
+    )
     if execution is None or execution.status != Status.QUEUED:
         _log_not_run(execution_id)
         return None

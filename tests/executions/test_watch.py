@@ -263,13 +263,22 @@ def _started(job, timeout=600, slot=T0) -> JobExecution:
 def test_the_slow_mark_comes_from_the_usual_duration_given():
     job = make_job(watch_options={"expected_duration_seconds": 10, "slow_factor": 2})
     execution = _started(job)
-    assert watch.run_started(execution)["slow_factor"] == 2
+    assert watch.run_started(execution, job).options["slow_factor"] == 2
+    assert watch.set_slow_mark(execution.pk, job.pk, watch.options(job.watch)) == (
+        T0 + timedelta(seconds=20)
+    )
     execution.refresh_from_db()
     assert execution.slow_at == T0 + timedelta(seconds=20)
     # Never at or past the timeout: the timeout reports that run.
     late_mark = _started(job, timeout=20, slot=T0 + timedelta(seconds=1))
-    watch.run_started(late_mark)
+    assert watch.set_slow_mark(late_mark.pk, job.pk, watch.options(job.watch)) is None
     assert JobExecution.objects.get(pk=late_mark.pk).slow_at is None
+
+
+def test_a_finished_run_gets_no_slow_mark():
+    job = make_job(watch_options={"expected_duration_seconds": 10})
+    done = run(job, status=Status.COMPLETED, started_at=T0, duration_seconds=1)
+    assert watch.set_slow_mark(done.pk, job.pk, watch.options(job.watch)) is None
 
 
 def test_the_slow_mark_is_learned_from_five_or_more_successful_runs():
@@ -299,7 +308,7 @@ def test_the_slow_mark_is_learned_from_five_or_more_successful_runs():
 def test_a_successful_run_under_the_minimum_is_too_fast():
     job = make_job(watch_options={"min_duration_seconds": 30})
     execution = _started(job)
-    watching = watch.run_started(execution)
+    watching = watch.run_started(execution, job)
     execution.completed_at = T0 + timedelta(seconds=0.2)
     event = watch.run_ended(execution, Status.COMPLETED, watching)
     assert event.kind == "too_fast"
@@ -314,7 +323,7 @@ def test_a_successful_run_under_the_minimum_is_too_fast():
 def test_failures_dry_runs_and_long_enough_runs_are_not_too_fast():
     job = make_job(watch_options={"min_duration_seconds": 30})
     execution = _started(job)
-    watching = watch.run_started(execution)
+    watching = watch.run_started(execution, job)
     execution.completed_at = T0 + timedelta(seconds=1)
     assert watch.run_ended(execution, Status.FAILED, watching) is None
     execution.completed_at = T0 + timedelta(seconds=31)
