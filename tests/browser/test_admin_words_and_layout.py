@@ -221,7 +221,10 @@ def incident_pages(job) -> list[str]:
     from executions.models import Incident
 
     now = timezone.now()
-    incident = Incident.objects.create(
+    # The job may have an open one already (its seeded runs, an earlier width).
+    incident = Incident.objects.filter(
+        job=job, resolved_at__isnull=True
+    ).first() or Incident.objects.create(
         job=job, opened_at=now, failures=4, last_alert_at=now, alerts_sent=2
     )
     Incident.objects.create(
