@@ -8,12 +8,14 @@ import json
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django_jsonform.widgets import JSONFormWidget
 
 from job_templates.base import JobTemplate, apply_defaults
 from job_templates.secrets import SECRET_MASK
 from scheduler_jobs.forms.errors import add_service_errors
+from scheduler_jobs.labels import ENUM_LABELS, humanize_key
 from scheduler_jobs.spec import prefixed
 
 SECRET_HELP = (
@@ -30,10 +32,40 @@ def _free_form(schema: dict[str, Any]) -> bool:
     return kind == "object" and not schema.get("properties")
 
 
+def choice_title(value: Any) -> str:
+    """A choice of a parameter as a person reads it: "Django JSON dump" for
+    django_json, "Tickets (testapp.Ticket)" for a table; codes that are words
+    already (POST, GET) stay as they are."""
+    if value in (None, ""):
+        return "Not set"
+    text = str(value)
+    if text in ENUM_LABELS:
+        return ENUM_LABELS[text]
+    if text.count(".") == 1:
+        try:
+            model = apps.get_model(text)
+        except (LookupError, ValueError):
+            model = None
+        if model is not None:
+            return f"{str(model._meta.verbose_name_plural).capitalize()} ({text})"
+    if text.isupper():
+        return text
+    return humanize_key(text)
+
+
+def with_choice_titles(sub: dict[str, Any]) -> None:
+    """Give an `enum` titled choices (django-jsonform's `choices`), so the
+    drop-down shows words while the stored value stays the code."""
+    values = sub.get("enum")
+    if isinstance(values, list) and values and "choices" not in sub:
+        sub["choices"] = [{"title": choice_title(v), "value": v} for v in values]
+
+
 def widget_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     """The template's schema as django-jsonform renders it, and the JSON-text keys.
 
-    JSON Schema `description` becomes the widget's field help; free-form
+    JSON Schema `description` becomes the widget's field help, an `enum` a
+    choice of titled values; free-form
     objects (a cleanup condition, a JSON body) become a textarea of JSON, since
     a key/value editor of strings cannot express {"ago": "30d"}.
     """
@@ -48,6 +80,7 @@ def widget_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
             sub["help_text"] = " ".join(
                 part for part in (sub.get("help_text", ""), SECRET_HELP) if part
             )
+        with_choice_titles(sub)
         for child in (sub.get("properties") or {}).values():
             with_help(child)
         if isinstance(sub.get("items"), dict):

@@ -101,7 +101,7 @@ class ReportGenerationTemplate(JobTemplate):
             },
             "collection": {
                 "type": "string",
-                "title": "Table (model_counts)",
+                "title": "Table (Rows per table)",
                 "description": "For Rows per table: the table to count, one an "
                 "administrator allowed for export.",
                 "default": "",
@@ -109,14 +109,14 @@ class ReportGenerationTemplate(JobTemplate):
             },
             "group_by": {
                 "type": "string",
-                "title": "Group by (model_counts)",
+                "title": "Group by (Rows per table)",
                 "description": "A field of the table, e.g. status.",
                 "default": "",
                 "maxLength": 100,
             },
             "date_field": {
                 "type": "string",
-                "title": "Date field (model_counts)",
+                "title": "Date field (Rows per table)",
                 "description": "The date or time field that places a row in a day.",
                 "default": "created_at",
                 "maxLength": 100,
