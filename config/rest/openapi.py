@@ -36,6 +36,23 @@ CONFLICT_SCHEMA = {
             "description": "The execution's status, when cancelling one that "
             "already ended.",
         },
+        "conflicts": {
+            "type": "array",
+            "description": "A PATCH made on an older version: the fields someone "
+            "else changed since to another value. Nothing was saved; resend with "
+            "current_version and the values to keep. Secrets read only "
+            '"changed", "set", "cleared" or "not set".',
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string", "example": "retry_policy.backoff"},
+                    "label": {"type": "string"},
+                    "yours": {},
+                    "theirs": {},
+                },
+                "required": ["field", "label", "yours", "theirs"],
+            },
+        },
     },
     "required": ["detail"],
     "additionalProperties": True,

@@ -4,9 +4,11 @@ The lost update: one client sets the timeout, another (which read the job
 before) changes only the retries. The second PATCH must keep the timeout.
 """
 
+import jsonschema
 import pytest
 
 from audit.models import AuditEntry
+from config.rest.openapi import CONFLICT_SCHEMA
 from scheduler_jobs.models import DynamicJob
 from tests.api.conftest import JOB_PERMS, job_payload, token_client
 
@@ -98,6 +100,8 @@ def test_the_same_field_changed_differently_is_409_with_both_values(api, job):
         }
     ]
     assert DynamicJob.objects.get(pk=job["id"]).timeout_seconds == 1200
+    jsonschema.validate(body, CONFLICT_SCHEMA)
+    assert "conflicts" in CONFLICT_SCHEMA["properties"]
 
 
 def test_the_same_change_made_twice_is_no_conflict(api, job):
