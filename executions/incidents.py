@@ -294,8 +294,8 @@ def incident_acknowledge(
         current = Incident.objects.select_for_update().get(pk=incident.pk)
         if not current.is_open:
             raise IncidentClosed(current)
-        before = {"acknowledged": current.acknowledged_at is not None}
-        if current.acknowledged_at is None:
+        was_acknowledged, old_note = current.acknowledged_at is not None, current.note
+        if not was_acknowledged:
             current.acknowledged_at = now
             current.acknowledged_by = _user_or_none(user)
         current.note = note or current.note
@@ -305,8 +305,8 @@ def incident_acknowledge(
             action="acknowledge",
             target=current,
             changes={
-                "acknowledged": {"before": before["acknowledged"], "after": True},
-                **({"note": {"before": "", "after": note}} if note else {}),
+                "acknowledged": {"before": was_acknowledged, "after": True},
+                **({"note": {"before": old_note, "after": note}} if note else {}),
             },
             request=request,
             source=source,
@@ -342,14 +342,15 @@ def incident_resolve(
         )
         if not closed:
             raise IncidentClosed(current)
+        old_note, old_state = current.note, current.state.lower()
         current.refresh_from_db()
         audit.record(
             actor=user,
             action="resolve",
             target=current,
             changes={
-                "state": {"before": "open", "after": "resolved by hand"},
-                **({"note": {"before": "", "after": note}} if note else {}),
+                "state": {"before": old_state, "after": "resolved"},
+                **({"note": {"before": old_note, "after": note}} if note else {}),
             },
             request=request,
             source=source,

@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from executions.models import Incident
+from executions.models import Incident, JobExecution
 from scheduler_jobs import services as job_services
 from scheduler_jobs.access import SYSTEM
 from tests.api.conftest import token_client
@@ -235,3 +235,18 @@ def test_api_list_reads_a_fixed_number_of_queries(
         make_incident(f"job {n}", acknowledged_at=timezone.now())
     with django_assert_max_num_queries(8):
         assert api.get(API).status_code == 200
+
+
+def test_the_job_page_links_to_its_incidents(superuser):
+    incident = make_incident()
+    JobExecution.objects.create(
+        job=incident.job,
+        job_name=incident.job.name,
+        template_type="heartbeat",
+        scheduled_for=timezone.now(),
+        status="failed",
+    )
+    page = web(superuser).get(
+        f"/admin/scheduler_jobs/dynamicjob/{incident.job_id}/change/"
+    )
+    assert f"{LIST}?job={incident.job_id}" in page.content.decode()
