@@ -219,13 +219,13 @@ def calendar_choices() -> list[tuple[str, str]]:
 
 
 def schedule_initial(schedule: dict[str, Any]) -> dict[str, Any]:
-    plan = {
-        "calendar": schedule.get("calendar", ""),
-        "calendar_rule": schedule.get("calendar_rule", "business_days"),
-        "jitter_seconds": schedule.get("jitter_seconds", 0),
-        "in_blackout": schedule.get("in_blackout", "skip"),
-    }
+    """The fields' values for a stored schedule; keys it lacks keep the
+    fields' own initial values (no calendar, no jitter, skip)."""
+    plan = {key: schedule[key] for key in PLAN_FIELDS if key in schedule}
     return {**_frequency_initial(schedule), **plan}
+
+
+PLAN_FIELDS = ("calendar", "calendar_rule", "jitter_seconds", "in_blackout")
 
 
 def _frequency_initial(schedule: dict[str, Any]) -> dict[str, Any]:
