@@ -35,6 +35,8 @@ ROW_NAMES = {
 HINTS = {
     "scheduler_jobs.dynamicjob": "Create, schedule, run and pause jobs. Start here.",
     "executions.jobexecution": "Every run: status, result, logs, re-run or cancel.",
+    "executions.incident": "Jobs failing run after run, one row per problem: "
+    "acknowledge or resolve.",
     "job_templates.jobtemplate": "What each kind of job does and the parameters it "
     "takes.",
     "audit.auditentry": "Who changed what, when and from where.",
