@@ -30,7 +30,7 @@ from scheduler_jobs.services.versions import version_record
 def first_run_at(schedule: dict[str, Any], now=None, *, job: Any = None):
     """The first run of a new or re-enabled job: its calendar, jitter and the
     blackout windows of now applied (scheduler_jobs.services.timeplan)."""
-    from scheduler_jobs.services.timeplan import first_run_for
+    from scheduler_jobs.services.timerules import first_run_for
 
     return first_run_for(
         schedule,

@@ -1,9 +1,9 @@
-"""Calendars, blackout windows, the maintenance pause, previews and the simulator.
+"""Calendars, blackout windows and the maintenance pause: the audited writes.
 
 Writes are authorised (scheduler_jobs.access) and audited like every other
-service. Reads for the engine go through `time_rules()`, so a preview, the
-simulator and the dispatcher judge a slot with the same rows and the same
-`following()` (scheduler_jobs.schedules.plan).
+service. The engine reads the rows through `time_rules()` (timerules), and the
+previews and the simulator (simulation) walk the same `following()` as the
+dispatcher; their names are importable from here too.
 
 After a calendar or window changes, the enabled jobs it can affect get their
 next run computed again (`_reschedule`), so a deleted window or a new business
@@ -16,140 +16,45 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from itertools import islice
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, DateTimeField, Q, Value, When
+from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
 from audit import services as audit
 from job_templates.base import CATEGORIES
 from job_templates.registry import registry
 from scheduler_jobs.access import Action, authorize
-from scheduler_jobs.models import BlackoutWindow, Calendar, DynamicJob, MaintenancePause
+from scheduler_jobs.models import BlackoutWindow, Calendar, DynamicJob
 from scheduler_jobs.schedules import (
-    JobRef,
-    Schedule,
-    Slot,
     TimeRules,
     parse_cron,
-    parse_schedule,
     schedule_from_json,
     validate_timezone,
 )
-from scheduler_jobs.schedules.plan import (
-    DEFERRED,
-    RUNS,
-    SKIPPED,
-    CalendarRule,
-    WindowRule,
+from scheduler_jobs.schedules.plan import DEFERRED, RUNS, SKIPPED
+from scheduler_jobs.services.pause import pause, pause_state, resume
+from scheduler_jobs.services.simulation import (
+    SimulatedJob,
+    Simulation,
+    simulate,
+    slot_preview,
+)
+from scheduler_jobs.services.timerules import (
+    calendar_rule,
+    category_of,
+    first_run_for,
+    job_ref,
+    schedule_clean,
+    time_rules,
 )
 
 CALENDAR_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-# Skipped slots a preview lists beyond the runs it was asked for.
-PREVIEW_EXTRA_SLOTS = 50
 # How many jobs' next runs are written per UPDATE after a rule changes.
 RESCHEDULE_CHUNK = 500
-
-
-# Reading the rules ---------------------------------------------------------------
-
-
-def category_of(template_type: str) -> str:
-    """The template's category ("maintenance", …), or "" for an unknown one."""
-    if template_type in registry:
-        return registry.get(template_type).category
-    return ""
-
-
-def job_ref(job: DynamicJob | dict[str, Any]) -> JobRef:
-    """What the engine needs of a job (a model row or a dispatcher's values row)."""
-    if isinstance(job, dict):
-        return JobRef(job["name"], job["id"], category_of(job["template_type"]))
-    return JobRef(job.name, job.pk, category_of(job.template_type))
-
-
-def _dates(entries: Any) -> dict[date, str]:
-    return {date.fromisoformat(e["date"]): e.get("name", "") for e in entries or []}
-
-
-def calendar_rule(calendar: Calendar) -> CalendarRule:
-    return CalendarRule(
-        name=calendar.name,
-        country=calendar.country,
-        subdivision=calendar.subdivision,
-        workdays=frozenset(calendar.workdays or []),
-        extra_holidays=_dates(calendar.extra_holidays),
-        extra_workdays=_dates(calendar.extra_workdays),
-    )
-
-
-def window_rule(window: BlackoutWindow) -> WindowRule:
-    starts = None
-    if window.cron:
-        starts = schedule_from_json(
-            {"type": "cron", "cron": window.cron, "timezone": window.timezone}
-        )
-    return WindowRule(
-        name=window.name,
-        reason=window.reason,
-        scope=window.scope,
-        category=window.category,
-        job_id=window.job_id,
-        starts_at=window.starts_at,
-        ends_at=window.ends_at,
-        starts=starts,
-        duration=timedelta(minutes=window.duration_minutes or 0),
-    )
-
-
-def time_rules(now: datetime | None = None) -> TimeRules:
-    """Every calendar and every enabled window that has not ended: two queries.
-
-    The dispatcher asks once per tick that has due rows; holidays are memoised
-    per (country, subdivision, year) by the engine.
-    """
-    now = now or timezone.now()
-    calendars = {c.name.lower(): calendar_rule(c) for c in Calendar.objects.all()}
-    windows = BlackoutWindow.objects.filter(enabled=True).filter(
-        Q(ends_at__isnull=True) | Q(ends_at__gt=now)
-    )
-    return TimeRules(calendars, tuple(window_rule(w) for w in windows.order_by("id")))
-
-
-def schedule_clean(data: Any) -> Schedule:
-    """A schedule checked in full: its form (parse_schedule) and its calendar.
-
-    Raises ValidationError keyed inside the schedule ("cron", "calendar").
-    """
-    schedule = parse_schedule(data)
-    name = schedule.options.calendar
-    if name and not Calendar.objects.filter(name=name).exists():
-        known = ", ".join(Calendar.objects.values_list("name", flat=True)) or "none yet"
-        raise ValidationError(
-            {"calendar": [f"Unknown calendar {name!r}. Calendars: {known}."]}
-        )
-    return schedule
-
-
-def first_run_for(
-    schedule: dict[str, Any],
-    *,
-    job_name: str,
-    template_type: str = "",
-    job_id: int | None = None,
-    now: datetime | None = None,
-) -> datetime | None:
-    """A new or re-enabled job's first run: the schedule judged by today's rules."""
-    job = JobRef(job_name, job_id, category_of(template_type))
-    now = now or timezone.now()
-    return schedule_from_json(schedule).first_run(now, rules=time_rules(now), job=job)
 
 
 # Calendars -----------------------------------------------------------------------
@@ -539,296 +444,6 @@ def _jobs_in_scope(window: BlackoutWindow):
         types = [t for t in registry.types() if category_of(t) == window.category]
         return DynamicJob.objects.filter(template_type__in=types)
     return DynamicJob.objects.all()
-
-
-# The maintenance pause -----------------------------------------------------------
-
-
-def pause_state(now: datetime | None = None) -> MaintenancePause | None:
-    """The pause in force, or None (never paused, resumed, or past resume_at)."""
-    now = now or timezone.now()
-    state = MaintenancePause.objects.filter(pk=MaintenancePause.SINGLETON).first()
-    if state is None or not state.active:
-        return None
-    if state.resume_at is not None and state.resume_at <= now:
-        return None
-    return state
-
-
-def pause(
-    *,
-    actor: Any,
-    reason: str,
-    resume_at: datetime | None = None,
-    request: Any = None,
-) -> MaintenancePause:
-    """Stop all scheduled dispatch (and queued retries) until resumed.
-
-    Beat keeps ticking (its heartbeat shows it alive). Manual runs still run:
-    the person pressing Run now sees the pause banner. `resume_at`, if given,
-    ends the pause by itself.
-    """
-    authorize(actor, Action.PAUSE)
-    now = timezone.now()
-    errors: dict[str, list[str]] = {}
-    reason = (reason or "").strip() if isinstance(reason, str) else ""
-    if not reason or len(reason) > 500:
-        errors["reason"] = ["Say why (at most 500 characters): the banner shows it."]
-    if resume_at is not None and (timezone.is_naive(resume_at) or resume_at <= now):
-        errors["resume_at"] = ["Must be a future date and time with its zone."]
-    if errors:
-        raise ValidationError(errors)
-    with transaction.atomic():
-        state, _ = MaintenancePause.objects.select_for_update().get_or_create(
-            pk=MaintenancePause.SINGLETON
-        )
-        state.active, state.reason, state.resume_at = True, reason, resume_at
-        state.paused_by, state.paused_at = _user(actor), now
-        state.save()
-        audit.record(
-            actor=actor,
-            action="update",
-            target=state,
-            changes={
-                "paused": {"before": False, "after": True},
-                "reason": {"before": "", "after": reason},
-                "resume_at": {
-                    "before": None,
-                    "after": resume_at.isoformat() if resume_at else None,
-                },
-            },
-            request=request,
-        )
-    return state
-
-
-def resume(*, actor: Any, request: Any = None) -> MaintenancePause | None:
-    """End the pause. Each job then runs at most what its misfire policy allows:
-    one catch-up run (run once) or none (skip), never one per missed slot."""
-    authorize(actor, Action.PAUSE)
-    with transaction.atomic():
-        state = (
-            MaintenancePause.objects.select_for_update()
-            .filter(pk=MaintenancePause.SINGLETON)
-            .first()
-        )
-        if state is None or not state.active:
-            return state
-        state.active = False
-        state.resumed_by, state.resumed_at = _user(actor), timezone.now()
-        state.save()
-        audit.record(
-            actor=actor,
-            action="update",
-            target=state,
-            changes={"paused": {"before": True, "after": False}},
-            request=request,
-        )
-    return state
-
-
-# Previews and the simulator ------------------------------------------------------
-
-
-def slot_preview(
-    schedule: dict[str, Any],
-    *,
-    job_name: str,
-    template_category: str = "",
-    job_id: int | None = None,
-    n: int = 5,
-    after: datetime | None = None,
-) -> list[Slot]:
-    """The next `n` runs of a schedule as it would run, with the skipped and
-    deferred slots between them and why.
-
-    Raises ValidationError keyed inside the schedule for a bad one.
-    """
-    parsed = schedule_clean(schedule)
-    after = after or timezone.now()
-    job = JobRef(job_name, job_id, template_category)
-    slots: list[Slot] = []
-    runs = 0
-    for slot in islice(
-        parsed.plan(after, rules=time_rules(after), job=job), n + PREVIEW_EXTRA_SLOTS
-    ):
-        slots.append(slot)
-        runs += slot.runs
-        if runs >= n:
-            break
-    return slots
-
-
-@dataclass(frozen=True)
-class SimulatedJob:
-    """One job's slots between the simulation's start and end."""
-
-    job_id: int
-    job_name: str
-    schedule: str
-    misfire_policy: str
-    slots: tuple[Slot, ...]
-
-
-@dataclass(frozen=True)
-class Simulation:
-    """What runs between `start` and `end`, job by job; `truncated` when the
-    slot limit stopped the listing early."""
-
-    start: datetime
-    end: datetime
-    down: tuple[datetime, datetime] | None
-    jobs: tuple[SimulatedJob, ...]
-    truncated: bool
-
-    @property
-    def slot_count(self) -> int:
-        return sum(len(job.slots) for job in self.jobs)
-
-
-def simulate(
-    *,
-    actor: Any,
-    start: datetime,
-    end: datetime,
-    jobs: Iterable[DynamicJob] | None = None,
-    down: tuple[datetime, datetime] | None = None,
-    limit: int = 5000,
-) -> Simulation:
-    """Every slot of the jobs (default: all enabled ones) from `start` to `end`.
-
-    The slots come from the same `plan()` the dispatcher's `following()`
-    walks. With `down` (the scheduler stopped from down[0] to down[1]), the
-    slots due meanwhile get what the dispatcher does at recovery: the first
-    one runs once at down[1] (misfire policy run once, or late by no more
-    than the grace) or is skipped (policy skip); the others are not run. Each
-    run is assumed to end before the job's next slot (the overlap policy only
-    matters when one does not).
-    """
-    authorize(actor, Action.SIMULATE)
-    _check_simulation(start, end, down)
-    rules = time_rules(start)
-    chosen = DynamicJob.objects.filter(enabled=True) if jobs is None else jobs
-    remaining, simulated = limit, []
-    for job in chosen:
-        if remaining <= 0:
-            break
-        slots = _job_slots(job, start, end, rules, remaining, down)
-        remaining -= len(slots)
-        simulated.append(
-            SimulatedJob(
-                job.pk, job.name, job.schedule_description, job.misfire_policy, slots
-            )
-        )
-    return Simulation(start, end, down, tuple(simulated), remaining <= 0)
-
-
-def _check_simulation(
-    start: datetime, end: datetime, down: tuple[datetime, datetime] | None
-) -> None:
-    errors: dict[str, list[str]] = {}
-    if not isinstance(start, datetime) or timezone.is_naive(start):
-        errors["start"] = ["Must be a date and time with its zone."]
-    if not isinstance(end, datetime) or timezone.is_naive(end):
-        errors["end"] = ["Must be a date and time with its zone."]
-    elif "start" not in errors and end <= start:
-        errors["end"] = ["Must be after the start."]
-    elif "start" not in errors and end - start > timedelta(days=366):
-        errors["end"] = ["Simulate at most one year at a time."]
-    if down is not None and (
-        len(down) != 2
-        or any(not isinstance(t, datetime) or timezone.is_naive(t) for t in down)
-        or down[1] <= down[0]
-    ):
-        errors["down"] = ["Give when the scheduler stopped and when it came back."]
-    if errors:
-        raise ValidationError(errors)
-
-
-def _job_slots(
-    job: DynamicJob,
-    start: datetime,
-    end: datetime,
-    rules: TimeRules,
-    limit: int,
-    down: tuple[datetime, datetime] | None,
-) -> tuple[Slot, ...]:
-    try:
-        schedule = job.get_schedule()
-    except (KeyError, TypeError, ValueError):
-        return ()
-    walk = _walk(schedule, job, start, rules)
-    slots = []
-    for slot in walk:
-        if slot.at > end or len(slots) >= limit:
-            break
-        slots.append(slot)
-    if down is not None:
-        slots = _after_outage(slots, down, job.misfire_policy)
-    return tuple(slots)
-
-
-def _walk(
-    schedule: Schedule, job: DynamicJob, start: datetime, rules: TimeRules
-) -> Iterator[Slot]:
-    """The job's slots from `start`, as its own next_run_at counts them."""
-    ref = job_ref(job)
-    after = start - timedelta(microseconds=1)
-    if schedule.type == "interval" and job.next_run_at is not None:
-        every = timedelta(seconds=schedule.every_seconds)
-        # An earlier slot in the same phase, so the walk counts as dispatch does.
-        periods = math.ceil((job.next_run_at - after) / every)
-        phase = job.next_run_at - periods * every
-        offset = _offset(schedule, ref)
-        return schedule.plan(after, rules=rules, job=ref, phase=phase - offset)
-    return schedule.plan(after, rules=rules, job=ref)
-
-
-def _offset(schedule: Schedule, job: JobRef) -> timedelta:
-    from scheduler_jobs.schedules import jitter_offset
-
-    return jitter_offset(job.name, schedule.options.jitter_seconds)
-
-
-def _after_outage(
-    slots: list[Slot], down: tuple[datetime, datetime], misfire_policy: str
-) -> list[Slot]:
-    """The slots as the dispatcher leaves them after an outage from down[0] to
-    down[1]: the first one due meanwhile catches up (or is skipped), the rest
-    never run."""
-    stopped, back = down
-    grace = timedelta(seconds=settings.SCHEDULER_MISFIRE_GRACE_SECONDS)
-    result: list[Slot] = []
-    caught_up = False
-    for slot in slots:
-        if not (slot.runs and stopped <= slot.at < back):
-            result.append(slot)
-            continue
-        if caught_up:
-            reason = "Due while the scheduler was down; not run (one catch-up at most)"
-            result.append(Slot(slot.at, slot.nominal, SKIPPED, reason, slot.note))
-            continue
-        caught_up = True
-        late = back - slot.at
-        if late <= grace or misfire_policy == DynamicJob.MisfirePolicy.RUN_ONCE:
-            reason = (
-                f"Due while the scheduler was down; runs once when it is back "
-                f"({_late_words(late)} late)"
-            )
-            result.append(Slot(back, slot.nominal, RUNS, reason, slot.note))
-        else:
-            reason = "Due while the scheduler was down; missed (misfire policy: skip)"
-            result.append(Slot(slot.at, slot.nominal, SKIPPED, reason, slot.note))
-    return result
-
-
-def _late_words(late: timedelta) -> str:
-    seconds = int(late.total_seconds())
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 # Keeping next runs in step with the rules ----------------------------------------

@@ -23,6 +23,7 @@ from job_templates.registry import UnknownTemplate, registry
 from scheduler_jobs.broker import job_redelivery_errors
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services.masking import mask_webhook, template_for
+from scheduler_jobs.services.timerules import schedule_clean
 from scheduler_jobs.spec import JOB_SPEC, Option, error_items, join_key
 
 # The fields a job's definition holds, as the spec had them at start-up.
@@ -265,8 +266,6 @@ def _find_nul(value: Any, path: str = "") -> str | None:
 
 def clean_schedule(option: Option, value: Any, job: JobValues) -> dict[str, Any]:
     """The schedule's form, and that the calendar it names exists."""
-    from scheduler_jobs.services.timeplan import schedule_clean
-
     return schedule_clean(value).to_dict()
 
 
