@@ -64,6 +64,8 @@ def test_create_returns_201_with_the_job_in_the_documented_shape(api, operator):
     assert body["notifications"] == {
         "emails": ["ops@example.com"],
         "slack_webhook": "",
+        "webhook_url": "",
+        "webhook_secret": "",
         "on": ["failure"],
     }
     assert body["created_by"] == "operator"
