@@ -374,7 +374,8 @@ class Incident(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} of job {self.job_id} since {self.opened_at}"
+        opened = f"{self.opened_at:%Y-%m-%d %H:%M} UTC" if self.opened_at else "?"
+        return f"{self.get_kind_display()} of job #{self.job_id}, opened {opened}"
 
     @property
     def is_open(self) -> bool:
