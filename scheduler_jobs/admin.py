@@ -123,7 +123,7 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
     # The options sections follow from the job spec (options_fieldsets).
     fieldsets_before_options = (
         (None, {"fields": ("name", "description", "enabled", "version")}),
-        ("Parameters", {"fields": ("parameters",)}),
+        ("Parameters", {"fields": ("parameters", "confirm_live")}),
         ("Change note", {"fields": ("change_comment",)}),
         ("Schedule", {"fields": SCHEDULE_LAYOUT}),
     )

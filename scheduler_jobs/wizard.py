@@ -47,6 +47,7 @@ from scheduler_jobs.services import (
     job_create,
     masked_notifications,
 )
+from scheduler_jobs.services.dryrun import dry_run_off_warning
 
 STEPS = (
     ("template", job_forms.TemplateStepForm, "Template"),
@@ -63,7 +64,7 @@ FIELDSETS = {
         ("Parameters", {"fields": ("parameters",)}),
     ],
     "schedule": [(None, {"fields": SCHEDULE_LAYOUT})],
-    "review": [(None, {"fields": ("enabled",)})],
+    "review": [(None, {"fields": ("enabled", "confirm_live")})],
 }
 
 
@@ -289,6 +290,26 @@ class JobCreationWizard(SessionWizardView):
             }
         return {}
 
+    def get_form(self, step=None, data=None, files=None):
+        form = super().get_form(step=step, data=data, files=files)
+        if (step or self.steps.current) == "review":
+            job_forms.show_confirm_live(
+                form, self.live_warning(), help_text="Required: see the warning above."
+            )
+        return form
+
+    def live_warning(self) -> str | None:
+        """Why Create needs a tick: the parameters turn dry run off."""
+        template = self.selected_template()
+        if template is None:
+            return None
+        parameters = self.get_cleaned_data_for_step("parameters") or {}
+        return dry_run_off_warning(
+            template_type=template.type,
+            before=None,
+            after=parameters.get("parameters") or {},
+        )
+
     def get_form_initial(self, step: str) -> dict[str, Any]:
         if step == "template":
             wanted = self.request.GET.get("template")
@@ -382,6 +403,7 @@ class JobCreationWizard(SessionWizardView):
             ),
             "review_name": parameters.get("name", ""),
             "review_description": parameters.get("description", ""),
+            "live_warning": self.live_warning(),
         }
         if schedule_form is not None:
             schedule = schedule_form.schedule_data()
@@ -453,6 +475,8 @@ class JobCreationWizard(SessionWizardView):
 
     def done(self, form_list, form_dict=None, **kwargs: Any):
         forms = form_dict
+        if job_forms.refuse_unconfirmed_live(forms["review"], self.live_warning()):
+            return self.render(forms["review"])
         params = forms["parameters"].cleaned_data
         data = {
             "name": params["name"],
@@ -540,5 +564,7 @@ def preview_headline(preview: dict[str, Any]) -> str:
     messages = [entry.get("message", "") for entry in preview.get("logs") or []]
     for message in reversed(messages):
         if message.lower().startswith("dry run"):
-            return message
+            # The box already says it is a dry run: "Would delete 4 rows …".
+            words = message[len("dry run") :].lstrip(" :").strip()
+            return words[:1].upper() + words[1:] if words else message
     return messages[-1] if messages else ""

@@ -25,6 +25,8 @@ from scheduler_jobs.forms.options import options_fieldsets
 from scheduler_jobs.forms.parameters import (
     ParametersField,
     default_parameters,
+    refuse_unconfirmed_live,
+    show_confirm_live,
     widget_schema,
 )
 from scheduler_jobs.forms.schedule import UNIT_SECONDS, schedule_initial
@@ -49,7 +51,9 @@ __all__ = [
     "default_parameters",
     "field_for_key",
     "options_fieldsets",
+    "refuse_unconfirmed_live",
     "schedule_initial",
     "service_error_items",
+    "show_confirm_live",
     "widget_schema",
 ]

@@ -10,10 +10,16 @@ from django.core.exceptions import ValidationError
 from job_templates.registry import registry
 from scheduler_jobs.forms.errors import add_service_errors
 from scheduler_jobs.forms.options import OptionsFieldsMixin, options_initial
-from scheduler_jobs.forms.parameters import parameters_field
+from scheduler_jobs.forms.parameters import (
+    confirm_live_field,
+    parameters_field,
+    refuse_unconfirmed_live,
+    show_confirm_live,
+)
 from scheduler_jobs.forms.schedule import ScheduleFieldsMixin, schedule_initial
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services import Merge, masked_job_parameters
+from scheduler_jobs.services.dryrun import dry_run_off_warning
 from scheduler_jobs.services.merge import MINE, THEIRS
 
 # Radios named "merge_choice:<field>" carry the user's choice per conflict.
@@ -46,6 +52,8 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
         widget=forms.TextInput(attrs={"size": 60}),
         help_text="Optional; kept with the new version in the job's history.",
     )
+    # Shown (and required) when the change turns dry run off.
+    confirm_live = confirm_live_field()
 
     class Meta:
         model = DynamicJob
@@ -87,6 +95,16 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
         self.conflict = None
         self.saved = False
 
+    def live_unconfirmed(self, cleaned: dict[str, Any]) -> bool:
+        """Dry run turned off without the tick: refused here, shown first."""
+        warning = dry_run_off_warning(
+            template_type=self.instance.template_type,
+            before=self.instance.parameters or {},
+            after=cleaned.get("parameters") or {},
+        )
+        show_confirm_live(self, warning, help_text=warning or "")
+        return refuse_unconfirmed_live(self, warning)
+
     def job_data(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {
@@ -108,6 +126,8 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
             "schedule_type"
         ) == "interval" and not self.cleaned_data.get("every"):
             self.add_error("every", "Enter how often the job runs.")
+            return cleaned
+        if self.live_unconfirmed(cleaned):
             return cleaned
         try:
             job = job_update(

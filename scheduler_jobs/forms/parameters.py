@@ -209,3 +209,37 @@ def clean_parameters(
     except ValidationError as exc:
         add_service_errors(form, prefixed("parameters", exc))
         return None
+
+
+LIVE_CONFIRM_LABEL = "Yes, save it with dry run off"
+LIVE_CONFIRM_ERROR = (
+    "Tick this box to save the job with dry run off, or turn Dry run back on."
+)
+
+
+def confirm_live_field() -> forms.BooleanField:
+    """The "yes, for real" box: hidden until dry run is turned off."""
+    return forms.BooleanField(
+        label=LIVE_CONFIRM_LABEL, required=False, widget=forms.HiddenInput
+    )
+
+
+def show_confirm_live(
+    form: forms.BaseForm, warning: str | None, *, help_text: str
+) -> None:
+    """Show the confirmation box when `warning` says dry run was turned off."""
+    if warning:
+        field = form.fields["confirm_live"]
+        field.widget = forms.CheckboxInput()
+        field.help_text = help_text
+        # A bound field made while validating copied the old help text.
+        form["confirm_live"].help_text = help_text
+
+
+def refuse_unconfirmed_live(form: forms.BaseForm, warning: str | None) -> bool:
+    """True (and the error on the box) when dry run was turned off without the
+    tick. Checked on the server, whatever the page's scripts did."""
+    if not warning or form.cleaned_data.get("confirm_live"):
+        return False
+    form.add_error("confirm_live", LIVE_CONFIRM_ERROR)
+    return True

@@ -13,7 +13,11 @@ from job_templates.registry import registry
 from scheduler_jobs import access
 from scheduler_jobs.forms.errors import add_service_errors
 from scheduler_jobs.forms.options import OptionsFieldsMixin, option_form_field
-from scheduler_jobs.forms.parameters import clean_parameters, parameters_field
+from scheduler_jobs.forms.parameters import (
+    clean_parameters,
+    confirm_live_field,
+    parameters_field,
+)
 from scheduler_jobs.forms.schedule import ScheduleFieldsMixin
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services import job_clean
@@ -134,3 +138,5 @@ class ReviewStepForm(forms.Form):
         initial=JOB_SPEC.default("enabled"),
         help_text=JOB_SPEC["enabled"].help_text,
     )
+    # Shown (and required) when the parameters turn dry run off.
+    confirm_live = confirm_live_field()

@@ -79,6 +79,9 @@ def test_history_diff_and_approval_screens(
     dry_run.uncheck()
     page.fill("#id_change_comment", "the preview looked right")
     page.click("input[name=_save]")
+    # Turning dry run off is confirmed first.
+    page.get_by_role("checkbox", name="Yes, save it with dry run off").check()
+    page.click("input[name=_save]")
     expect(page.get_by_text("waits for another person's approval")).to_be_visible()
     expect(page.locator("#pending-change")).to_contain_text("You proposed this change")
     assert DynamicJob.objects.get(pk=job.pk).parameters["dry_run"] is True
