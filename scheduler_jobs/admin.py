@@ -29,6 +29,7 @@ from job_templates.registry import registry
 from scheduler_jobs import access, services
 from scheduler_jobs.admin_history import JobHistoryAdminMixin, confirm_page
 from scheduler_jobs.admin_timeplan import TIMEPLAN_ADMINS  # noqa: F401 (registered)
+from scheduler_jobs.admin_upcoming import upcoming_page
 from scheduler_jobs.admin_views import (
     relative_time,
     schedule_preview,
@@ -544,6 +545,11 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
                 name="scheduler_jobs_dynamicjob_run",
             ),
             path(
+                "upcoming/",
+                wrap(self.upcoming_view),
+                name="scheduler_jobs_dynamicjob_upcoming",
+            ),
+            path(
                 "<int:job_id>/toggle/",
                 wrap(self.toggle_view),
                 name="scheduler_jobs_dynamicjob_toggle",
@@ -551,6 +557,10 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
             *self.history_urls(),
             *super().get_urls(),
         ]
+
+    def upcoming_view(self, request: HttpRequest):
+        """The calendar of upcoming runs (scheduler_jobs/admin_upcoming.py)."""
+        return upcoming_page(request, model_admin=self)
 
     def schedule_preview_view(self, request: HttpRequest):
         if not (

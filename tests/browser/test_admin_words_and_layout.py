@@ -255,6 +255,8 @@ def test_every_admin_page_of_ours_passes_axe_and_fits_the_width(
         "/admin/",
         "/admin/scheduler_jobs/",
         "/admin/scheduler_jobs/dynamicjob/",
+        "/admin/scheduler_jobs/dynamicjob/upcoming/",
+        "/admin/scheduler_jobs/dynamicjob/upcoming/?view=day",
         f"/admin/scheduler_jobs/dynamicjob/{job.pk}/change/",
         f"/admin/scheduler_jobs/dynamicjob/{seeded['cleanup'].pk}/change/",
         f"/admin/scheduler_jobs/dynamicjob/{job.pk}/versions/",

@@ -751,6 +751,9 @@ ENTRY_POINTS = {
     "admin:scheduler_jobs_dynamicjob_run": "probe: admin page run",
     "admin:scheduler_jobs_dynamicjob_toggle": "probe: admin page enable/disable",
     "admin:scheduler_jobs_dynamicjob_schedule_preview": "add or change; no job data",
+    "admin:scheduler_jobs_dynamicjob_upcoming": (
+        "view: names and times, as the job list (tests/admin/test_upcoming_page.py)"
+    ),
     "admin:scheduler_jobs_dynamicjob_versions": "probe: admin history",
     "admin:scheduler_jobs_dynamicjob_revert": "probe: admin revert",
     "admin:scheduler_jobs_dynamicjob_decide": "probe: admin page approve",
