@@ -35,6 +35,7 @@ from django.utils import timezone
 from audit import services as audit
 from executions import alerts
 from executions.models import Incident, JobExecution
+from executions.notifications import append_logs
 from scheduler_jobs.access import Action, authorize
 from scheduler_jobs.spec import JOB_SPEC
 
@@ -151,14 +152,15 @@ def _count_failure(execution: JobExecution, job: Any) -> None:
         # Another worker opened it since the UPDATE above: count there.
         _open_streak(job.pk).update(**counted)
         return
-    alerts.send_alert(
+    notes = alerts.send_alert(
         job=job,
         event="incident",
-        subject=f"failing, {streak} runs in a row",
+        subject=f"failing, {_runs(streak)} in a row",
         lines=_incident_lines(incident, execution),
         key=f"incident-{incident.pk}-opened",
         execution=_execution_ref(execution),
     )
+    append_logs(execution, notes)
 
 
 def _close_on_success(execution: JobExecution, job: Any) -> None:
@@ -174,10 +176,11 @@ def _close_on_success(execution: JobExecution, job: Any) -> None:
     )
     if not closed:
         return  # another worker's success closed it and alerted
-    alerts.send_alert(
+    notes = alerts.send_alert(
         job=job,
         event="recovered",
-        subject=f"recovered after {incident.failures} failed runs",
+        subject=f"recovered after {incident.failures} failed "
+        f"run{'' if incident.failures == 1 else 's'}",
         lines=[
             f"Failed runs in a row: {incident.failures}",
             f"Failing since: {_utc(incident.opened_at)}",
@@ -187,6 +190,7 @@ def _close_on_success(execution: JobExecution, job: Any) -> None:
         key=f"incident-{incident.pk}-recovered",
         execution=_execution_ref(execution),
     )
+    append_logs(execution, notes)
 
 
 def _incident_lines(incident: Incident, execution: JobExecution | None) -> list[str]:
@@ -203,6 +207,10 @@ def _incident_lines(incident: Incident, execution: JobExecution | None) -> list[
 
 def _execution_ref(execution: JobExecution) -> dict[str, Any]:
     return {"id": execution.pk, "status": execution.status}
+
+
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
 
 
 def _utc(moment: datetime) -> str:
@@ -262,7 +270,7 @@ def _send_reminder(incident: Incident) -> None:
     alerts.send_alert(
         job=incident.job,
         event="incident",
-        subject=f"still failing, {incident.failures} runs in a row",
+        subject=f"still failing, {_runs(incident.failures)} in a row",
         lines=[
             "Reminder: the incident is still open.",
             *_incident_lines(incident, incident.last_execution),

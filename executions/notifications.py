@@ -41,7 +41,7 @@ def notify(*, execution: JobExecution, job: Any, attempt_status: str) -> None:
     if not matched:
         return
     notes = alerts.deliver(config, run_message(execution, sorted(matched)[0]))
-    _append_logs(execution, notes)
+    append_logs(execution, notes)
 
 
 def run_message(execution: JobExecution, event: str) -> alerts.Message:
@@ -85,7 +85,8 @@ def execution_summary(execution: JobExecution) -> dict[str, Any]:
     }
 
 
-def _append_logs(execution: JobExecution, entries: list[dict]) -> None:
+def append_logs(execution: JobExecution, entries: list[dict]) -> None:
+    """Add notification outcomes to the end of the execution's log."""
     if not entries:
         return
     logs = list(

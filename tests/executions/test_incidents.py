@@ -82,6 +82,8 @@ def test_three_failures_in_a_row_open_one_incident_and_alert_once():
     assert incident.alerts_sent == 1
     assert subjects() == ["[Dynamic Scheduler] nightly: failing, 3 runs in a row"]
     assert "Heartbeat asked to fail" in mail.outbox[0].body
+    # The alert's outcome is in the log of the run that opened the incident.
+    assert last.logs[-1]["message"] == "Alert (incident) emailed to 1 recipient(s)."
 
 
 def test_further_failures_raise_the_count_without_another_alert():
@@ -184,8 +186,7 @@ def test_a_reminder_goes_out_once_per_interval():
     assert incidents.remind(opened + timedelta(minutes=60)) == 1
 
     assert (
-        subjects()
-        == ["[Dynamic Scheduler] nightly: still failing, 1 runs in a row"] * 2
+        subjects() == ["[Dynamic Scheduler] nightly: still failing, 1 run in a row"] * 2
     )
     incident.refresh_from_db()
     assert incident.alerts_sent == 3

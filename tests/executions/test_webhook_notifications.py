@@ -112,7 +112,7 @@ def test_a_job_alert_goes_to_the_webhook_signed_too(capture):
     assert verify(SECRET, request.headers["X-Scheduler-Signature"], request.body)
     payload = json.loads(request.body)
     assert payload["event"] == "incident"
-    assert payload["subject"] == "[Dynamic Scheduler] nightly: failing, 1 runs in a row"
+    assert payload["subject"] == "[Dynamic Scheduler] nightly: failing, 1 run in a row"
     assert payload["execution"]["status"] == "failed"
     assert request.headers["X-Idempotency-Key"].startswith("incident-")
 
