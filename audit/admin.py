@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
 from django.contrib import admin
@@ -178,7 +181,7 @@ class AuditEntryAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         extra = dict(extra_context or {})
         if entry is not None:
             extra["entry"] = entry
-            extra["diff_rows"] = diff_rows(entry)
+            extra["diff_rows"] = change_rows(entry)
             extra["target_url"] = admin_url_for(entry.target_type, entry.target_id)
             extra["object_log_url"] = (
                 reverse("admin:audit_auditentry_changelist")
@@ -187,45 +190,116 @@ class AuditEntryAdmin(RejectNulQueryMixin, admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra)
 
 
+@dataclass(frozen=True)
+class FieldWords:
+    """How an app's objects read in an entry: a plain label per dotted key, and
+    the mark its masking function leaves where a secret was."""
+
+    label: Callable[[str], str]
+    mask: str = ""
+
+
+# Filled by the app that owns each object type (audit imports no other app):
+# {"scheduler_jobs.dynamicjob": FieldWords(...)}.
+FIELD_WORDS: dict[str, FieldWords] = {}
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested value as dotted keys ("retry_policy.max_retries": 3)."""
+    if isinstance(value, dict) and (value or not prefix):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flat(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: value}
+
+
+def _is_masked(value: Any, mask: str) -> bool:
+    return bool(mask) and isinstance(value, str) and mask in value
+
+
+def change_rows(entry: AuditEntry) -> list[dict[str, Any]]:
+    """The entry's before/after, key by key, each row marked changed or not.
+
+    Nested values are flattened so the one retry setting that changed stands
+    out from the two that did not. Secrets were masked when recorded; a secret
+    the entry lists under "secrets_changed" reads "changed", never a value.
+    """
+    changes = dict(entry.changes or {})
+    secrets_changed = set(changes.pop("secrets_changed", None) or [])
+    before, after = _sides(changes)
+    words = FIELD_WORDS.get(entry.target_type, FieldWords(label=_humanize))
+    label = words.label
+    old, new = _flat(before), _flat(after)
+    rows = []
+    for key in [*old, *(k for k in new if k not in old)]:
+        a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        secret = key in secrets_changed or any(
+            _is_masked(value, words.mask) for value in (a, b)
+        )
+        changed = key in secrets_changed if secret else a != b
+        rows.append(
+            {
+                "field": label(key) if key else "",
+                "before": _secret_text(a) if secret else _show_side(a),
+                "after": ("changed" if changed else _secret_text(b))
+                if secret
+                else _show_side(b),
+                "changed": changed and a is not _ABSENT and b is not _ABSENT,
+            }
+        )
+    for key in sorted(secrets_changed - set(old) - set(new)):
+        rows.append(
+            {"field": label(key), "before": "", "after": "changed", "changed": True}
+        )
+    return rows
+
+
+_ABSENT = object()
+
+
+def _sides(changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(before, after) from any shape an entry holds.
+
+    Updates store {field: {"before", "after"}}; creates {"after": {...}};
+    deletes {"before": {...}}; runs and cancels their own details (as "after").
+    """
+    if set(changes) <= {"before", "after"} and any(
+        isinstance(changes.get(k), dict) for k in ("before", "after")
+    ):
+        return changes.get("before") or {}, changes.get("after") or {}
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for key, value in changes.items():
+        if isinstance(value, dict) and value and set(value) <= {"before", "after"}:
+            before[key] = value.get("before")
+            after[key] = value.get("after")
+        else:
+            after[key] = value
+    return before, after
+
+
+def _secret_text(value: Any) -> str:
+    if value is _ABSENT:
+        return ""
+    return "set" if value not in (None, "") else "not set"
+
+
+def _show_side(value: Any) -> str:
+    if value is _ABSENT:
+        return ""
+    if isinstance(value, list) and not any(isinstance(v, dict | list) for v in value):
+        return ", ".join(_show(v) for v in value) or "none"
+    return _show(value)
+
+
+def _humanize(key: str) -> str:
+    return key.replace("_", " ").replace(".", ": ").strip().capitalize()
+
+
 def _show(value) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
     if value is None:
         return "—"
     return str(value)
-
-
-def diff_rows(entry: AuditEntry) -> list[dict[str, str]]:
-    """(field, before, after) rows from the entry's changes, whatever their shape.
-
-    Updates store {field: {"before", "after"}}; creates {"after": {...}};
-    deletes {"before": {...}}; runs and cancels their own details.
-    """
-    changes = entry.changes or {}
-    rows = []
-    if set(changes) <= {"before", "after"} and any(
-        isinstance(changes.get(k), dict) for k in ("before", "after")
-    ):
-        before = changes.get("before") or {}
-        after = changes.get("after") or {}
-        for key in sorted(set(before) | set(after)):
-            rows.append(
-                {
-                    "field": key,
-                    "before": _show(before.get(key)) if key in before else "",
-                    "after": _show(after.get(key)) if key in after else "",
-                }
-            )
-        return rows
-    for key, value in changes.items():
-        if isinstance(value, dict) and set(value) <= {"before", "after"} and value:
-            rows.append(
-                {
-                    "field": key,
-                    "before": _show(value.get("before")),
-                    "after": _show(value.get("after")),
-                }
-            )
-        else:
-            rows.append({"field": key, "before": "", "after": _show(value)})
-    return rows

@@ -19,13 +19,14 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
-from audit.admin import RejectNulQueryMixin
+from audit.admin import FIELD_WORDS, FieldWords, RejectNulQueryMixin
 from audit.models import AuditEntry
 from executions import services as execution_services
 from executions.models import JobExecution
 from executions.selectors import HEALTH_LABELS, attach_health
 from job_templates.admin import TemplateFilter
 from job_templates.registry import registry
+from job_templates.secrets import SECRET_MASK
 from scheduler_jobs import access, services
 from scheduler_jobs.admin_history import JobHistoryAdminMixin, confirm_page
 from scheduler_jobs.admin_timeplan import TIMEPLAN_ADMINS  # noqa: F401 (registered)
@@ -38,9 +39,14 @@ from scheduler_jobs.forms import DynamicJobChangeForm, options_fieldsets
 from scheduler_jobs.forms.schedule import SCHEDULE_LAYOUT
 from scheduler_jobs.labels import job_zone_name
 from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.services.merge import field_label
 from scheduler_jobs.wizard import JobCreationWizard
 
 STATUS_LABELS = dict(JobExecution.Status.choices)
+# An audit entry of a job names its fields as the forms do; secrets by their mask.
+FIELD_WORDS[DynamicJob._meta.label_lower] = FieldWords(
+    label=field_label, mask=SECRET_MASK
+)
 
 
 def status_badge(status: str) -> str:
@@ -507,10 +513,13 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
     ):
         form = context.get("adminform").form if context.get("adminform") else None
         if form is not None and getattr(form, "conflict", None) is not None:
-            context["conflict"] = form.conflict
+            context["conflict_rows"] = form.conflict_rows()
+            # Who saved last: the change the user's edit met.
             context["conflict_entries"] = AuditEntry.objects.filter(
-                target_type=DynamicJob._meta.label_lower, target_id=str(obj.pk)
-            ).order_by("-created_at", "-id")[:3]
+                target_type=DynamicJob._meta.label_lower,
+                target_id=str(obj.pk),
+                action__in=["update", "enable", "disable", "approve"],
+            ).order_by("-created_at", "-id")[:1]
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_readonly_fields(self, request, obj=None):
@@ -526,6 +535,14 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
             )
             return HttpResponseRedirect(
                 reverse("admin:scheduler_jobs_dynamicjob_change", args=[obj.pk])
+            )
+        merged = getattr(obj, "merged_fields", None)
+        if merged:
+            self.message_user(
+                request,
+                "Someone else changed this job while you were editing it; their "
+                f"changes are kept: {', '.join(merged)}.",
+                messages.INFO,
             )
         return super().response_change(request, obj)
 

@@ -343,14 +343,15 @@ def field_label(key: str, template: Any = None) -> str:
 
     A parameter is titled as its form field is, from the template's schema.
     """
-    if key in JOB_SPEC:
-        option = JOB_SPEC[key]
-        return option.label or humanize_key(option.key)
+    if key in JOB_SPEC and (JOB_SPEC[key].label or "." not in key):
+        return JOB_SPEC[key].label or humanize_key(key)
     head, _, rest = key.partition(".")
     if head == "parameters" and rest:
         schema = template.parameters_schema if template else {}
         title = ((schema.get("properties") or {}).get(rest) or {}).get("title")
         return f"Parameters: {title or humanize_key(rest)}"
+    if rest:
+        return f"{field_label(head)}: {humanize_key(rest).replace('.', ': ')}"
     return humanize_key(key)
 
 

@@ -114,8 +114,8 @@ def test_audit_detail_shows_the_before_and_after_of_an_update(admin_client_, sup
         f"/admin/audit/auditentry/{entry.pk}/change/"
     ).content.decode()
     assert 'id="audit-diff"' in html
-    assert "description" in html
-    assert "new words" in html
+    assert '<th scope="row">Description <span' in html  # its label, marked
+    assert "<mark>new words</mark>" in html
     assert f'href="/admin/scheduler_jobs/dynamicjob/{job.pk}/change/"' in html
 
 

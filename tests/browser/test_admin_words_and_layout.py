@@ -240,6 +240,21 @@ def incident_pages(job) -> list[str]:
     ]
 
 
+def audit_entry_pages(job) -> list[str]:
+    """An update's audit entry: its changed keys marked."""
+    from audit.models import AuditEntry
+
+    job.refresh_from_db()
+    job_services.job_update(
+        job=job,
+        user=SYSTEM,
+        data={"description": f"Checked on {timezone.now():%H:%M:%S.%f}"},
+        expected_version=job.version,
+    )
+    entry = AuditEntry.objects.filter(action="update").latest("id")
+    return [f"/admin/audit/auditentry/{entry.pk}/change/"]
+
+
 # --- 8. accessibility and 7. layout on every page ----------------------------------
 
 
@@ -271,6 +286,7 @@ def test_every_admin_page_of_ours_passes_axe_and_fits_the_width(
         "/admin/audit/auditentry/",
         *timeplan_pages(job),
         *incident_pages(job),
+        *audit_entry_pages(job),
     ]
     found: list[str] = []
     for path in pages:
