@@ -62,7 +62,9 @@ def _zones() -> set[str]:
 
 
 def upcoming_page(request: HttpRequest, *, model_admin: Any) -> TemplateResponse:
-    form = UpcomingForm(request.GET or None)
+    form = UpcomingForm(
+        request.GET or None, initial={"view": "week", "tz": settings.TIME_ZONE}
+    )
     view, first_day, zone_name = form.values()
     viewer = zone(zone_name)
     now = timezone.now()

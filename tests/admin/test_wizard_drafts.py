@@ -101,7 +101,7 @@ def test_reopening_add_in_a_new_login_offers_the_draft_and_finishes_the_job(
     assert offer.status_code == 200
     assert "Continue your draft of" in html
     assert "Heartbeat, step 3 of 5 (Schedule)" in html
-    assert re.search(r"saved \d{4}-\d\d-\d\d \d\d:\d\d UTC", html)
+    assert re.search(r"Saved \d{4}-\d\d-\d\d \d\d:\d\d UTC", html)
     draft = JobDraft.objects.get(user=editor)
     response = later.get(f"{WIZARD}?draft={draft.pk}")
     assert response["Location"] == f"{WIZARD}?step=schedule"

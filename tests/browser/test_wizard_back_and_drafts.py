@@ -122,7 +122,7 @@ def test_a_draft_survives_closing_the_tab_and_a_new_login(
         expect(offer).to_contain_text("Webhook")
         expect(offer).to_contain_text("step 3 of 5 (Schedule)")
         expect(page.locator("#job-drafts")).to_contain_text(
-            re.compile(r"saved \d{4}-\d\d-\d\d \d\d:\d\d UTC")
+            re.compile(r"Saved \d{4}-\d\d-\d\d \d\d:\d\d UTC")
         )
         expect(
             page.get_by_role("button", name="Start over (discard this draft)")
