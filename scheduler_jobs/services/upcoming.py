@@ -6,8 +6,9 @@ never loaded. The runs after it come from the schedule's `plan()`, the walk the
 dispatcher and the simulator use, judged by the calendars and blackout windows
 read once for the whole page; slots a calendar or a window skips are left out,
 deferred ones appear at the time they will run. The jobs' walks are merged
-lazily and stopped at `limit` runs, so a page costs the same with ten jobs or
-ten thousand.
+lazily and stopped at `limit` runs, and a job joins the merge only when its
+next run is due before the runs already found, so a full page reads only the
+jobs it shows.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import count
 from typing import Any
 
 from scheduler_jobs.access import Action, authorize
@@ -65,13 +67,48 @@ def upcoming_runs(
         .only("id", "name", "template_type", "schedule", "next_run_at")
     )
     rules = time_rules(start)
-    walks = [_job_runs(job, start, end, rules) for job in jobs.iterator(2000)]
-    runs = []
-    for run in heapq.merge(*walks, key=lambda r: (r.at, r.job_name, r.job_id)):
-        if len(runs) >= limit:
-            return Upcoming(start, end, tuple(runs), truncated=True)
+    runs = _merged(jobs.iterator(chunk_size=500), start, end, rules, limit)
+    return Upcoming(start, end, tuple(runs[:limit]), truncated=len(runs) > limit)
+
+
+def _merged(
+    jobs: Iterator[DynamicJob],
+    start: datetime,
+    end: datetime,
+    rules: Any,
+    limit: int,
+) -> list[UpcomingRun]:
+    """The jobs' runs in time order, one more than `limit` at most.
+
+    The jobs come in next_run_at order, and no run of a job is before its
+    next_run_at (or the window's start): a job's walk joins the merge only once
+    the earliest run waiting is not before it, so a page that fills up in the
+    first hour never reads or walks the jobs due later in the week.
+    """
+    heap: list[tuple[datetime, str, int, int, UpcomingRun, Iterator]] = []
+    order = count()
+
+    def push(walk: Iterator[UpcomingRun]) -> None:
+        run = next(walk, None)
+        if run is not None:
+            heapq.heappush(
+                heap, (run.at, run.job_name, run.job_id, next(order), run, walk)
+            )
+
+    waiting = next(jobs, None)
+    runs: list[UpcomingRun] = []
+    while len(runs) <= limit:
+        while waiting is not None and (
+            not heap or max(waiting.next_run_at, start) <= heap[0][0]
+        ):
+            push(_job_runs(waiting, start, end, rules))
+            waiting = next(jobs, None)
+        if not heap:
+            break
+        *_, run, walk = heapq.heappop(heap)
         runs.append(run)
-    return Upcoming(start, end, tuple(runs), truncated=False)
+        push(walk)
+    return runs
 
 
 def _job_runs(

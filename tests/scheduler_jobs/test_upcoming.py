@@ -95,3 +95,19 @@ def test_a_user_who_may_not_view_jobs_is_refused(django_user_model):
     runner = staff_with(django_user_model, "runs-only", "executions.view_jobexecution")
     with pytest.raises(AccessDenied):
         upcoming_runs(user=runner, start=NOW, end=NOW + timedelta(days=1))
+
+
+def test_a_capped_page_is_the_start_of_the_full_list(viewer):
+    for i in range(12):
+        DynamicJobFactory(
+            name=f"job {i:02}",
+            schedule={"type": "interval", "every_seconds": 3600 * (i + 1)},
+            next_run_at=NOW + timedelta(minutes=7 * i + 1),
+        )
+    window = {"start": NOW, "end": NOW + timedelta(days=2)}
+    everything = upcoming_runs(user=viewer, limit=10_000, **window)
+    first = upcoming_runs(user=viewer, limit=30, **window)
+    assert not everything.truncated
+    assert first.truncated
+    assert first.runs == everything.runs[:30]
+    assert [r.at for r in everything.runs] == sorted(r.at for r in everything.runs)
