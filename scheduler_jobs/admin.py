@@ -28,6 +28,7 @@ from job_templates.admin import TemplateFilter
 from job_templates.registry import registry
 from job_templates.secrets import SECRET_MASK
 from scheduler_jobs import access, services
+from scheduler_jobs.admin_copy import copy_page, run_with_changes_page
 from scheduler_jobs.admin_history import JobHistoryAdminMixin, confirm_page
 from scheduler_jobs.admin_timeplan import TIMEPLAN_ADMINS  # noqa: F401 (registered)
 from scheduler_jobs.admin_upcoming import upcoming_page
@@ -36,6 +37,9 @@ from scheduler_jobs.admin_views import (
     schedule_preview,
 )
 from scheduler_jobs.forms import DynamicJobChangeForm, options_fieldsets
+from scheduler_jobs.forms.copy import JobCopyForm
+from scheduler_jobs.forms.errors import add_service_errors
+from scheduler_jobs.forms.run import RunWithChangesForm
 from scheduler_jobs.forms.schedule import SCHEDULE_LAYOUT
 from scheduler_jobs.labels import job_zone_name
 from scheduler_jobs.models import DynamicJob
@@ -464,6 +468,16 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
                 job=job,
                 job_template=template,
                 can_run=self.has_run_permission(request),
+                can_copy=access.allowed(
+                    request.user,
+                    access.Action.ADD,
+                    definitions=[access.job_definition(job)],
+                ),
+                can_run_with_changes=access.allowed(
+                    request.user,
+                    access.Action.RUN_WITH_OVERRIDES,
+                    definitions=[access.job_definition(job)],
+                ),
                 **self._live_run_context(request, job),
                 recent_executions=list(
                     JobExecution.objects.filter(job=job)
@@ -570,6 +584,16 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
                 "<int:job_id>/toggle/",
                 wrap(self.toggle_view),
                 name="scheduler_jobs_dynamicjob_toggle",
+            ),
+            path(
+                "<int:job_id>/copy/",
+                wrap(self.copy_view),
+                name="scheduler_jobs_dynamicjob_copy",
+            ),
+            path(
+                "<int:job_id>/run-with-changes/",
+                wrap(self.run_with_changes_view),
+                name="scheduler_jobs_dynamicjob_run_with_changes",
             ),
             *self.history_urls(),
             *super().get_urls(),
@@ -681,4 +705,100 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
             )
         return HttpResponseRedirect(
             reverse("admin:scheduler_jobs_dynamicjob_changelist")
+        )
+
+    def copy_view(self, request: HttpRequest, job_id: int):
+        """A new job started from this one (secrets left empty), made by job_copy."""
+        source = get_object_or_404(DynamicJob, pk=job_id)
+        # Asked before the page shows; job_copy asks again when it creates.
+        access.authorize(
+            request.user,
+            access.Action.ADD,
+            definitions=[access.job_definition(source)],
+        )
+        if source.template_type not in registry:
+            self.message_user(
+                request,
+                f"“{source.name}” cannot be copied: its template is not installed.",
+                messages.ERROR,
+            )
+            return self._back(request, source)
+        form = JobCopyForm(
+            request.POST if request.method == "POST" else None,
+            source=source,
+            request=request,
+        )
+        if request.method == "POST" and form.is_valid() and form.created:
+            return self._copied(request, form.created)
+        return copy_page(request, self, source=source, form=form)
+
+    def _copied(self, request: HttpRequest, job: DynamicJob) -> HttpResponseRedirect:
+        state = "enabled" if job.enabled else "disabled"
+        if getattr(job, "pending_approval", None) is not None:
+            state = "waiting for another person's approval"
+        self.message_user(request, f"Created “{job.name}” ({state}).", messages.SUCCESS)
+        return HttpResponseRedirect(
+            reverse("admin:scheduler_jobs_dynamicjob_change", args=[job.pk])
+        )
+
+    def run_with_changes_view(self, request: HttpRequest, job_id: int):
+        """One run with other parameters or dry run; the job is not changed.
+
+        Needs the right to run with overrides (asked before the page shows);
+        run_now authorises again and validates. Real runs of high-risk jobs and
+        runs beside an active one ask first, as Run now does.
+        """
+        job = get_object_or_404(DynamicJob, pk=job_id)
+        access.authorize(
+            request.user,
+            access.Action.RUN_WITH_OVERRIDES,
+            definitions=[access.job_definition(job)],
+        )
+        if job.template_type not in registry:
+            self.message_user(
+                request,
+                f"“{job.name}” cannot run: its template is not installed.",
+                messages.ERROR,
+            )
+            return self._back(request, job)
+        posted = request.method == "POST"
+        form = RunWithChangesForm(request.POST if posted else None, job=job)
+        if not (posted and form.is_valid()):
+            return run_with_changes_page(request, self, job=job, form=form, warnings=[])
+        chosen = form.dry_run()
+        warnings = execution_services.run_warnings(
+            job=job,
+            dry_run=form.parameters().get("dry_run") if chosen is None else chosen,
+        )
+        if warnings and not request.POST.get("confirm"):
+            return run_with_changes_page(
+                request, self, job=job, form=form, warnings=warnings
+            )
+        try:
+            execution = execution_services.run_now(
+                job=job,
+                user=request.user,
+                dry_run=chosen,
+                parameters=form.parameters(),
+                request=request,
+                source="admin",
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return run_with_changes_page(request, self, job=job, form=form, warnings=[])
+        self._queued(request, job, execution)
+        return self._back(request, job)
+
+    def _queued(self, request: HttpRequest, job: DynamicJob, execution) -> None:
+        url = reverse("admin:executions_jobexecution_change", args=[execution.pk])
+        self.message_user(
+            request,
+            format_html(
+                '{} “{}” with your changes queued as <a href="{}">execution #{}</a>.',
+                "Dry run of" if execution.dry_run else "Run of",
+                job.name,
+                url,
+                execution.pk,
+            ),
+            messages.SUCCESS,
         )

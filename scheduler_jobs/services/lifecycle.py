@@ -25,6 +25,7 @@ from scheduler_jobs.services.merge import (
 from scheduler_jobs.services.quota import check_quota, lock_job_creation
 from scheduler_jobs.services.validation import job_as_dict, job_clean
 from scheduler_jobs.services.versions import version_record
+from scheduler_jobs.spec import JOB_SPEC
 
 
 def first_run_at(schedule: dict[str, Any], now=None, *, job: Any = None):
@@ -471,13 +472,44 @@ def job_duplicate(
     creating it needs the same rights as creating the job by hand.
     """
     authorize(user, Action.VIEW)
-    base = f"{job.name} (copy)"
-    name, n = base, 1
-    while DynamicJob.objects.filter(name__iexact=name).exists():
-        n += 1
-        name = f"{job.name} (copy {n})"
-    data = job_as_dict(job) | {"name": name[:200], "enabled": False}
+    data = job_as_dict(job) | {"name": copy_name(job.name), "enabled": False}
     return job_create(user=user, data=data, request=request, source=source)
+
+
+def copy_name(name: str) -> str:
+    """ "<name> (copy)", else "<name> (copy 2)", …: the first no job has, in any
+    case; the name is shortened, never the suffix, to fit the longest name."""
+    longest = JOB_SPEC["name"].max_length
+    n = 1
+    while True:
+        suffix = " (copy)" if n == 1 else f" (copy {n})"
+        candidate = name[: longest - len(suffix)] + suffix
+        if not DynamicJob.objects.filter(name__iexact=candidate).exists():
+            return candidate
+        n += 1
+
+
+def job_copy(
+    *, source: DynamicJob, user: Any, data: dict[str, Any], request: Any = None
+) -> DynamicJob:
+    """A new job made from `source` on its copy page; audited as a create from
+    "copy".
+
+    The template is the source's. Secrets are not carried over: the page starts
+    them empty, and a mask sent back means "keep the stored one", of which a new
+    job has none, so it is refused under the secret's name. Needs the rights to
+    see jobs and to create this one (job_create: the add right, and the
+    high-risk right when the template or parameters need it).
+    """
+    authorize(user, Action.VIEW)
+    return job_create(
+        user=user,
+        data={**data, "template_type": source.template_type},
+        request=request,
+        source="copy",
+        origin="admin",
+        comment=f"Copied from “{source.name}”."[:1000],
+    )
 
 
 def job_delete(

@@ -72,8 +72,9 @@ def make_job(user, **notifications) -> DynamicJob:
 class _FormValues(HTMLParser):
     """What a browser would send for the job's change form as it was loaded."""
 
-    def __init__(self) -> None:
+    def __init__(self, form_id: str) -> None:
         super().__init__()
+        self.form_id = form_id
         self.values: dict[str, list[str]] = {}
         self.in_form = False
         self.select: str | None = None
@@ -81,7 +82,7 @@ class _FormValues(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attr = dict(attrs)
-        if tag == "form" and attr.get("id") == "dynamicjob_form":
+        if tag == "form" and attr.get("id") == self.form_id:
             self.in_form = True
         if not self.in_form or not attr.get("name"):
             if tag == "option" and self.select and "selected" in attr:
@@ -121,15 +122,21 @@ class _FormValues(HTMLParser):
             self.values[self.textarea][-1] = text.removeprefix("\n")
 
 
-def opened(client: Client, job: DynamicJob) -> dict:
-    """The form as a tab loaded it (GET), ready for the user's edits."""
-    parser = _FormValues()
-    parser.feed(client.get(change_url(job)).content.decode())
+def form_values(client: Client, url: str, form_id: str = "dynamicjob_form") -> dict:
+    """What a browser would send for a page's form as it loaded (GET)."""
+    parser = _FormValues(form_id)
+    parser.feed(client.get(url).content.decode())
     values = {
         name: found if len(found) > 1 else found[0]
         for name, found in parser.values.items()
     }
     values.pop("csrfmiddlewaretoken", None)
+    return values
+
+
+def opened(client: Client, job: DynamicJob) -> dict:
+    """The change form as a tab loaded it, ready for the user's edits."""
+    values = form_values(client, change_url(job))
     assert values["version"], values
     assert values["base_enabled"], values
     return values

@@ -275,6 +275,8 @@ def test_every_admin_page_of_ours_passes_axe_and_fits_the_width(
         f"/admin/scheduler_jobs/dynamicjob/{job.pk}/change/",
         f"/admin/scheduler_jobs/dynamicjob/{seeded['cleanup'].pk}/change/",
         f"/admin/scheduler_jobs/dynamicjob/{job.pk}/versions/",
+        f"/admin/scheduler_jobs/dynamicjob/{job.pk}/copy/",
+        f"/admin/scheduler_jobs/dynamicjob/{seeded['cleanup'].pk}/run-with-changes/",
         "/admin/executions/jobexecution/",
         f"/admin/executions/jobexecution/{run.pk}/change/",
         f"/admin/executions/jobexecution/{seeded['retry'].pk}/change/",

@@ -31,6 +31,7 @@ from scheduler_jobs.access import MATRIX, SYSTEM, Action
 from scheduler_jobs.models import DynamicJob, JobApproval
 from scheduler_jobs.services.approvals import approval_propose
 from scheduler_jobs.services.validation import job_clean
+from tests.admin.test_change_merge import form_values
 from tests.api.conftest import token_client
 from tests.security.conftest import ROLES, make_role, webhook_definition
 
@@ -328,6 +329,26 @@ def page_run(w: World, tmp: Any) -> bool:
     return w.runs() == 1
 
 
+def page_copy(w: World, tmp: Any) -> bool:
+    """The job page's Copy, as a person opens it and creates the copy."""
+    web, url = w.web, f"{ADMIN}{w.job.pk}/copy/"
+    if web.get(url).status_code != 200:
+        return False
+    web.post(url, form_values(web, url))
+    return DynamicJob.objects.filter(name__startswith=f"{w.job.name} (copy").exists()
+
+
+def page_run_with_changes(w: World, tmp: Any) -> bool:
+    """The job page's Run with changes…, with a changed parameter, confirmed."""
+    web, url = w.web, f"{ADMIN}{w.job.pk}/run-with-changes/"
+    if web.get(url).status_code != 200:
+        return False
+    values = form_values(web, url, "run_with_changes_form")
+    params = json.loads(values["parameters"]) | w.override()
+    web.post(url, values | {"parameters": json.dumps(params), "confirm": "1"})
+    return w.runs() == 1
+
+
 def page_rerun_with_other_parameters(w: World, tmp: Any) -> bool:
     execution = w.execution(status="completed", **w.override())
     w.web.post(f"{EXECUTIONS}{execution.pk}/rerun/")
@@ -580,6 +601,8 @@ PROBES: dict[tuple[str, Action], Probe] = {
     ("admin page", A.DELETE): page_delete,
     ("admin page", A.RUN): page_run,
     ("admin page", A.RUN_WITH_OVERRIDES): page_rerun_with_other_parameters,
+    ("admin run with changes", A.RUN_WITH_OVERRIDES): page_run_with_changes,
+    ("admin copy", A.ADD): page_copy,
     ("admin page", A.VIEW_EXECUTIONS): page_view_execution,
     ("admin dashboard", A.VIEW_EXECUTIONS): page_dashboard,
     ("admin page", A.CANCEL): page_cancel,
@@ -750,6 +773,10 @@ ENTRY_POINTS = {
     # admin URLs of the project's own
     "admin:scheduler_jobs_dynamicjob_run": "probe: admin page run",
     "admin:scheduler_jobs_dynamicjob_toggle": "probe: admin page enable/disable",
+    "admin:scheduler_jobs_dynamicjob_copy": "probe: admin copy",
+    "admin:scheduler_jobs_dynamicjob_run_with_changes": (
+        "probe: admin run with changes"
+    ),
     "admin:scheduler_jobs_dynamicjob_schedule_preview": "add or change; no job data",
     "admin:scheduler_jobs_dynamicjob_upcoming": (
         "view: names and times, as the job list (tests/admin/test_upcoming_page.py)"
