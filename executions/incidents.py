@@ -8,7 +8,8 @@ an incident and sends `incident` once; further failures only raise its count;
 the first success closes it and sends `recovered` once.
 
 While an incident stays open, beat sends a reminder every
-`watch.realert_minutes` (60 by default; 0 sends none) through `remind`. An
+`watch.realert_minutes` (60 by default; 0 sends none) through `remind`,
+which it calls with its reaper pass. An
 acknowledged incident gets no reminders: somebody is on it. A disabled job's
 incident gets none either: stopping the job is taking care of it.
 
@@ -223,8 +224,9 @@ def _utc(moment: datetime) -> str:
 def remind(now: datetime | None = None) -> int:
     """Remind about open incidents whose last alert is older than their interval.
 
-    Called on every beat tick; reads only open incidents through their partial
-    index, so it costs O(open incidents). Returns the reminders sent.
+    Called by beat with each reaper pass (every few seconds, not every tick);
+    reads only open incidents through their partial index, so it costs
+    O(open incidents). Returns the reminders sent.
     """
     now = now or timezone.now()
     due = (
