@@ -373,7 +373,13 @@ def _window_view(values: dict[str, Any]) -> dict[str, Any]:
 def window_create(
     *, actor: Any, data: dict[str, Any], request: Any = None
 ) -> BlackoutWindow:
-    """Create a blackout window; jobs in its scope get their next run again."""
+    """Create a blackout window; jobs in its scope whose next run it holds get
+    their next run again.
+
+    A new one-off window can only hold the next runs that fall inside it, so
+    only those rows are read: scheduling a maintenance window costs what it
+    covers, not the size of the job table.
+    """
     authorize(actor, Action.ADD_WINDOW)
     cleaned = window_clean(data)
     with transaction.atomic():
@@ -385,7 +391,12 @@ def window_create(
             changes={"after": _window_view(cleaned)},
             request=request,
         )
-        _reschedule(_jobs_in_scope(window))
+        affected = _jobs_in_scope(window)
+        if not window.recurring:
+            affected = affected.filter(
+                next_run_at__gte=window.starts_at, next_run_at__lt=window.ends_at
+            )
+        _reschedule(affected)
     return window
 
 
