@@ -9,10 +9,12 @@ from django.test import Client
 
 from audit.models import AuditEntry
 from executions.models import JobExecution
+from job_templates import secrets
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services import job_create
 from tests.admin.test_change_merge import form_values
 from tests.conftest import staff_with
+from tests.security.conftest import ALL_SECRETS, SIGNING_SECRET, webhook_definition
 
 pytestmark = pytest.mark.django_db
 
@@ -196,3 +198,66 @@ def test_run_with_changes_is_hidden_and_refused_without_the_right(
     assert runner.get(url).status_code == 403
     assert runner.post(url, {"parameters": "{}"}).status_code == 403
     assert not JobExecution.objects.exists()
+
+
+# --- secrets on both pages ---
+
+
+@pytest.fixture
+def hook(superuser, capture) -> DynamicJob:
+    """A signed webhook with secrets everywhere (headers, signing, Slack)."""
+    return job_create(
+        user=superuser, data=webhook_definition(capture.url("/hook"), name="Ping")
+    )
+
+
+def test_neither_page_shows_a_secret_and_a_copy_carries_none(
+    django_user_model, hook, capture
+):
+    user = client_with(
+        django_user_model,
+        "trusted",
+        VIEW,
+        ADD,
+        CHANGE,
+        RUN,
+        "job_templates.use_high_risk_template",
+    )
+    copy_url = f"{JOBS}{hook.pk}/copy/"
+    run_url = f"{JOBS}{hook.pk}/run-with-changes/"
+
+    pages = [user.get(copy_url).content.decode(), user.get(run_url).content.decode()]
+    for page in pages:
+        for secret in ALL_SECRETS:
+            assert secret not in page
+    assert "Parameters: Signing secret" in pages[0]
+    user.post(copy_url, form_values(user, copy_url))
+    copy = DynamicJob.objects.get(name="Ping (copy)")
+    assert copy.parameters["signing_secret"] == ""
+    assert copy.parameters["headers"] == {"Authorization": "", "X-Api-Key": ""}
+    assert copy.notifications["slack_webhook"] == ""
+    assert not capture.requests
+
+
+def test_run_with_changes_keeps_masked_secrets(django_user_model, hook, capture):
+    user = client_with(
+        django_user_model,
+        "trusted",
+        VIEW,
+        CHANGE,
+        RUN,
+        "job_templates.use_high_risk_template",
+    )
+    url = f"{JOBS}{hook.pk}/run-with-changes/"
+    values = form_values(user, url, "run_with_changes_form")
+    params = json.loads(values["parameters"]) | {"json_body": {"changed": True}}
+
+    user.post(url, values | {"parameters": json.dumps(params), "confirm": "1"})
+
+    execution = JobExecution.objects.get()
+    assert execution.parameters["json_body"] == {"changed": True}
+    assert secrets.unseal_value(execution.parameters["signing_secret"]) == (
+        SIGNING_SECRET
+    )
+    entry = AuditEntry.objects.get(action="run")
+    assert SIGNING_SECRET not in json.dumps(entry.changes)
