@@ -210,8 +210,9 @@ def undispatched_events(now: datetime, cutoff: datetime) -> list[WatchEvent]:
 def unstarted_events(now: datetime, cutoff: datetime) -> list[WatchEvent]:
     """Scheduled first attempts queued past their grace: no worker took them.
 
-    A range on the partial index of queued runs by slot. Retries are left out
-    (their slot did start), and so are manual runs (no slot was planned).
+    A range on the partial index of queued runs by slot; the grace counts
+    from when the run was queued. Retries are left out (their slot did
+    start), and so are manual runs (no slot was planned).
     """
     rows = list(
         JobExecution.objects.filter(
@@ -222,7 +223,7 @@ def unstarted_events(now: datetime, cutoff: datetime) -> list[WatchEvent]:
             job__isnull=False,
         )
         .order_by()
-        .values("id", "job_id", "scheduled_for", "queue")[:BATCH]
+        .values("id", "job_id", "scheduled_for", "created_at", "queue")[:BATCH]
     )
     if not rows:
         return []
@@ -235,8 +236,14 @@ def unstarted_events(now: datetime, cutoff: datetime) -> list[WatchEvent]:
     events = []
     for row in rows:
         job = jobs.get(row["job_id"])
-        slot = row["scheduled_for"]
-        if job is None or now - slot < grace(job["watch"]):
+        # Waiting for a worker since it was queued: a catch-up run queued long
+        # after its slot was late because of beat (its slot is in the missed
+        # event of that dispatch), not because of the workers.
+        slot, queued = (
+            row["scheduled_for"],
+            max(row["scheduled_for"], row["created_at"]),
+        )
+        if job is None or now - queued < grace(job["watch"]):
             continue
         waited = duration_words((now - slot).total_seconds())
         queue = row["queue"] or settings.CELERY_TASK_DEFAULT_QUEUE
@@ -252,7 +259,7 @@ def unstarted_events(now: datetime, cutoff: datetime) -> list[WatchEvent]:
             )
         )
         following = _next_slot(job["schedule"], slot)
-        if following is not None and following <= now:
+        if following is not None and queued < following <= now:
             events.append(
                 _event(
                     row["job_id"],
