@@ -56,6 +56,7 @@ from scheduler_jobs.serializers import (
     VersionDiffSerializer,
     raise_nested,
 )
+from scheduler_jobs.services import timeplan
 from scheduler_jobs.spec import JOB_SPEC
 
 NUMBER_PARAMETER = OpenApiParameter(
@@ -440,7 +441,8 @@ class JobApprovalViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class SchedulePreviewView(APIView):
-    """What a schedule means in words, and its next five runs."""
+    """What a schedule means in words, its next five runs, and the slots a
+    calendar or blackout window skips or moves between them (with why)."""
 
     permission_classes = [IsStaff]
 
@@ -452,8 +454,17 @@ class SchedulePreviewView(APIView):
     def post(self, request: Request) -> Response:
         serializer = SchedulePreviewRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         try:
-            schedule = parse_schedule(serializer.validated_data["schedule"])
+            schedule = parse_schedule(data["schedule"])
+            # As the dispatcher will run it: calendar, windows and jitter applied.
+            slots = timeplan.slot_preview(
+                data["schedule"],
+                job_name=data.get("job_name", ""),
+                template_category=timeplan.category_of(data.get("template_type", "")),
+                n=5,
+                after=timezone.now(),
+            )
         except DjangoValidationError as exc:
             raise_nested(
                 DjangoValidationError(
@@ -463,10 +474,18 @@ class SchedulePreviewView(APIView):
                     }
                 )
             )
-        runs = schedule.next_runs(5, after=timezone.now())
         return Response(
             {
                 "description": schedule.describe(),
-                "next_runs": [run.isoformat() for run in runs],
+                "next_runs": [slot.at.isoformat() for slot in slots if slot.runs],
+                "slots": [
+                    {
+                        "at": slot.at,
+                        "nominal": slot.nominal,
+                        "outcome": slot.outcome,
+                        "reason": slot.reason,
+                    }
+                    for slot in slots
+                ],
             }
         )

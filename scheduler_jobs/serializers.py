@@ -349,11 +349,34 @@ class SchedulePreviewRequestSerializer(
     RefuseUnknownFieldsMixin, serializers.Serializer
 ):
     schedule = ScheduleField()
+    job_name = StrictCharField(
+        max_length=JOB_SPEC["name"].max_length,
+        required=False,
+        allow_blank=True,
+        help_text="The job's name: its jitter offset is computed from it.",
+    )
+    template_type = StrictCharField(
+        max_length=JOB_SPEC["template_type"].max_length,
+        required=False,
+        allow_blank=True,
+        help_text="The job's template: blackout windows of its category apply.",
+    )
+
+
+class PreviewSlotSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="When it runs, jitter included.")
+    nominal = serializers.DateTimeField(help_text="The schedule's own time.")
+    outcome = serializers.ChoiceField(choices=["runs", "skipped", "deferred"])
+    reason = serializers.CharField(help_text="Why, in plain words; empty if it runs.")
 
 
 class SchedulePreviewResponseSerializer(serializers.Serializer):
     description = serializers.CharField()
     next_runs = serializers.ListField(child=serializers.DateTimeField())
+    slots = PreviewSlotSerializer(
+        many=True,
+        help_text="The next runs with the skipped and moved slots between them.",
+    )
 
 
 DIFF_SCHEMA = {

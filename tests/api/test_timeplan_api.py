@@ -331,3 +331,47 @@ def test_simulate_bad_input_names_the_field(make_user, body, field):
 
     assert response.status_code == 400
     assert field in response.json()
+
+
+# --- the schedule preview ------------------------------------------------------------
+
+
+def test_schedule_preview_lists_the_holiday_it_skips(api, time_machine):
+    time_machine.move_to(datetime(2026, 12, 23, 12, 0, tzinfo=UTC))
+    bavaria()
+
+    response = api.post(
+        "/api/v1/schedule-preview/",
+        {
+            "schedule": {
+                "type": "cron",
+                "cron": "0 7 * * *",
+                "timezone": "Europe/Berlin",
+                "calendar": "de-by",
+                "calendar_rule": "business_days",
+            },
+            "job_name": "Morning report",
+        },
+        format="json",
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["next_runs"][:2] == [
+        "2026-12-24T06:00:00+00:00",
+        "2026-12-28T06:00:00+00:00",
+    ]
+    skipped = body["slots"][1]
+    assert skipped["outcome"] == "skipped"
+    assert skipped["reason"] == "Public holiday: Christmas Day (DE-BY)"
+
+
+def test_schedule_preview_with_an_unknown_calendar_names_the_field(api):
+    response = api.post(
+        "/api/v1/schedule-preview/",
+        {"schedule": {"type": "cron", "cron": "0 7 * * *", "calendar": "nope"}},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "calendar" in response.json()["schedule"]
