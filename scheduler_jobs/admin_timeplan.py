@@ -30,7 +30,7 @@ from scheduler_jobs.forms.timeplan import (
 )
 from scheduler_jobs.labels import format_datetime, job_zone_name
 from scheduler_jobs.models import BlackoutWindow, Calendar, DynamicJob, MaintenancePause
-from scheduler_jobs.schedules import describe_cron
+from scheduler_jobs.schedules import parse_schedule
 from scheduler_jobs.services import timeplan
 from scheduler_jobs.templatetags.timeplan import forget_pause_banner
 
@@ -52,6 +52,9 @@ def simulate_url(**query: Any) -> str:
 
 class NoBulkDeleteMixin:
     """Deletes one at a time, through the service (audited, refused while in use)."""
+
+    class Media:
+        css = {"all": ["scheduler_jobs/admin.css"]}
 
     def get_actions(self, request: HttpRequest):
         actions = super().get_actions(request)
@@ -181,9 +184,11 @@ def window_when(window: BlackoutWindow) -> str:
     (Europe/Berlin), for 120 minutes"."""
     if window.cron:
         try:
-            text = describe_cron(window.cron, window.timezone)
+            text = parse_schedule(
+                {"type": "cron", "cron": window.cron, "timezone": window.timezone}
+            ).describe()
         except (ValueError, ValidationError):
-            text = window.cron
+            text = f"{window.cron} ({window.timezone})"
         return f"{text}, for {window.duration_minutes} minutes"
     return (
         f"{format_datetime(window.starts_at, window.timezone)} to "
@@ -194,6 +199,9 @@ def window_when(window: BlackoutWindow) -> str:
 @admin.register(MaintenancePause)
 class MaintenancePauseAdmin(admin.ModelAdmin):
     """One page: the pause's state, pause with a reason, resume; and the simulator."""
+
+    class Media:
+        css = {"all": ["scheduler_jobs/admin.css"]}
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return super().has_view_permission(request, obj) or access.allowed(
