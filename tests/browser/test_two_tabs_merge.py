@@ -68,7 +68,7 @@ def test_two_tabs_merge_and_a_real_conflict_is_chosen(
     tab_b.fill("#id_max_retries", "5")
     save(tab_b)
 
-    expect(tab_b.locator(".messagelist")).to_contain_text(
+    expect(tab_b.locator("ul.messagelist").first).to_contain_text(
         "their changes are kept: Timeout (seconds)"
     )
     job.refresh_from_db()
@@ -94,7 +94,9 @@ def test_two_tabs_merge_and_a_real_conflict_is_chosen(
     tab_b.get_by_label("Take theirs: 1\u202f500").check()
     save(tab_b)
 
-    expect(tab_b.locator(".messagelist")).to_contain_text("was changed successfully")
+    expect(tab_b.locator("ul.messagelist").first).to_contain_text(
+        "was changed successfully"
+    )
     job.refresh_from_db()
     assert (job.timeout_seconds, job.description) == (1500, "bob was here")
     other.close()
