@@ -25,6 +25,8 @@ ADVANCED_APPS = ("django_celery_beat", "axes")
 ROW_NAMES = {
     "executions.jobexecution": "Executions",
     "audit.auditentry": "Audit log",
+    "scheduler_jobs.calendar": "Business calendars",
+    "scheduler_jobs.maintenancepause": "Maintenance pause",
     "authtoken.tokenproxy": "API tokens",
     "authtoken.token": "API tokens",
     "axes.accessattempt": "Sign-in lockouts",
@@ -40,6 +42,12 @@ HINTS = {
     "job_templates.jobtemplate": "What each kind of job does and the parameters it "
     "takes.",
     "audit.auditentry": "Who changed what, when and from where.",
+    "scheduler_jobs.calendar": "Public holidays and business days that jobs can "
+    "follow.",
+    "scheduler_jobs.blackoutwindow": "Times when jobs must not run, once or again "
+    "and again.",
+    "scheduler_jobs.maintenancepause": "Stop all scheduled runs for a while, and "
+    "resume.",
     "auth.user": "Who can sign in, and what each person may do.",
     "auth.group": "Sets of permissions to give several people at once.",
     "authtoken.tokenproxy": "Keys for the REST API, one per user.",
@@ -97,6 +105,18 @@ def admin_groups(context: template.Context, app_list: list[dict[str, Any]]) -> l
             }
             group["rows"].insert(
                 1 if ours[0]["app_label"] == "scheduler_jobs" else 0, dashboard
+            )
+        if user is not None and user.has_perm("scheduler_jobs.view_dynamicjob"):
+            group["rows"].append(
+                {
+                    "key": "scheduler_jobs.simulator",
+                    "id": "scheduler-jobs-simulator",
+                    "name": "Simulator",
+                    "admin_url": reverse("admin:scheduler_jobs_simulate"),
+                    "add_url": None,
+                    "view_only": True,
+                    "hint": "What would run between two times, and after an outage.",
+                }
             )
         groups.append(group)
 

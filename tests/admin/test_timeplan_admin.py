@@ -464,3 +464,19 @@ def test_job_page_links_to_the_simulator(django_user_model):
     page = client_for(editor).get(f"{JOBS}{job.pk}/change/").content.decode()
 
     assert f'href="{SIMULATE}?job={job.pk}"' in page
+
+
+def test_home_page_lists_the_simulator_and_the_time_plan_screens(django_user_model):
+    user = make_staff(
+        django_user_model,
+        "planner",
+        "scheduler_jobs.view_dynamicjob",
+        "scheduler_jobs.view_calendar",
+        "scheduler_jobs.view_blackoutwindow",
+    )
+
+    home = client_for(user).get("/admin/").content.decode()
+
+    assert f'href="{SIMULATE}"' in home
+    assert "Business calendars" in home
+    assert "Times when jobs must not run" in home
