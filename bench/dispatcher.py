@@ -2,6 +2,7 @@
 
     python -m bench.dispatcher [--sizes 1000,10000,100000] [--db sqlite|postgres|both]
                                [--distinct-sizes 1000,10000] [--skip-distinct]
+                               [--timeplan]
 
 For each database and size N it seeds two identical schedules, N dynamic jobs
 (`DynamicJob` rows) and N django-celery-beat `PeriodicTask`s, into two copies
@@ -21,6 +22,12 @@ the due phase moves the clock to D. `time.perf_counter`/`process_time` are not
 frozen.
 
 The "distinct" run gives every job its own cron expression and time zone.
+
+`--timeplan` measures our dispatcher twice in the same run instead: as above,
+and with half the jobs (every cron job of the mix) on a business calendar
+(public holidays of a country), a jitter on a tenth of them, and blackout
+windows (global, per category, per job, recurring) that apply to every job but
+hold none of the measured slots; the table compares the two.
 """
 
 from __future__ import annotations
@@ -38,7 +45,18 @@ from bench import common
 from scheduler_jobs.access import SYSTEM
 
 SYSTEMS = ("ours", "dcb")
-LABEL = {"ours": "DynamicJobScheduler", "dcb": "DatabaseScheduler"}
+LABEL = {
+    "ours": "DynamicJobScheduler",
+    "dcb": "DatabaseScheduler",
+    "plan": "with calendars and windows",
+}
+PLAN_HEADERS = [
+    "run",
+    "measure",
+    LABEL["ours"],
+    LABEL["plan"],
+    "ratio (with ÷ without)",
+]
 IDLE_TICKS = 20
 HEADERS = ["run", "measure", LABEL["ours"], LABEL["dcb"], "ratio (dcb ÷ ours)"]
 DUE = 1000
@@ -139,7 +157,48 @@ def make_specs(variant: str, n: int, t0: datetime, d: datetime) -> list[dict[str
     return specs
 
 
-def seed_ours(specs: list[dict[str, Any]]) -> None:
+def seed_plan(d: datetime) -> dict[str, Any]:
+    """A calendar and windows that apply to every job but hold no measured slot.
+
+    The calendar's rule is "never" (on holidays), so every job still runs on
+    an ordinary day while each slot is checked against the country's holidays.
+    The windows start a day after D or twelve hours away from it.
+    """
+    from scheduler_jobs.models import BlackoutWindow, Calendar
+
+    Calendar.objects.create(name="bench", country="DE", subdivision="BY")
+    later = d + timedelta(days=1)
+    hour = (d.hour + 12) % 24
+    common_fields = {"reason": "bench", "created_by": None}
+    BlackoutWindow.objects.bulk_create(
+        [
+            BlackoutWindow(
+                name="global",
+                starts_at=later,
+                ends_at=later + timedelta(hours=1),
+                **common_fields,
+            ),
+            BlackoutWindow(
+                name="category",
+                scope="category",
+                category="diagnostics",
+                starts_at=later,
+                ends_at=later + timedelta(hours=2),
+                **common_fields,
+            ),
+            BlackoutWindow(
+                name="nightly",
+                cron=f"0 {hour} * * *",
+                duration_minutes=30,
+                timezone="UTC",
+                **common_fields,
+            ),
+        ]
+    )
+    return {"calendar": "bench", "calendar_rule": "never"}
+
+
+def seed_ours(specs: list[dict[str, Any]], plan: dict[str, Any] | None = None) -> None:
     from scheduler_jobs.models import DynamicJob
 
     rows = []
@@ -149,6 +208,10 @@ def seed_ours(specs: list[dict[str, Any]]) -> None:
             if spec["kind"] == "cron"
             else {"type": "interval", "every_seconds": spec["every"]}
         )
+        if plan and spec["kind"] == "cron":
+            schedule.update(plan)
+            if i % 20 == 0 and i >= DUE:  # jitter moves a slot: not on measured ones
+                schedule["jitter_seconds"] = 300
         rows.append(
             DynamicJob(
                 name=f"bench-{i:06d}",
@@ -161,6 +224,20 @@ def seed_ours(specs: list[dict[str, Any]]) -> None:
             )
         )
     DynamicJob.objects.bulk_create(rows, batch_size=2000)
+
+
+def seed_job_window(d: datetime) -> None:
+    """A recurring window of the last job alone, twelve hours away from D."""
+    from scheduler_jobs.models import BlackoutWindow, DynamicJob
+
+    BlackoutWindow.objects.create(
+        name="one job",
+        reason="bench",
+        scope="job",
+        job=DynamicJob.objects.order_by("-pk").first(),
+        cron=f"0 {(d.hour + 12) % 24} * * *",
+        duration_minutes=5,
+    )
 
 
 def seed_dcb(specs: list[dict[str, Any]]) -> None:
@@ -225,7 +302,13 @@ def child_seed(system: str, variant: str, n: int, t0: datetime, d: datetime) -> 
         started = time.perf_counter()
         specs = make_specs(variant, n, t0, d)
         specs_s = time.perf_counter() - started
-        (seed_ours if system == "ours" else seed_dcb)(specs)
+        if system == "dcb":
+            seed_dcb(specs)
+        elif system == "plan":
+            seed_ours(specs, seed_plan(d))
+            seed_job_window(d)
+        else:
+            seed_ours(specs)
         common.report(
             {
                 "specs_seconds": specs_s,
@@ -260,7 +343,7 @@ def _profile_done(profiler: Any) -> None:
 def _edit_one(system: str, n: int) -> None:
     """Edit one job the way a user would (admin/API service, or model save)."""
     name = f"bench-{n - 1:06d}"
-    if system == "ours":
+    if system != "dcb":
         from scheduler_jobs.models import DynamicJob
         from scheduler_jobs.services import job_update
 
@@ -295,7 +378,7 @@ def child_measure(system: str, n: int, t0: datetime, d: datetime, due: int) -> N
             published[0] += 1
 
         before_task_publish.connect(count, weak=False)
-        if system == "ours":
+        if system != "dcb":
             from executions.beat import DynamicJobScheduler as Scheduler
         else:
             from django_celery_beat.schedulers import DatabaseScheduler as Scheduler
@@ -378,7 +461,7 @@ def run_pair(
     due_timeout: float,
 ) -> dict[str, dict[str, Any]]:
     t0, d = _instants()
-    out: dict[str, dict[str, Any]] = {s: {"error": "not run"} for s in SYSTEMS}
+    out: dict[str, dict[str, Any]] = {s: {"error": "not run"} for s in LABEL}
     for system in systems:
         name = f"bench_{system}"
         url = common.sqlite_url(name) if db == "sqlite" else common.pg_url(name)
@@ -498,6 +581,28 @@ def rows_for(db: str, variant: str, n: int, pair: dict[str, dict[str, Any]]) -> 
     return rows
 
 
+def plan_rows_for(
+    db: str, variant: str, n: int, pair: dict[str, dict[str, Any]]
+) -> list:
+    """Ours without and with calendars and windows, measured in the same run."""
+    ours, plan = pair["ours"], pair["plan"]
+    where = f"{db} {variant} N={n:,}"
+    rows = []
+    for label, key in (
+        ("start-up (construct + first tick)", "startup"),
+        ("idle tick, wall (median of 20)", "idle_wall"),
+        ("idle tick, CPU (median of 20)", "idle_cpu"),
+        ("tick after editing one job", "edit_wall"),
+        (f"{ours.get('due_expected', DUE)} due at once: all published", "due_wall"),
+    ):
+        cells = [
+            "failed" if r.get("error") else common.fmt_seconds(r[key])
+            for r in (ours, plan)
+        ]
+        rows.append([where, label, *cells, _ratio_of(ours, plan, key)])
+    return rows
+
+
 def _ratio_of(ours: dict[str, Any], dcb: dict[str, Any], key: str) -> str:
     if ours.get("error") or dcb.get("error"):
         return "-"
@@ -514,6 +619,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument(
         "--only", choices=SYSTEMS, help="measure one scheduler (before/after runs)"
+    )
+    parser.add_argument(
+        "--timeplan",
+        action="store_true",
+        help="ours without and with calendars and windows (no django-celery-beat)",
     )
     parser.add_argument(
         "--due-timeout",
@@ -556,6 +666,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     dbs = ("sqlite", "postgres") if args.db == "both" else (args.db,)
     systems = (args.only,) if args.only else SYSTEMS
+    if args.timeplan:
+        systems, distinct = ("ours", "plan"), []
+    headers, to_rows = (
+        (PLAN_HEADERS, plan_rows_for) if args.timeplan else (HEADERS, rows_for)
+    )
     print(f"Machine: {common.machine()}", flush=True)
     started = time.monotonic()
     rows = []
@@ -569,12 +684,12 @@ def main(argv: list[str] | None = None) -> int:
         for variant, variant_sizes in (("mix", sizes), ("distinct", distinct)):
             for n in variant_sizes:
                 pair = run_pair(db, variant, n, template, systems, args.due_timeout)
-                rows.extend(rows_for(db, variant, n, pair))
+                rows.extend(to_rows(db, variant, n, pair))
                 raw = {"db": db, "variant": variant, "n": n, **pair}
                 print(json.dumps(raw, default=str), flush=True)
         common.drop_database(template)
     print()
-    print(common.table(HEADERS, rows))
+    print(common.table(headers, rows))
     print(f"\nMachine: {common.machine()}")
     print(f"Total {time.monotonic() - started:.0f}s")
     return 0
