@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from audit import services as audit
@@ -164,8 +164,22 @@ def _count_failure(execution: JobExecution, job: Any) -> None:
     append_logs(execution, notes)
 
 
+def open_incident_flag() -> Exists:
+    """Whether the job (the outer query's row) has an open incident.
+
+    The worker reads it with the job it already reads at the end of a run, so a
+    success costs no query of its own when nothing is open, which is nearly
+    always.
+    """
+    return Exists(
+        Incident.objects.filter(job_id=OuterRef("pk"), resolved_at__isnull=True)
+    )
+
+
 def _close_on_success(execution: JobExecution, job: Any) -> None:
     """The first success closes the open streak and sends `recovered` once."""
+    if getattr(job, "open_incident", True) is False:
+        return
     incident = _open_streak(job.pk).first()
     if incident is None:
         return

@@ -45,7 +45,11 @@ WITH claimed AS (
            j.retry_policy::text AS snapshot_retry_policy,
            j.notifications::text AS snapshot_notifications,
            j.overlap_policy AS snapshot_overlap_policy,
-           j.watch::text AS snapshot_watch
+           j.watch::text AS snapshot_watch,
+           EXISTS (
+               SELECT 1 FROM job_incidents AS i
+                WHERE i.job_id = j.id AND i.resolved_at IS NULL
+           ) AS snapshot_open_incident
 )
 SELECT claimed.*, job.* FROM claimed LEFT JOIN job ON TRUE
 """
@@ -83,9 +87,10 @@ def claim(
     """Queued → running, the job marked running; None if the row was not queued.
 
     Returns the execution as it is now and the job's fields the finish needs
-    (name, timeout, retry policy, notifications, overlap policy, and the watch
-    options for executions.watch), read in the same statement; None for the
-    job when it has been deleted.
+    (name, timeout, retry policy, notifications, overlap policy, the watch
+    options for executions.watch, and whether it has an open incident for
+    executions.incidents), read in the same statement; None for the job when it
+    has been deleted.
     """
     rows = list(
         JobExecution.objects.raw(
@@ -114,6 +119,8 @@ def claim(
             overlap_policy=execution.snapshot_overlap_policy,
             watch=json.loads(execution.snapshot_watch),
         )
+        # Whether a success must close an incident (executions.incidents).
+        job.open_incident = execution.snapshot_open_incident
     return execution, job
 
 

@@ -400,8 +400,11 @@ def _finish_in_transaction(
 def _job_for_finish(execution: JobExecution) -> DynamicJob | None:
     """The job as it is now, since it may have been edited or deleted mid-run.
 
-    Only the fields a retry, the notifications and the overlap policy need.
+    Only the fields a retry, the notifications, the overlap policy and the
+    incidents need (whether one is open is read in the same query).
     """
+    from executions import incidents
+
     return (
         DynamicJob.objects.filter(pk=execution.job_id)
         .only(
@@ -411,7 +414,9 @@ def _job_for_finish(execution: JobExecution) -> DynamicJob | None:
             "retry_policy",
             "notifications",
             "overlap_policy",
+            "watch",
         )
+        .annotate(open_incident=incidents.open_incident_flag())
         .first()
         if execution.job_id
         else None
