@@ -363,7 +363,7 @@ def _parse_options(
             "A calendar needs a cron schedule (its days are counted in the "
             "schedule's time zone): use cron, e.g. */15 * * * * for every 15 minutes."
         ]
-    if rule and rule not in CALENDAR_RULES:
+    if rule and (not isinstance(rule, str) or rule not in CALENDAR_RULES):
         errors["calendar_rule"] = [f"Must be one of: {', '.join(CALENDAR_RULES)}."]
     elif rule and not calendar and "calendar" not in errors:
         errors["calendar"] = ["Choose the calendar this rule refers to."]
@@ -377,7 +377,7 @@ def _parse_options(
     ):
         errors["jitter_seconds"] = [f"Must be a whole number from 0 to {maximum}."]
         jitter = 0
-    if in_blackout not in IN_BLACKOUT:
+    if not isinstance(in_blackout, str) or in_blackout not in IN_BLACKOUT:
         errors["in_blackout"] = [f"Must be one of: {', '.join(IN_BLACKOUT)}."]
     if any(key in errors for key in PLAN_KEYS):
         return NO_OPTIONS

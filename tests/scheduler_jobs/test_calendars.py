@@ -132,6 +132,12 @@ def test_calendar_is_judged_on_the_local_date_of_the_nominal_slot():
             {"type": "interval", "every_seconds": 60, "calendar": "de-by"},
             "schedule.calendar",
         ),
+        (
+            {**BERLIN_7AM, "calendar": "de-by", "calendar_rule": ["only"]},
+            "schedule.calendar_rule",
+        ),
+        ({**BERLIN_7AM, "calendar": ["de-by"]}, "schedule.calendar"),
+        ({**BERLIN_7AM, "in_blackout": {"x": 1}}, "schedule.in_blackout"),
     ],
 )
 def test_a_bad_calendar_reference_is_refused_on_its_field(schedule, key):
