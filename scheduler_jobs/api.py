@@ -92,11 +92,11 @@ def _editable(attrs: dict[str, Any]) -> dict[str, Any]:
     create=extend_schema(summary="Create a job"),
     retrieve=extend_schema(summary="One job"),
     update=extend_schema(
-        summary="Replace a job (send the current version)",
+        summary="Replace a job (send the current version; a stale one is 409)",
         responses={200: DynamicJobSerializer},
     ),
     partial_update=extend_schema(
-        summary="Change a job (send the current version)",
+        summary="Change a job (send the version you read; later changes merge)",
         responses={200: DynamicJobSerializer},
     ),
     destroy=extend_schema(summary="Delete a job (its executions are kept)"),
