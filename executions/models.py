@@ -350,7 +350,9 @@ class Incident(models.Model):
     class Meta:
         db_table = "job_incidents"
         ordering = ["-opened_at", "-id"]
-        default_permissions = ("view",)
+        # Seeing incidents goes with seeing executions (scheduler_jobs.access);
+        # only the two actions on them have permissions of their own.
+        default_permissions = ()
         permissions = [
             ("acknowledge_incident", "Can acknowledge an open incident"),
             ("resolve_incident", "Can resolve an open incident by hand"),

@@ -92,7 +92,7 @@ class Migration(migrations.Migration):
             options={
                 "db_table": "job_incidents",
                 "ordering": ["-opened_at", "-id"],
-                "default_permissions": ("view",),
+                "default_permissions": (),
                 "permissions": [
                     ("acknowledge_incident", "Can acknowledge an open incident"),
                     ("resolve_incident", "Can resolve an open incident by hand"),
