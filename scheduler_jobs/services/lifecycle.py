@@ -157,11 +157,7 @@ def job_update(
     current.pending_approval = None
     action = _update_action(data, current)
     authorize(user, action)
-    merged_from: list[str] = []
-    if current.version != expected_version:
-        if merge is None or expected_version > current.version:
-            raise VersionConflict(current.version)
-        data, merged_from = _merged(current, data, expected_version, merge)
+    data, merged_from = _up_to_date(current, data, expected_version, merge)
     if action is Action.ENABLE and current.definition_version == 0:
         raise ValidationError({"enabled": [AWAITING_APPROVAL]})
     before = job_as_dict(current)
@@ -205,10 +201,16 @@ class Merge:
     choices_version: int | None = None
 
 
-def _merged(
-    current: DynamicJob, data: dict[str, Any], base_version: int, merge: Merge
+def _up_to_date(
+    current: DynamicJob, data: dict[str, Any], base_version: int, merge: Merge | None
 ) -> tuple[dict[str, Any], list[str]]:
-    """The merged change and the labels of the fields others changed meanwhile."""
+    """The change as it applies to the stored job, and the labels of the fields
+    others changed since `base_version` (kept). Without `merge`, or for a
+    version the job never had, a stale version is a VersionConflict."""
+    if current.version == base_version:
+        return data, []
+    if merge is None or base_version > current.version:
+        raise VersionConflict(current.version)
     base = base_of(current, base_version, enabled=merge.enabled)
     choices = merge.choices if merge.choices_version == current.version else {}
     merged = job_merge(current=current, base=base, data=data, choices=choices)
