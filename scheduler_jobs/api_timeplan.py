@@ -36,6 +36,8 @@ from scheduler_jobs.models import (
     MaintenancePause,
 )
 from scheduler_jobs.serializers_timeplan import (
+    FIRST_YEAR,
+    LAST_YEAR,
     BlackoutWindowSerializer,
     CalendarDaySerializer,
     CalendarSerializer,
@@ -170,11 +172,16 @@ def _query_date(request: Request, name: str, default: date) -> date:
     if not raw:
         return default
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise exceptions.ValidationError(
             {name: ["Must be a date as YYYY-MM-DD."]}
         ) from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise exceptions.ValidationError(
+            {name: [f"Must be in the years {FIRST_YEAR} to {LAST_YEAR}."]}
+        )
+    return day
 
 
 @extend_schema_view(

@@ -155,6 +155,11 @@ class PauseRequestSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     )
 
 
+# Times a simulation may ask about: far enough for any plan, short of the
+# calendar's end, past which no slot can be computed.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+
+
 class SimulateRequestSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     job_ids = serializers.ListField(
         child=StrictIntegerField(min_value=1, max_value=999_999_999),
@@ -173,6 +178,12 @@ class SimulateRequestSerializer(RefuseUnknownFieldsMixin, serializers.Serializer
     limit = StrictIntegerField(min_value=1, max_value=5000, default=5000)
 
     def validate(self, attrs):
+        for name in ("start", "end", "down_from", "down_to"):
+            value = attrs.get(name)
+            if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+                raise serializers.ValidationError(
+                    {name: [f"Must be in the years {FIRST_YEAR} to {LAST_YEAR}."]}
+                )
         if attrs["end"] <= attrs["start"]:
             raise serializers.ValidationError({"end": ["Must be after start."]})
         down_from, down_to = attrs.get("down_from"), attrs.get("down_to")

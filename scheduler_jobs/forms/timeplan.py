@@ -32,6 +32,8 @@ WEEKDAYS = [
     (7, "Sunday"),
 ]
 LOCAL_FORMAT = "%Y-%m-%d %H:%M"
+# Times the simulator may ask about (see serializers_timeplan).
+FIRST_YEAR, LAST_YEAR = 1970, 2999
 _DATE_LINE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\s*(.*?)\s*$")
 
 
@@ -343,7 +345,6 @@ class BlackoutWindowForm(ServiceSavedForm):
         return timeplan.window_create(actor=self.actor, data=data)
 
 
-
 def _aware(value: datetime | None, zone_name: str) -> datetime | None:
     """A wall-clock time typed in `zone_name` as an aware datetime."""
     if value is None:
@@ -431,8 +432,15 @@ class SimulateForm(forms.Form):
         cleaned = super().clean()
         zone_name = cleaned.get("timezone") or "UTC"
         for name in ("start", "end", "down_from", "down_to"):
-            if cleaned.get(name) is not None:
-                cleaned[name] = _aware(cleaned[name], zone_name)
+            if cleaned.get(name) is None:
+                continue
+            if not FIRST_YEAR <= cleaned[name].year <= LAST_YEAR:
+                self.add_error(
+                    name, f"Must be in the years {FIRST_YEAR} to {LAST_YEAR}."
+                )
+                cleaned.pop(name, None)
+                continue
+            cleaned[name] = _aware(cleaned[name], zone_name)
         start, end = cleaned.get("start"), cleaned.get("end")
         if start and end and end <= start:
             self.add_error("end", "Must be after “From”.")

@@ -112,9 +112,12 @@ def test_calendar_days_with_a_bad_date_names_the_parameter(make_user):
     api = token_client(make_user("scheduler_jobs.view_calendar"))
 
     response = api.get(f"{CALENDARS}{calendar.pk}/days/", {"from": "24.12.2026"})
+    at_the_end = api.get(f"{CALENDARS}{calendar.pk}/days/", {"from": "9999-12-31"})
 
     assert response.status_code == 400
     assert "from" in response.json()
+    assert at_the_end.status_code == 400
+    assert "from" in at_the_end.json()
 
 
 def test_calendar_viewer_may_not_create_one(make_user):
@@ -322,6 +325,7 @@ def test_simulate_needs_the_view_jobs_right(make_user):
             },
             "job_ids",
         ),
+        ({"start": "9999-12-30T00:00:00Z", "end": "9999-12-31T00:00:00Z"}, "start"),
     ],
 )
 def test_simulate_bad_input_names_the_field(make_user, body, field):
