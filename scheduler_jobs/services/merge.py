@@ -217,7 +217,9 @@ def _mine_clean(
     """
     if base is None:
         return job_clean(data, instance=current)
-    values = job_as_dict(current) | base.values
+    values = job_as_dict(current)
+    # A field the spec no longer has is left out: nothing edits it any more.
+    values.update({k: v for k, v in base.values.items() if k in values})
     if base.enabled is not None:
         values["enabled"] = base.enabled
     seen = DynamicJob(pk=current.pk, **values)
