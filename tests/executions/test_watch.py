@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from executions import services, watch
 from executions.models import JobExecution, WatchEvent
@@ -12,6 +13,7 @@ from scheduler_jobs import services as job_services
 from scheduler_jobs.access import SYSTEM, AccessDenied
 from scheduler_jobs.forms.options import options_fieldsets
 from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.services.pause import pause, resume
 from tests.api.conftest import token_client
 from tests.conftest import staff_with
 
@@ -155,6 +157,15 @@ def test_a_disabled_job_is_never_late(settings):
     assert events() == []
 
 
+def test_jobs_held_by_the_maintenance_pause_are_not_late(settings):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 10
+    make_job(every=3600)
+    pause(actor=SYSTEM, reason="database upgrade")
+    assert watch.undispatched_events(timezone.now(), timezone.now()) == []
+    resume(actor=SYSTEM)
+    assert [e.kind for e in watch.undispatched_events(timezone.now(), timezone.now())]
+
+
 # --- Late and missed: workers down ----------------------------------------------------
 
 
@@ -229,6 +240,16 @@ def test_a_dispatch_on_time_records_nothing():
     make_job(every=60)
     services.dispatch_due(now=T0 + timedelta(seconds=1))
     assert events() == []
+
+
+def test_only_slots_that_passed_count_as_folded():
+    """A next run far ahead (a calendar skipped the weekend) is not all missed."""
+    job = make_job(every=60)
+    row = {"id": job.pk, "next_run_at": T0, "schedule": job.schedule}
+    now = T0 + timedelta(minutes=3, seconds=10)
+    watch.note_dispatch([row], {job.pk: T0 + timedelta(days=2)}, [], now)
+    [missed] = events()
+    assert "the 3 runs planned from 2026-07-01 12:01:00 UTC to" in missed.detail
 
 
 def test_cron_slots_folded_away_are_counted():
