@@ -299,6 +299,9 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # Email ---------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# Seconds an SMTP connection may block (Django waits forever by default): a
+# stuck mail server must not hold a worker or beat's alert sender for good.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="scheduler@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

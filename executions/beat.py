@@ -20,6 +20,7 @@ banner and /metrics read to tell that beat is alive.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime
 
@@ -80,6 +81,7 @@ class DynamicJobScheduler(DatabaseScheduler):
 
         self._next_reap = 0.0
         self._next_watch = 0.0
+        self._sender: threading.Thread | None = None
         self.heartbeat = Heartbeat()
         super().__init__(*args, **kwargs)
         _ensure_run_counters()
@@ -151,14 +153,16 @@ class DynamicJobScheduler(DatabaseScheduler):
         try:
             if _paused():
                 return
-            report = watch.watch_pass()
+            watch.watch_pass(send=False)
         except (DatabaseError, InterfaceError) as exc:
             logger.warning("The watch pass could not use the database: %s", exc)
             close_old_connections()
             return
-        if report.alerted:
-            logger.info(
-                "Watch: %s late, missed or slow slot(s) seen; %s alert(s) sent",
-                report.found,
-                report.alerted,
+        # Alerts go out from a thread of their own: a slow mail server must
+        # never hold up dispatching. One sender at a time; the next pass
+        # starts another once it is done.
+        if self._sender is None or not self._sender.is_alive():
+            self._sender = threading.Thread(
+                target=watch.deliver_in_thread, name="watch-alerts", daemon=True
             )
+            self._sender.start()

@@ -128,11 +128,12 @@ class WatchReport:
     alerted: int = 0
 
 
-def watch_pass(now: datetime | None = None) -> WatchReport:
+def watch_pass(now: datetime | None = None, *, send: bool = True) -> WatchReport:
     """Find late, missed and slow slots, record them, send their alerts.
 
     Finding and recording share one transaction, so a slow run's mark is
-    cleared only if its event was recorded.
+    cleared only if its event was recorded. Beat passes `send=False` and
+    sends from a thread of its own (`deliver_in_thread`).
     """
     now = now or timezone.now()
     cutoff = now - min_grace()
@@ -144,7 +145,7 @@ def watch_pass(now: datetime | None = None) -> WatchReport:
         ]
         if found:
             WatchEvent.objects.bulk_create(found, ignore_conflicts=True)
-    return WatchReport(found=len(found), alerted=deliver(now=now))
+    return WatchReport(found=len(found), alerted=deliver(now=now) if send else 0)
 
 
 def _event(
@@ -336,6 +337,20 @@ def deliver(*, now: datetime | None = None, limit: int = BATCH) -> int:
         )
         if won and _send(event):
             sent += 1
+    return sent
+
+
+def deliver_in_thread() -> int:
+    """`deliver` on this thread's own connection, closed afterwards (beat's sender)."""
+    try:
+        sent = deliver()
+    except DatabaseError as exc:
+        logger.warning("Watch alerts not sent yet: %s", exc)
+        return 0
+    finally:
+        connection.close()
+    if sent:
+        logger.info("Watch: %s alert(s) sent", sent)
     return sent
 
 
