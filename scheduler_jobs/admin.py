@@ -24,6 +24,8 @@ from audit.models import AuditEntry
 from executions import services as execution_services
 from executions.models import JobExecution
 from executions.selectors import HEALTH_LABELS, attach_health
+from executions.watch import grace as late_grace
+from executions.watch import options as watch_options
 from job_templates.admin import TemplateFilter
 from job_templates.registry import registry
 from job_templates.secrets import SECRET_MASK
@@ -193,6 +195,7 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
             },
         ),
         ("Notifications", {"fields": ("notifications_view",)}),
+        ("Watching", {"fields": ("watch_view",)}),
     )
 
     @admin.display(description="Parameters")
@@ -217,6 +220,29 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
         return (
             f"{policy.get('max_retries', 0)} retries, first after "
             f"{policy.get('delay_seconds', 0)} s, backoff ×{policy.get('backoff', 1)}"
+        )
+
+    @admin.display(description="Watching")
+    def watch_view(self, job: DynamicJob) -> str:
+        watch = watch_options(job.watch)
+        grace = late_grace(job.watch).total_seconds()
+        usual = watch["expected_duration_seconds"]
+        return (
+            f"Late after {grace:g} s; slow after {watch['slow_factor']:g}× "
+            + (f"{usual} s" if usual else "the usual duration (learned)")
+            + "; "
+            + (
+                f"too fast under {watch['min_duration_seconds']} s"
+                if watch["min_duration_seconds"]
+                else "no too-fast check"
+            )
+            + f"; incident after {watch['failure_threshold']} failures in a row, "
+            + (
+                f"reminders every {watch['realert_minutes']} min"
+                if watch["realert_minutes"]
+                else "no reminders"
+            )
+            + "."
         )
 
     @admin.display(description="Notifications")

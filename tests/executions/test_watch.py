@@ -484,3 +484,18 @@ def test_the_job_page_shows_its_watch_events_to_who_may_see_runs(
     response = client.get(page)
     assert response.status_code == 200
     assert "Late, missed and slow runs" not in response.content.decode()
+
+
+def test_the_read_only_job_page_says_how_the_job_is_watched(
+    client, django_user_model, settings
+):
+    settings.SCHEDULER_LATE_GRACE_SECONDS = 60
+    job = make_job(watch_options={"min_duration_seconds": 2, "realert_minutes": 0})
+    client.force_login(
+        staff_with(django_user_model, "viewer", "scheduler_jobs.view_dynamicjob")
+    )
+    html = client.get(f"/admin/scheduler_jobs/dynamicjob/{job.pk}/change/").content
+    assert (
+        "Late after 60 s; slow after 3× the usual duration (learned); too fast "
+        "under 2 s; incident after 3 failures in a row, no reminders."
+    ) in html.decode()
