@@ -49,9 +49,12 @@ ISO_DAY_WORDS += ("Saturday", "Sunday")
 # How far ahead an allowed day or a slot outside the windows is looked for: a
 # rule that allows no day in this long never runs.
 HORIZON_DAYS = 3 * 366
-# A window's occurrences that touch or overlap are one window; this many at most.
-MAX_CHAINED_OCCURRENCES = 1000
-# Skipped slots a generator lists before it stops (a job blacked out for years).
+# A window's occurrences that touch or overlap are one window; this many at most
+# (saved windows never overlap themselves: the service refuses a duration as
+# long as the time between two starts).
+MAX_CHAINED_OCCURRENCES = 100
+# Slots a walk judges at most, and how far ahead it looks (HORIZON_DAYS): a job
+# whose every slot is held (a window covering each of its times) stops there.
 MAX_SCAN = 5000
 EPSILON = timedelta(microseconds=1)
 
@@ -461,7 +464,8 @@ def plan_slots(
     zone: tzinfo = UTC,
     rephase: Callable[[datetime], NextNominal] | None = None,
 ) -> Iterator[Slot]:
-    """The judged slots whose run time is after `after`, in order.
+    """The judged slots whose run time is after `after`, in order, up to the
+    horizon (HORIZON_DAYS) or MAX_SCAN slots.
 
     `next_nominal(x)` is the schedule's first nominal slot strictly after x.
     An excluded stretch (days a calendar excludes, a window's skipped slots)
@@ -471,8 +475,11 @@ def plan_slots(
     """
     judge = _Judge(options, rules, job, zone)
     cursor = after.astimezone(UTC) - judge.offset
+    horizon = cursor + timedelta(days=HORIZON_DAYS)
     for _ in range(MAX_SCAN):
         nominal = next_nominal(cursor)
+        if nominal.at > horizon:
+            return
         slot = judge.judge(nominal.at, nominal.note)
         yield slot
         if slot.outcome == DEFERRED and rephase is not None:

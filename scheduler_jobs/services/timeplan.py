@@ -321,6 +321,8 @@ def _clean_window_time(values: dict[str, Any], errors: dict[str, list[str]]) -> 
             values["timezone"] = values.get("timezone") or "UTC"
         except ValueError as exc:
             errors["timezone"] = [str(exc)]
+        if not errors:
+            _check_window_ends(values, errors)
         return
     values.update(cron="", duration_minutes=None)
     for key, value in (("starts_at", starts_at), ("ends_at", ends_at)):
@@ -331,6 +333,29 @@ def _clean_window_time(values: dict[str, Any], errors: dict[str, list[str]]) -> 
             ]
     if "starts_at" not in errors and "ends_at" not in errors and ends_at <= starts_at:
         errors["ends_at"] = ["Must be after the start."]
+
+
+def _check_window_ends(values: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    """Refuse a recurring window that starts again before it ends: it would
+    never end. Its starts over the coming year (at most 1000) are compared."""
+    starts = schedule_from_json(
+        {"type": "cron", "cron": values["cron"], "timezone": values["timezone"]}
+    )
+    duration = timedelta(minutes=values["duration_minutes"])
+    now = timezone.now()
+    start = starts.next_after(now)
+    for _ in range(1000):
+        following = starts.next_after(start)
+        if following - start <= duration:
+            gap = int((following - start).total_seconds() // 60)
+            errors["duration_minutes"] = [
+                f"The window starts again {gap} minutes after it starts, so it would "
+                f"never end: make it shorter than {gap} minutes."
+            ]
+            return
+        if following - now > timedelta(days=366):
+            return
+        start = following
 
 
 def window_clean(

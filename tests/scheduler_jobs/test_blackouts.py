@@ -154,6 +154,7 @@ def test_creating_and_deleting_a_window_moves_the_next_run(time_machine):
         ({"starts_at": None, "ends_at": None}, "starts_at"),
         ({"cron": "61 * * * *", "duration_minutes": 5}, "cron"),
         ({"cron": "0 2 * * *"}, "duration_minutes"),
+        ({"cron": "*/10 * * * *", "duration_minutes": 10}, "duration_minutes"),
         ({"cron": "0 2 * * *", "duration_minutes": 5, "timezone": "Mars"}, "timezone"),
         ({"scope": "category", "category": "nope"}, "category"),
         ({"scope": "job"}, "job"),
