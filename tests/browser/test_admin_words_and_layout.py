@@ -240,6 +240,18 @@ def incident_pages(job) -> list[str]:
     ]
 
 
+def late_start_on_the_job_page(job) -> None:
+    """A watch event, so the job page's "Late, missed and slow runs" table shows."""
+    from executions.models import WatchEvent
+
+    WatchEvent.objects.get_or_create(
+        job=job,
+        kind=WatchEvent.Kind.LATE,
+        slot=timezone.now().replace(microsecond=0),
+        defaults={"detail": "Queued but not started 3 min after its planned time."},
+    )
+
+
 def audit_entry_pages(job) -> list[str]:
     """An update's audit entry: its changed keys marked."""
     from audit.models import AuditEntry
@@ -266,6 +278,7 @@ def test_every_admin_page_of_ours_passes_axe_and_fits_the_width(
     base = live_server.url
     log_in(page, base)
     job, run = seeded["berlin"], seeded["cleanup_run"]
+    late_start_on_the_job_page(job)
     pages = [
         "/admin/",
         "/admin/scheduler_jobs/",
