@@ -49,16 +49,6 @@ def next_due_at() -> datetime | None:
     )
 
 
-def _paused() -> bool:
-    """The maintenance pause holds every slot on purpose: none of them is late.
-
-    Asked once per watch pass (every few seconds), not per tick.
-    """
-    from scheduler_jobs.services.timeplan import pause_state
-
-    return pause_state() is not None
-
-
 def _ensure_run_counters() -> None:
     """Put back the run-counting triggers if a table rebuild dropped them.
 
@@ -151,8 +141,6 @@ class DynamicJobScheduler(DatabaseScheduler):
             return
         self._next_watch = time.monotonic() + settings.SCHEDULER_WATCH_INTERVAL_SECONDS
         try:
-            if _paused():
-                return
             watch.watch_pass(send=False)
         except (DatabaseError, InterfaceError) as exc:
             logger.warning("The watch pass could not use the database: %s", exc)

@@ -176,31 +176,3 @@ def test_an_idle_tick_reads_no_pause_calendar_or_window(django_assert_num_querie
         services.dispatch_due(now=T0)
     with django_assert_num_queries(1):
         services.dispatch_retries(now=T0)
-
-
-def test_beat_reports_no_late_slots_while_paused(monkeypatch):
-    """Every slot waits on purpose during a pause: the watch pass is not run."""
-    import django_celery_beat.schedulers
-
-    from config.celery import app
-    from executions import beat as beat_module
-    from executions import watch
-
-    monkeypatch.setattr(
-        django_celery_beat.schedulers, "close_old_connections", lambda: None
-    )
-    passes = []
-
-    def watch_pass():
-        passes.append(1)
-        return watch.WatchReport()
-
-    monkeypatch.setattr(watch, "watch_pass", watch_pass)
-    beat = beat_module.DynamicJobScheduler(app=app)
-    timeplan.pause(actor=SYSTEM, reason="upgrade")
-    beat.watch_schedule()
-    assert passes == []
-    timeplan.resume(actor=SYSTEM)
-    beat._next_watch = 0.0
-    beat.watch_schedule()
-    assert passes == [1]
