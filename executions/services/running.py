@@ -142,6 +142,10 @@ class LogFlusher:
         try:
             while not self._stop.wait(LOG_FLUSH_SECONDS):
                 self.flush(statuses=(Status.RUNNING, Status.CANCELLED))
+        except Exception:  # never an unhandled error in the worker's thread
+            logger.exception(
+                "Log lines of execution %s: flushing stopped", self.execution_id
+            )
         finally:
             connection.close()  # this thread's own connection
 
