@@ -79,33 +79,32 @@ class LogFlusher:
     The execution page polls the row, so an operator watches the lines as the
     template writes them instead of waiting for the end, and a run that is
     cancelled (its worker process killed) or lost keeps what it had logged.
-    A thread with its own database connection writes at most every
-    LOG_FLUSH_SECONDS and only when a line came in since the last write; the
-    lines are the bounded handler's, so a write is never bigger than the final
-    one. The worker's final write stays the one that counts; flushes only touch
-    a row that is running (or cancelled while its template went on).
+    The worker process's flush thread (`_FlushThread`, its own database
+    connection) writes at most every LOG_FLUSH_SECONDS and only when a line came
+    in since the last write; the lines are the bounded handler's, so a write is
+    never bigger than the final one. The worker's final write stays the one
+    that counts; flushes only touch a row that is running (or cancelled while
+    its template went on).
     """
 
     def __init__(self, execution_id: int, handler: BoundedLogHandler) -> None:
         self.execution_id = execution_id
         self.handler = handler
         self.written = 0  # handler.total at the last write
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.watched = False  # the flush thread looks after it
+        self.stopped = False
+        self.writing = threading.Lock()  # held by the flush thread while it writes
 
     @classmethod
     def start_for(cls, execution_id: int, handler: BoundedLogHandler) -> LogFlusher:
-        """A started flusher; one that never writes inside a caller's transaction.
+        """A flusher the flush thread looks after, except inside a transaction.
 
         Another connection cannot see a claim this one has not committed, so a
         run inside a transaction (an in-process run in a test) is left alone.
         """
         flusher = cls(execution_id, handler)
         if not connection.in_atomic_block:
-            flusher._thread = threading.Thread(
-                target=flusher._loop, name=f"log-flush-{execution_id}", daemon=True
-            )
-            flusher._thread.start()
+            FLUSH_THREAD.add(flusher)
         return flusher
 
     def flush(self, statuses: tuple[str, ...] = (Status.RUNNING,)) -> bool:
@@ -129,25 +128,82 @@ class LogFlusher:
         return True
 
     def stop(self) -> None:
-        """Stop the thread; the final write is execution_finish's."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=LOG_FLUSH_SECONDS * 5)
+        """Ends the flush thread's writes; the final write is execution_finish's.
+
+        Waits (a few seconds at most) for a write in progress.
+        """
+        if self.watched:
+            FLUSH_THREAD.discard(self)
 
     def keep_for_cancelled(self) -> None:
         """The last lines of a run cancelled while its template went on."""
         self.flush(statuses=(Status.CANCELLED,))
 
+
+class _FlushThread:
+    """One thread per worker process writes the new lines of every run it runs.
+
+    Started with the process's first run and kept (a thread per run would cost
+    each run its start and stop). Its connection is closed as soon as no run
+    is left, so an idle worker holds none for it.
+    """
+
+    def __init__(self) -> None:
+        self.flushers: set[LogFlusher] = set()
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def add(self, flusher: LogFlusher) -> None:
+        with self.lock:
+            flusher.watched = True
+            self.flushers.add(flusher)
+            # A forked process inherits the object, not the thread.
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(
+                    target=self._loop, name="log-flush", daemon=True
+                )
+                self.thread.start()
+
+    def discard(self, flusher: LogFlusher) -> None:
+        with self.lock:
+            self.flushers.discard(flusher)
+            idle = not self.flushers
+        got = flusher.writing.acquire(timeout=LOG_FLUSH_SECONDS * 5)
+        flusher.stopped = True
+        if got:
+            flusher.writing.release()
+        if idle:
+            self.wake.set()  # close the connection now, not a second later
+
     def _loop(self) -> None:
-        try:
-            while not self._stop.wait(LOG_FLUSH_SECONDS):
-                self.flush(statuses=(Status.RUNNING, Status.CANCELLED))
-        except Exception:  # never an unhandled error in the worker's thread
-            logger.exception(
-                "Log lines of execution %s: flushing stopped", self.execution_id
-            )
-        finally:
-            connection.close()  # this thread's own connection
+        while True:
+            self.wake.wait(LOG_FLUSH_SECONDS)
+            self.wake.clear()
+            with self.lock:
+                flushers = list(self.flushers)
+            if not flushers:
+                connection.close()
+                continue
+            connection.close_if_unusable_or_obsolete()  # after an error, say
+            for flusher in flushers:
+                self._flush_one(flusher)
+
+    @staticmethod
+    def _flush_one(flusher: LogFlusher) -> None:
+        with flusher.writing:
+            if flusher.stopped:
+                return
+            try:
+                flusher.flush(statuses=(Status.RUNNING, Status.CANCELLED))
+            except Exception:  # never an unhandled error in the worker's thread
+                logger.exception(
+                    "Log lines of execution %s not saved", flusher.execution_id
+                )
+                connection.close()
+
+
+FLUSH_THREAD = _FlushThread()
 
 
 def _claim_for_run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from executions import selectors
 from executions.models import JobExecution
-from executions.services.running import LogFlusher
+from executions.services.running import LOG_FLUSH_SECONDS, LogFlusher
 from job_templates.context import BoundedLogHandler, make_logger
 from scheduler_jobs.access import AccessDenied
 from tests.conftest import staff_with
@@ -179,4 +180,28 @@ def test_no_flush_thread_inside_a_transaction():
     flusher = LogFlusher.start_for(execution.pk, BoundedLogHandler())
     flusher.stop()
 
-    assert flusher._thread is None
+    assert flusher.watched is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_flush_thread_writes_new_lines_within_seconds_and_none_after_stop():
+    execution = _running()
+    handler = BoundedLogHandler()
+    log = make_logger("t", handler)
+    flusher = LogFlusher.start_for(execution.pk, handler)
+    try:
+        log.info("half way")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            execution.refresh_from_db()
+            if execution.logs:
+                break
+            time.sleep(0.1)
+        assert [entry["message"] for entry in execution.logs] == ["half way"]
+    finally:
+        flusher.stop()
+    log.info("after the end")
+    time.sleep(LOG_FLUSH_SECONDS * 2)
+
+    execution.refresh_from_db()
+    assert [entry["message"] for entry in execution.logs] == ["half way"]
