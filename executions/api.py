@@ -121,6 +121,13 @@ class MetricsView(APIView):
         return Response(MetricsSerializer(dashboard_metrics(window=window)).data)
 
 
+def _is_id(text: str) -> bool:
+    """A primary key as the schema documents it: 1 to 2**63 - 1, digits only."""
+    return (
+        text.isascii() and text.isdigit() and len(text) <= 19 and 0 < int(text) < 2**63
+    )
+
+
 class WatchEventSerializer(serializers.ModelSerializer):
     kind_label = serializers.CharField(source="get_kind_display", read_only=True)
 
@@ -168,8 +175,8 @@ class WatchEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             self.request.query_params.get("kind"),
         )
         errors = {}
-        if job and not (job.isascii() and job.isdigit() and len(job) <= 18):
-            errors["job"] = ["Must be a job's id (a whole number)."]
+        if job and not _is_id(job):
+            errors["job"] = ["Must be a job's id (a whole number from 1)."]
         if kind and kind not in WatchEvent.Kind.values:
             errors["kind"] = [f"Must be one of: {', '.join(WatchEvent.Kind.values)}."]
         if errors:

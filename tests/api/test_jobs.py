@@ -26,6 +26,7 @@ JOB_KEYS = {
     "overlap_policy",
     "misfire_policy",
     "notifications",
+    "watch",
     "created_by",
     "created_at",
     "updated_at",
@@ -67,6 +68,14 @@ def test_create_returns_201_with_the_job_in_the_documented_shape(api, operator):
         "webhook_url": "",
         "webhook_secret": "",
         "on": ["failure"],
+    }
+    assert body["watch"] == {
+        "grace_seconds": 0,
+        "expected_duration_seconds": 0,
+        "slow_factor": 3.0,
+        "min_duration_seconds": 0,
+        "failure_threshold": 3,
+        "realert_minutes": 60,
     }
     assert body["created_by"] == "operator"
     assert body["version"] == 1

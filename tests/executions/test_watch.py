@@ -453,6 +453,10 @@ def test_the_api_refuses_bad_filters_and_who_may_not_see_runs(django_user_model)
     response = api.get("/api/v1/watch-events/?kind=sideways&job=x1")
     assert response.status_code == 400
     assert set(response.json()) >= {"kind", "job"}
+    for job in ("0", "9" * 30, "9223372036854775808", "-1"):
+        response = api.get(f"/api/v1/watch-events/?job={job}")
+        assert response.status_code == 400, job
+        assert "job" in response.json()
     stranger = staff_with(
         django_user_model, "stranger", "scheduler_jobs.view_dynamicjob"
     )
