@@ -65,8 +65,13 @@ def _dates_as_text(data: dict[str, Any]) -> dict[str, Any]:
     """Entry dates as YYYY-MM-DD, the form the calendar stores them in."""
     for key in ("extra_holidays", "extra_workdays"):
         if key in data:
+            # A PATCH checks nested fields partially: a missing date goes on
+            # to the service, which names the entry.
             data[key] = [
-                {"date": entry["date"].isoformat(), "name": entry.get("name", "")}
+                {
+                    "date": entry["date"].isoformat() if "date" in entry else None,
+                    "name": entry.get("name", ""),
+                }
                 for entry in data[key]
             ]
     return data
@@ -99,6 +104,10 @@ class ServiceWritesMixin:
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         partial = kwargs.pop("partial", False)
         instance = self.get_object()
+        if partial and not request.data:
+            raise exceptions.ValidationError(
+                {"non_field_errors": ["Send the fields to change."]}
+            )
         serializer = self.get_serializer(instance, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         check_throttle(request, self, WriteThrottle)

@@ -32,7 +32,27 @@ SEMANTIC_VALIDATION = [
     ("PATCH", "/api/v1/scheduler-jobs/{id}/"),
     ("POST", "/api/v1/scheduler-jobs/{id}/run/"),
     ("POST", "/api/v1/schedule-preview/"),
+    # Known countries and regions, one-off or recurring windows, a future resume
+    # time, jobs that exist, a calendar no job uses.
+    ("POST", "/api/v1/calendars/"),
+    ("PUT", "/api/v1/calendars/{id}/"),
+    ("PATCH", "/api/v1/calendars/{id}/"),
+    ("DELETE", "/api/v1/calendars/{id}/"),
+    ("POST", "/api/v1/blackout-windows/"),
+    ("PUT", "/api/v1/blackout-windows/{id}/"),
+    ("PATCH", "/api/v1/blackout-windows/{id}/"),
+    ("POST", "/api/v1/maintenance-pause/"),
+    ("POST", "/api/v1/simulate/"),
 ]
+# Besides the jobs': calendars, blackout windows and the pause, to write.
+TIME_PLAN_PERMS = (
+    *(
+        f"scheduler_jobs.{verb}_{model}"
+        for model in ("calendar", "blackoutwindow")
+        for verb in ("view", "add", "change", "delete")
+    ),
+    "scheduler_jobs.pause_scheduler",
+)
 POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 
 
@@ -42,7 +62,7 @@ def staff_token(db, settings):
     settings.SCHEDULER_THROTTLE_WRITES = "100000/min"
     settings.SCHEDULER_THROTTLE_RUNS = "100000/min"
     settings.SCHEDULER_MAX_JOBS_PER_USER = 100_000
-    user = grant(UserFactory(username="schemathesis"), *JOB_PERMS)
+    user = grant(UserFactory(username="schemathesis"), *JOB_PERMS, *TIME_PLAN_PERMS)
     # Something to read, run and cancel at low ids, where generated ids land.
     for i in range(3):
         job = DynamicJobFactory(created_by=user)

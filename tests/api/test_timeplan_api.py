@@ -138,6 +138,20 @@ def test_calendar_with_an_unknown_country_names_the_field(make_user):
     assert "country" in response.json()
 
 
+def test_calendar_patch_with_an_entry_without_a_date_names_the_entry(make_user):
+    calendar = bavaria()
+    api = token_client(make_user(*CALENDAR_PERMS))
+
+    response = api.patch(
+        f"{CALENDARS}{calendar.pk}/",
+        {"extra_workdays": [{"name": "Bridge day"}]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "0" in response.json()["extra_workdays"]
+
+
 def test_calendar_with_a_bad_workday_names_the_field(make_user):
     api = token_client(make_user(*CALENDAR_PERMS))
 
