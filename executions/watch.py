@@ -239,43 +239,52 @@ def unstarted_events(now: datetime, cutoff: datetime) -> list[WatchEvent]:
             pk__in={row["job_id"] for row in rows}
         ).values("id", "schedule", "watch")
     }
-    events = []
-    for row in rows:
-        job = jobs.get(row["job_id"])
-        # Waiting for a worker since it was queued: a catch-up run queued long
-        # after its slot was late because of beat (its slot is in the missed
-        # event of that dispatch), not because of the workers.
-        slot, queued = (
-            row["scheduled_for"],
-            max(row["scheduled_for"], row["created_at"]),
+    return [
+        event
+        for row in rows
+        if row["job_id"] in jobs
+        for event in _waiting_for_a_worker(row, jobs[row["job_id"]], now)
+    ]
+
+
+def _waiting_for_a_worker(
+    row: dict[str, Any], job: dict[str, Any], now: datetime
+) -> list[WatchEvent]:
+    """A queued run's late event, and its missed one if its next slot came.
+
+    The wait counts from when it was queued: a catch-up run queued long after
+    its slot was late because of beat (its slot is in the missed event of that
+    dispatch), not because of the workers.
+    """
+    slot = row["scheduled_for"]
+    queued = max(slot, row["created_at"])
+    if now - queued < grace(job["watch"]):
+        return []
+    waited = duration_words((now - slot).total_seconds())
+    queue = row["queue"] or settings.CELERY_TASK_DEFAULT_QUEUE
+    events = [
+        _event(
+            row["job_id"],
+            Kind.LATE,
+            slot,
+            f"Queued but not started {waited} after its planned time "
+            f"({when(slot)}): no worker has taken it. Are the workers running "
+            f"and consuming the queue “{queue}”?",
+            row["id"],
         )
-        if job is None or now - queued < grace(job["watch"]):
-            continue
-        waited = duration_words((now - slot).total_seconds())
-        queue = row["queue"] or settings.CELERY_TASK_DEFAULT_QUEUE
+    ]
+    following = _next_slot(job["schedule"], slot)
+    if following is not None and queued < following <= now:
         events.append(
             _event(
                 row["job_id"],
-                Kind.LATE,
+                Kind.MISSED,
                 slot,
-                f"Queued but not started {waited} after its planned time "
-                f"({when(slot)}): no worker has taken it. Are the workers running "
-                f"and consuming the queue “{queue}”?",
+                f"The run planned for {when(slot)} was still waiting for a "
+                f"worker when its next run was due ({when(following)}).",
                 row["id"],
             )
         )
-        following = _next_slot(job["schedule"], slot)
-        if following is not None and queued < following <= now:
-            events.append(
-                _event(
-                    row["job_id"],
-                    Kind.MISSED,
-                    slot,
-                    f"The run planned for {when(slot)} was still waiting for a "
-                    f"worker when its next run was due ({when(following)}).",
-                    row["id"],
-                )
-            )
     return events
 
 
