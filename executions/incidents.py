@@ -29,7 +29,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -87,8 +87,10 @@ def run_finished(*, execution: JobExecution, job: Any, final_status: str) -> Non
             _close_on_success(execution, job)
         elif final_status in FINAL_FAILURES and not _retried(execution, final_status):
             _count_failure(execution, job)
-    except DatabaseError as exc:
-        logger.warning("Could not update the incidents of job %s: %s", job.pk, exc)
+    except Exception:
+        # The outcome is recorded already; an incident problem (the database,
+        # a stored secret that no key opens) must not turn it into an error.
+        logger.exception("Could not update the incidents of job %s", job.pk)
 
 
 def _retried(execution: JobExecution, final_status: str) -> bool:
@@ -255,7 +257,11 @@ def remind(now: datetime | None = None) -> int:
     sent = 0
     for incident in due:
         if _reminder_due(incident, now) and _claim_reminder(incident, now):
-            _send_reminder(incident)
+            try:
+                _send_reminder(incident)
+            except Exception:
+                # One job's broken channel must not stop beat or other reminders.
+                logger.exception("Reminder for incident %s failed", incident.pk)
             sent += 1
     return sent
 

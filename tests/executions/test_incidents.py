@@ -17,6 +17,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from executions import incidents, services
 from executions.models import Incident, JobExecution
+from job_templates import secrets
 from scheduler_jobs import services as job_services
 from scheduler_jobs.access import SYSTEM, AccessDenied
 from scheduler_jobs.models import DynamicJob
@@ -320,3 +321,19 @@ def test_only_one_incident_per_job_and_kind_may_be_open():
     incident = open_incident()
     with pytest.raises(IntegrityError), transaction.atomic():
         Incident.objects.create(job=incident.job, opened_at=timezone.now())
+
+
+def test_a_reminder_that_cannot_be_sent_does_not_stop_beat(caplog):
+    incident = open_incident()
+    # A stored secret no key opens any more: the channel cannot even start.
+    DynamicJob.objects.filter(pk=incident.job_id).update(
+        notifications={
+            "slack_webhook": f"{secrets.SEALED_PREFIX}not-a-token",
+            "on": ["incident"],
+        }
+    )
+    later = incident.last_alert_at + timedelta(hours=1)
+    assert incidents.remind(later) == 1
+    assert "Reminder for incident" in caplog.text
+    incident.refresh_from_db()
+    assert incident.alerts_sent == 2  # claimed, so the next beat does not retry it
