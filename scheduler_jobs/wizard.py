@@ -15,7 +15,9 @@ offers to continue a draft or start over.
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -565,6 +567,32 @@ def preview_headline(preview: dict[str, Any]) -> str:
     for message in reversed(messages):
         if message.lower().startswith("dry run"):
             # The box already says it is a dry run: "Would delete 4 rows …".
-            words = message[len("dry run") :].lstrip(" :").strip()
+            words = plain_sentence(message[len("dry run") :].lstrip(" :").strip())
             return words[:1].upper() + words[1:] if words else message
     return messages[-1] if messages else ""
+
+
+_COUNTED = re.compile(r"\b(\d+) (\w+)\((e?s)\)")
+_MAPPING = re.compile(r"\{[^{}]*\}")
+
+
+def plain_sentence(text: str) -> str:
+    """A template's log line as words: "1 batch(es)" becomes "1 batch", and a
+    {'table': count} mapping "table: count" (or "none" when every count is 0)."""
+
+    def counted(match: re.Match[str]) -> str:
+        number, word, ending = match.groups()
+        return f"{number} {word}" if number == "1" else f"{number} {word}{ending}"
+
+    def mapping(match: re.Match[str]) -> str:
+        try:
+            value = ast.literal_eval(match[0])
+        except (ValueError, SyntaxError):
+            return match[0]
+        if not isinstance(value, dict):
+            return match[0]
+        if not any(value.values()):
+            return "none"
+        return ", ".join(f"{key}: {item}" for key, item in value.items())
+
+    return _MAPPING.sub(mapping, _COUNTED.sub(counted, text))

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services.dryrun import dry_run_off_warning
-from scheduler_jobs.wizard import preview_headline
+from scheduler_jobs.wizard import plain_sentence, preview_headline
 from tests.admin.conftest import (
     OPTIONS_DEFAULT,
     SCHEDULE_DAILY,
@@ -174,6 +174,11 @@ def test_the_preview_headline_reads_as_a_sentence(admin_client_):
     headline = html.split('id="dry-run-headline"')[1].split("</p>")[0]
     assert "Would delete 4 rows of testapp.Ticket" in headline
     assert "Dry run:" not in headline
-    assert preview_headline({"logs": [{"message": "Dry run: would send 2"}]}) == (
-        "Would send 2"
-    )
+    assert "{" not in headline
+    assert "batch(es)" not in headline
+    assert preview_headline(
+        {"logs": [{"message": "Dry run: would send 'Hi' to 2 recipient(s)"}]}
+    ) == ("Would send 'Hi' to 2 recipients")
+    assert plain_sentence(
+        "would delete 3 rows in 1 batch(es), plus by cascade: {'app.Note': 2}"
+    ) == ("would delete 3 rows in 1 batch, plus by cascade: app.Note: 2")
