@@ -55,3 +55,39 @@ def test_pause_shows_a_banner_on_every_page_and_resume_removes_it(page, live_ser
     page.goto(f"{base}/admin/scheduler_jobs/dynamicjob/")
     expect(page.locator("#scheduler-pause-banner")).to_have_count(0)
     assert timeplan.pause_state() is None
+
+
+def test_job_page_preview_shows_the_slot_a_calendar_skips(page, live_server):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scheduler_jobs.access import SYSTEM
+    from scheduler_jobs.services import job_create
+
+    # Every weekday but the day after tomorrow's is a business day.
+    off = (timezone.now() + timedelta(days=2)).isoweekday()
+    timeplan.calendar_create(
+        actor=SYSTEM,
+        data={"name": "ops", "workdays": [d for d in range(1, 8) if d != off]},
+    )
+    job = job_create(
+        user=SYSTEM,
+        data={
+            "name": "Morning report",
+            "template_type": "heartbeat",
+            "schedule": {
+                "type": "cron",
+                "cron": "0 7 * * *",
+                "timezone": "UTC",
+                "calendar": "ops",
+            },
+        },
+    )
+
+    page.goto(f"{live_server.url}/admin/scheduler_jobs/dynamicjob/{job.pk}/change/")
+
+    skipped = page.locator(".ds-preview-runs li.ds-slot-skipped")
+    expect(skipped).to_have_count(1)
+    expect(skipped).to_contain_text("skipped: Not a business day")
+    expect(page.locator("#id_calendar")).to_have_value("ops")
