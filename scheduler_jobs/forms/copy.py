@@ -14,7 +14,7 @@ from scheduler_jobs.forms.options import OptionsFieldsMixin, options_initial
 from scheduler_jobs.forms.parameters import parameters_field
 from scheduler_jobs.forms.schedule import ScheduleFieldsMixin, schedule_initial
 from scheduler_jobs.models import DynamicJob
-from scheduler_jobs.services import masked_job_parameters
+from scheduler_jobs.services import copy_name, masked_job_parameters
 from scheduler_jobs.spec import JOB_SPEC
 
 
@@ -55,8 +55,6 @@ class JobCopyForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.Form):
     def __init__(
         self, *args: Any, source: DynamicJob, request: Any = None, **kwargs: Any
     ) -> None:
-        from scheduler_jobs.services import copy_name
-
         kwargs["initial"] = {
             **schedule_initial(source.schedule or {}),
             **_without_secrets(options_initial(source)),
