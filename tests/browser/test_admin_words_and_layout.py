@@ -175,6 +175,19 @@ def body_text(page: Page) -> str:
     return page.locator("#content").inner_text()
 
 
+def download_pages(job) -> list[str]:
+    """The page a run's Download link answers when its file was pruned."""
+    from tests.factories import JobExecutionFactory
+
+    gone = JobExecutionFactory(
+        job=job,
+        template_type="data_export",
+        parameters={"collection": "testapp.Ticket"},
+        result={"path": "pruned/long-gone.csv", "rows": 3},
+    )
+    return [f"/admin/executions/jobexecution/{gone.pk}/download/"]
+
+
 def timeplan_pages(job) -> list[str]:
     """Calendars, windows, the pause (paused, with its banner) and the simulator."""
     from scheduler_jobs.services import timeplan
@@ -300,6 +313,7 @@ def test_every_admin_page_of_ours_passes_axe_and_fits_the_width(
         "/admin/job_templates/jobtemplate/webhook_trigger/change/",
         "/admin/audit/auditentry/",
         *timeplan_pages(job),
+        *download_pages(job),
         *incident_pages(job),
         *audit_entry_pages(job),
     ]
