@@ -11,7 +11,8 @@ from audit import services as audit
 from executions.models import JobExecution
 from job_templates import secrets
 from scheduler_jobs.access import SYSTEM
-from scheduler_jobs.models import DynamicJob
+from scheduler_jobs.drafts import JobDraft
+from scheduler_jobs.models import DynamicJob, JobApproval, JobVersion
 from scheduler_jobs.services.masking import NOTIFICATION_SCHEMA, template_for
 
 BATCH_SIZE = 500
@@ -20,22 +21,43 @@ BATCH_SIZE = 500
 def secrets_rotate(*, actor: Any = SYSTEM, dry_run: bool = True) -> dict[str, int]:
     """Re-seal every stored secret under the first SCHEDULER_SECRETS_KEYS key.
 
-    Jobs and execution snapshots are both rewritten, so the old keys can be
-    removed afterwards. Rows are rewritten without a new job version: the
-    definition does not change, only how it is stored. Returns rows counted or
-    changed per table. Raises SecretKeyError if a secret was sealed by a key
-    that is no longer listed.
+    Jobs, execution snapshots, job versions, pending approvals and the
+    wizard's drafts are all rewritten, so the old keys can be removed
+    afterwards without losing a revert, an approval or a draft. Rows are
+    rewritten without a new job version: the definition does not change, only
+    how it is stored. Returns rows counted or changed per table. Raises
+    SecretKeyError if a secret was sealed by a key that is no longer listed.
     """
     counts = {
         "jobs": _rotate_rows(
-            _sealed(DynamicJob.objects.all(), "parameters", "notifications"),
+            _sealed(
+                DynamicJob.objects.all(),
+                "parameters",
+                "notifications",
+                also=("template_type",),
+            ),
             _job_values,
             dry_run=dry_run,
         ),
         "executions": _rotate_rows(
-            _sealed(JobExecution.objects.all(), "parameters"),
+            _sealed(JobExecution.objects.all(), "parameters", also=("template_type",)),
             _execution_values,
             dry_run=dry_run,
+        ),
+        # Whole definitions and draft steps: every sealed value in them, by
+        # its prefix, whatever the template's schema says today.
+        "versions": _rotate_rows(
+            _sealed(JobVersion.objects.all(), "definition"),
+            _resealed("definition"),
+            dry_run=dry_run,
+        ),
+        "approvals": _rotate_rows(
+            _sealed(JobApproval.objects.all(), "definition"),
+            _resealed("definition"),
+            dry_run=dry_run,
+        ),
+        "drafts": _rotate_rows(
+            _sealed(JobDraft.objects.all(), "data"), _resealed("data"), dry_run=dry_run
         ),
     }
     if not dry_run:
@@ -49,7 +71,7 @@ def secrets_rotate(*, actor: Any = SYSTEM, dry_run: bool = True) -> dict[str, in
     return counts
 
 
-def _sealed(queryset: QuerySet, *fields: str) -> QuerySet:
+def _sealed(queryset: QuerySet, *fields: str, also: tuple[str, ...] = ()) -> QuerySet:
     """Rows holding at least one sealed value, found by the database."""
     texts = {f"_{field}_text": Cast(field, TextField()) for field in fields}
     condition = Q()
@@ -59,7 +81,7 @@ def _sealed(queryset: QuerySet, *fields: str) -> QuerySet:
         queryset.annotate(**texts)
         .filter(condition)
         .order_by("pk")
-        .only("pk", "template_type", *fields)
+        .only("pk", *also, *fields)
     )
 
 
@@ -76,6 +98,24 @@ def _execution_values(execution: JobExecution) -> dict[str, Any]:
     template = template_for(execution.template_type)
     schema = template.parameters_schema if template else None
     return {"parameters": secrets.rotate(schema, execution.parameters)}
+
+
+def _resealed(field: str):
+    def values_of(row: Any) -> dict[str, Any]:
+        return {field: _reseal_all(getattr(row, field))}
+
+    return values_of
+
+
+def _reseal_all(value: Any) -> Any:
+    """Every sealed string in a JSON value, re-sealed under the first key."""
+    if isinstance(value, dict):
+        return {key: _reseal_all(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_reseal_all(item) for item in value]
+    if secrets.is_sealed(value):
+        return secrets.rotate_value(value)
+    return value
 
 
 def _rotate_rows(queryset: QuerySet, values_of, *, dry_run: bool) -> int:

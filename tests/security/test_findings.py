@@ -322,3 +322,51 @@ def test_a_plug_in_job_with_clear_values_is_still_masked_when_shown():
     shown = services.masked_job_parameters(job)
     assert shown["signing_secret"] == SECRET_MASK
     assert shown["headers"] == {"Authorization": SECRET_MASK}
+
+
+def test_rotation_reaches_versions_approvals_and_drafts(
+    secret_job, settings, django_user_model
+):
+    """Removing the old key after a rotation must not lose a revert, an
+    approval waiting for its second person, or a wizard draft."""
+    from scheduler_jobs.drafts import JobDraft
+    from scheduler_jobs.models import JobApproval, JobVersion
+
+    old = list(settings.SCHEDULER_SECRETS_KEYS)
+    definition = JobVersion.objects.get(job=secret_job).definition
+    JobApproval.objects.create(
+        job=secret_job,
+        definition=definition,
+        base_version=secret_job.version,
+        reason="test",
+        source="api",
+        proposed_by_repr="test",
+    )
+    owner = django_user_model.objects.create_user("drafter")
+    JobDraft.objects.create(
+        user=owner,
+        step="parameters",
+        data={"step_data": {"parameters": secrets.seal_value('{"k": "v"}')}},
+    )
+    new = Fernet.generate_key().decode()
+    settings.SCHEDULER_SECRETS_KEYS = [new, *old]
+
+    counted = io.StringIO()
+    call_command("rotate_secrets", stdout=counted)
+    assert (
+        "Would re-encrypt secrets in 1 job version(s), 1 pending approval(s) and "
+        "1 draft(s)." in counted.getvalue()
+    )
+    call_command("rotate_secrets", "--apply", stdout=io.StringIO())
+
+    settings.SCHEDULER_SECRETS_KEYS = [new]
+    for stored in (
+        JobVersion.objects.get(job=secret_job).definition,
+        JobApproval.objects.get(job=secret_job).definition,
+    ):
+        signing = stored["parameters"]["signing_secret"]
+        assert secrets.unseal_value(signing) == SIGNING_SECRET
+        slack = stored["notifications"]["slack_webhook"]
+        assert secrets.unseal_value(slack).endswith(SLACK_PATH)
+    step = JobDraft.objects.get().data["step_data"]["parameters"]
+    assert secrets.unseal_value(step) == '{"k": "v"}'

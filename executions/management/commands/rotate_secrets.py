@@ -12,8 +12,9 @@ from job_templates.secrets import SecretKeyError
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored secret (job parameters, Slack URLs, execution "
-        "snapshots) under the first key of SCHEDULER_SECRETS_KEYS, so older keys "
+        "Re-encrypt every stored secret (job parameters and notifications, "
+        "execution snapshots, job versions, pending approvals, wizard drafts) "
+        "under the first key of SCHEDULER_SECRETS_KEYS, so older keys "
         "can be removed. Counts only, unless --apply."
     )
 
@@ -44,6 +45,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{verb} secrets in {counts['jobs']} job(s) and "
             f"{counts['executions']} execution(s)."
+        )
+        self.stdout.write(
+            f"{verb} secrets in {counts['versions']} job version(s), "
+            f"{counts['approvals']} pending approval(s) and "
+            f"{counts['drafts']} draft(s)."
         )
         if not options["apply"]:
             self.stdout.write("Dry run: nothing was changed. Run with --apply.")
