@@ -196,4 +196,6 @@ def test_window_writes_need_their_permission_and_are_audited(django_user_model):
         "create",
         "update",
     ]
-    assert entries.order_by("id").last().changes == {"reason": {"before": "r", "after": "longer"}}
+    assert entries.order_by("id").last().changes == {
+        "reason": {"before": "r", "after": "longer"}
+    }
