@@ -67,6 +67,15 @@ HINTS = {
 }
 
 
+TIME_PLAN_ROWS = frozenset(
+    {
+        "scheduler_jobs.calendar",
+        "scheduler_jobs.blackoutwindow",
+        "scheduler_jobs.maintenancepause",
+    }
+)
+
+
 def _row(app: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
     key = f"{app['app_label']}.{model['object_name'].lower()}"
     return {
@@ -93,6 +102,8 @@ def admin_groups(context: template.Context, app_list: list[dict[str, Any]]) -> l
     ours = [by_label[label] for label in SCHEDULER_APPS if label in by_label]
     if ours:
         group = _group("Dynamic Scheduler", ours, id="scheduler")
+        # Jobs first; when they may run (calendars, windows, pause) after the rest.
+        group["rows"].sort(key=lambda row: row["key"] in TIME_PLAN_ROWS)
         if user is not None and user.has_perm("executions.view_jobexecution"):
             dashboard = {
                 "key": "executions.dashboard",
