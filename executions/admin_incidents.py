@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from audit.admin import RejectNulQueryMixin
+from config.rest import MAX_ID
 from executions import incidents
 from executions.models import Incident
 from scheduler_jobs import access
@@ -66,17 +67,28 @@ class IncidentJobFilter(admin.SimpleListFilter):
     parameter_name = "job"
 
     def lookups(self, request, model_admin):
+        # Always a choice when the parameter is given: a filter without one is
+        # not applied, and the list would show every job's incidents.
         value = request.GET.get(self.parameter_name)
-        if value and value.isdigit():
-            job = DynamicJob.objects.filter(pk=value).only("name").first()
-            if job is not None:
-                return [(value, job.name)]
-        return []
+        if not value:
+            return []
+        job = None
+        if _is_id(value):
+            job = DynamicJob.objects.filter(pk=int(value)).only("name").first()
+        return [(value, job.name if job is not None else "no such job")]
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
-            return queryset.filter(job_id=self.value())
-        return queryset
+        value = self.value()
+        if not value:
+            return queryset
+        if not _is_id(value):
+            return queryset.none()
+        return queryset.filter(job_id=int(value))
+
+
+def _is_id(value: str) -> bool:
+    """A database id: digits that fit a bigint column."""
+    return value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID
 
 
 @admin.register(Incident)

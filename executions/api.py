@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.rest import (
+    MAX_ID,
     IsStaff,
     ModelPermissions,
     NewestFirstCursorPagination,
@@ -224,7 +225,7 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         errors = {}
         if state and state not in INCIDENT_STATES:
             errors["state"] = [f"Must be one of: {', '.join(INCIDENT_STATES)}."]
-        if job and not job.isdigit():
+        if job and not (job.isascii() and job.isdigit() and 0 < int(job) <= MAX_ID):
             errors["job"] = ["Must be a job's id (a whole number)."]
         if errors:
             raise exceptions.ValidationError(errors)

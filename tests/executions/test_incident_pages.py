@@ -250,3 +250,15 @@ def test_the_job_page_links_to_its_incidents(superuser):
         f"/admin/scheduler_jobs/dynamicjob/{incident.job_id}/change/"
     )
     assert f"{LIST}?job={incident.job_id}" in page.content.decode()
+
+
+def test_a_job_id_no_column_can_hold_is_a_clear_refusal(django_user_model):
+    viewer = staff_with(django_user_model, "viewer", VIEW)
+    make_incident()
+    huge = str(2**63)
+    response = token_client(viewer).get(API, {"job": huge})
+    assert response.status_code == 400
+    assert "job" in response.json()
+    page = web(viewer).get(LIST, {"job": huge})
+    assert page.status_code == 200
+    assert list(page.context["cl"].result_list) == []
