@@ -45,7 +45,13 @@ from executions import alerts
 from executions.models import JobExecution, WatchEvent
 from scheduler_jobs import access
 from scheduler_jobs.models import DynamicJob
-from scheduler_jobs.schedules import schedule_from_json
+from scheduler_jobs.schedules import (
+    NO_JOB,
+    NO_RULES,
+    JobRef,
+    TimeRules,
+    schedule_from_json,
+)
 from scheduler_jobs.services import timeplan
 from scheduler_jobs.spec import JOB_SPEC
 
@@ -390,6 +396,7 @@ def note_dispatch(
     following: dict[int, datetime | None],
     created: list[JobExecution],
     now: datetime,
+    rules: TimeRules = NO_RULES,
 ) -> None:
     """Record the slots a dispatch skipped or folded into one run as missed.
 
@@ -417,7 +424,9 @@ def note_dispatch(
             # Only slots that passed: later ones before the next run are the
             # calendars' and windows' exclusions, not misses.
             upper = min(following[row["id"]], now + timedelta(microseconds=1))
-            folded = folded_slots(row["schedule"], slot, upper)
+            folded = folded_slots(
+                row["schedule"], slot, upper, rules=rules, job=timeplan.job_ref(row)
+            )
         if skip is None and not folded[0]:
             continue
         events.append(_missed_event(row["id"], slot, skip, folded))
@@ -455,10 +464,19 @@ def _missed_event(
 
 
 def folded_slots(
-    schedule: dict[str, Any], slot: datetime, following: datetime
+    schedule: dict[str, Any],
+    slot: datetime,
+    following: datetime,
+    *,
+    rules: TimeRules = NO_RULES,
+    job: JobRef = NO_JOB,
 ) -> tuple[int, datetime | None, datetime | None]:
-    """How many planned slots lie strictly between `slot` and `following`, and
-    the first and last of them: the ones one dispatch folded away."""
+    """How many planned runs lie strictly between `slot` and `following`, and
+    the first and last of them: the ones one dispatch folded away.
+
+    A cron job's slots come from its plan under the tick's rules, so a day its
+    calendar excludes or a slot a window holds is not counted as missed.
+    """
     try:
         parsed = schedule_from_json(schedule)
     except (KeyError, TypeError, ValueError):
@@ -470,15 +488,12 @@ def folded_slots(
             return 0, None, None
         step = timedelta(seconds=every)
         return count, slot + step, slot + count * step
-    first = last = parsed.next_after(slot)
-    if first >= following:
-        return 0, None, None
-    count = 1
-    while count < COUNT_LIMIT:
-        after = parsed.next_after(last)
-        if after >= following:
+    count, first, last = 0, None, None
+    for planned in parsed.plan(slot, rules=rules, job=job):
+        if planned.at >= following or count >= COUNT_LIMIT:
             break
-        last, count = after, count + 1
+        if planned.outcome == "runs":
+            first, last, count = first or planned.at, planned.at, count + 1
     return count, first, last
 
 

@@ -118,7 +118,7 @@ def dispatch_due(
             return report
         created = _create_executions(won, now, report, verdicts)
         # Skipped and folded slots are missed: recorded with the claim.
-        watch.note_dispatch(won, following, created, now)
+        watch.note_dispatch(won, following, created, now, rules)
     return report
 
 

@@ -245,7 +245,13 @@ def test_a_dispatch_on_time_records_nothing():
 def test_only_slots_that_passed_count_as_folded():
     """A next run far ahead (a calendar skipped the weekend) is not all missed."""
     job = make_job(every=60)
-    row = {"id": job.pk, "next_run_at": T0, "schedule": job.schedule}
+    row = {
+        "id": job.pk,
+        "name": job.name,
+        "template_type": job.template_type,
+        "next_run_at": T0,
+        "schedule": job.schedule,
+    }
     now = T0 + timedelta(minutes=3, seconds=10)
     watch.note_dispatch([row], {job.pk: T0 + timedelta(days=2)}, [], now)
     [missed] = events()
@@ -263,6 +269,35 @@ def test_cron_slots_folded_away_are_counted():
         T0 + timedelta(hours=2),
     )
     assert watch.folded_slots(schedule, T0, T0 + timedelta(minutes=15))[0] == 0
+
+
+def test_slots_a_calendar_excludes_are_not_counted_as_folded():
+    """An outage over a holiday misses the runs around it, not the holiday's."""
+    from scheduler_jobs.models import Calendar
+    from scheduler_jobs.services import timeplan
+
+    Calendar.objects.create(
+        name="ops", extra_holidays=[{"date": "2026-07-02", "name": "Ops day"}]
+    )
+    schedule = {
+        "type": "cron",
+        "cron": "0 * * * *",
+        "timezone": "UTC",
+        "calendar": "ops",
+        "calendar_rule": "never",
+    }
+    until = datetime(2026, 7, 3, 0, 0, tzinfo=UTC)
+    job = make_job(every=60)
+    ref = timeplan.job_ref(job)
+    rules = timeplan.time_rules(T0)
+    count, first, last = watch.folded_slots(schedule, T0, until, rules=rules, job=ref)
+    assert (count, first, last) == (
+        11,
+        T0 + timedelta(hours=1),
+        datetime(2026, 7, 1, 23, 0, tzinfo=UTC),
+    )
+    # Without the calendar the holiday's 24 runs would have been counted too.
+    assert watch.folded_slots(schedule, T0, until)[0] == 35
 
 
 # --- Slow and too fast ----------------------------------------------------------------
