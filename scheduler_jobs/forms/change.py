@@ -9,14 +9,15 @@ from django.core.exceptions import ValidationError
 
 from job_templates.registry import registry
 from scheduler_jobs.forms.errors import add_service_errors
-from scheduler_jobs.forms.options import OptionsFieldsMixin, options_initial
+from scheduler_jobs.forms.options import options_initial
 from scheduler_jobs.forms.parameters import (
     confirm_live_field,
     parameters_field,
     refuse_unconfirmed_live,
     show_confirm_live,
 )
-from scheduler_jobs.forms.schedule import ScheduleFieldsMixin, schedule_initial
+from scheduler_jobs.forms.schedule import schedule_initial
+from scheduler_jobs.forms.sections import JobSectionsMixin
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services import Merge, masked_job_parameters
 from scheduler_jobs.services.dryrun import dry_run_off_warning
@@ -31,7 +32,7 @@ CONFLICT_MESSAGE = (
 )
 
 
-class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelForm):
+class DynamicJobChangeForm(JobSectionsMixin, forms.ModelForm):
     """The job's sections as one form; saved through job_update (optimistic lock).
 
     The save happens in clean(), not save(): the service is what validates, so
@@ -104,17 +105,6 @@ class DynamicJobChangeForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.ModelF
         )
         show_confirm_live(self, warning, help_text=warning or "")
         return refuse_unconfirmed_live(self, warning)
-
-    def job_data(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        return {
-            "name": data.get("name"),
-            "description": data.get("description") or "",
-            "enabled": bool(data.get("enabled")),
-            "parameters": data.get("parameters") or {},
-            "schedule": self.schedule_data(),
-            **self.options_data(),
-        }
 
     def clean(self) -> dict[str, Any]:
         from scheduler_jobs.services import MergeConflict, VersionConflict, job_update

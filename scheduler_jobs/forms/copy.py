@@ -10,9 +10,10 @@ from django.core.exceptions import ValidationError
 from job_templates.registry import registry
 from job_templates.secrets import SECRET_MASK
 from scheduler_jobs.forms.errors import add_service_errors
-from scheduler_jobs.forms.options import OptionsFieldsMixin, options_initial
+from scheduler_jobs.forms.options import options_initial
 from scheduler_jobs.forms.parameters import parameters_field
-from scheduler_jobs.forms.schedule import ScheduleFieldsMixin, schedule_initial
+from scheduler_jobs.forms.schedule import schedule_initial
+from scheduler_jobs.forms.sections import JobSectionsMixin
 from scheduler_jobs.models import DynamicJob
 from scheduler_jobs.services import copy_name, masked_job_parameters
 from scheduler_jobs.spec import JOB_SPEC
@@ -29,7 +30,7 @@ def _without_secrets(value: Any) -> Any:
     return value
 
 
-class JobCopyForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.Form):
+class JobCopyForm(JobSectionsMixin, forms.Form):
     """The source job's sections, prefilled; secrets empty, the copy disabled.
 
     Saved in clean() through services.job_copy, like the change form, so the
@@ -69,17 +70,6 @@ class JobCopyForm(ScheduleFieldsMixin, OptionsFieldsMixin, forms.Form):
         self.template = registry.get(source.template_type)
         self.fields["parameters"] = parameters_field(self.template)
         self.created: DynamicJob | None = None
-
-    def job_data(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        return {
-            "name": data.get("name"),
-            "description": data.get("description") or "",
-            "enabled": bool(data.get("enabled")),
-            "parameters": data.get("parameters") or {},
-            "schedule": self.schedule_data(),
-            **self.options_data(),
-        }
 
     def clean(self) -> dict[str, Any]:
         from scheduler_jobs.services import QuotaExceeded, job_copy
