@@ -17,6 +17,7 @@ from config.rest import (
     StrictIntegerField,
 )
 from scheduler_jobs.models import BlackoutWindow, Calendar, DynamicJob
+from scheduler_jobs.services.timeplan import CALENDAR_FIELDS, WINDOW_FIELDS
 
 
 class DateEntrySerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
@@ -57,19 +58,8 @@ class CalendarSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Calendar
-        fields = (
-            "id",
-            "name",
-            "title",
-            "description",
-            "country",
-            "subdivision",
-            "workdays",
-            "extra_holidays",
-            "extra_workdays",
-            "created_at",
-            "updated_at",
-        )
+        # What the service takes, plus the row's id and times (read-only).
+        fields = ("id", *CALENDAR_FIELDS, "created_at", "updated_at")
         read_only_fields = ("id", "created_at", "updated_at")
 
 
@@ -116,22 +106,7 @@ class BlackoutWindowSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerial
 
     class Meta:
         model = BlackoutWindow
-        fields = (
-            "id",
-            "name",
-            "reason",
-            "scope",
-            "category",
-            "job",
-            "starts_at",
-            "ends_at",
-            "cron",
-            "duration_minutes",
-            "timezone",
-            "enabled",
-            "created_at",
-            "updated_at",
-        )
+        fields = ("id", *WINDOW_FIELDS, "created_at", "updated_at")
         read_only_fields = ("id", "created_at", "updated_at")
 
 
