@@ -5,7 +5,9 @@ outcome), its job's final failures in a row are counted; a retried failure is
 not final, so a run retried three times counts once, as on the dashboard.
 Reaching the job's threshold (`watch.failure_threshold`, 3 by default) opens
 an incident and sends `incident` once; further failures only raise its count;
-the first success closes it and sends `recovered` once.
+the first success closes it and sends `recovered` once. A late or missed run
+(executions.watch) opens a "not running" incident without an alert of its own
+(the late or missed alert was it); the next success closes that one too.
 
 While an incident stays open, beat sends a reminder every
 `watch.realert_minutes` (60 by default; 0 sends none) through `remind`,
@@ -179,12 +181,14 @@ def open_incident_flag() -> Exists:
 
 
 def _close_on_success(execution: JobExecution, job: Any) -> None:
-    """The first success closes the open streak and sends `recovered` once."""
+    """The first success closes the job's open incidents, each with one `recovered`."""
     if getattr(job, "open_incident", True) is False:
         return
-    incident = _open_streak(job.pk).first()
-    if incident is None:
-        return
+    for incident in Incident.objects.filter(job_id=job.pk, resolved_at__isnull=True):
+        _recover(incident, execution, job)
+
+
+def _recover(incident: Incident, execution: JobExecution, job: Any) -> None:
     now = timezone.now()
     closed = Incident.objects.filter(pk=incident.pk, resolved_at__isnull=True).update(
         resolved_at=now,
@@ -193,21 +197,49 @@ def _close_on_success(execution: JobExecution, job: Any) -> None:
     )
     if not closed:
         return  # another worker's success closed it and alerted
+    if incident.kind == Kind.NOT_RUNNING:
+        subject = "recovered: it runs again"
+        lines = [f"Not running since: {_utc(incident.opened_at)}"]
+    else:
+        subject = (
+            f"recovered after {incident.failures} failed "
+            f"run{'' if incident.failures == 1 else 's'}"
+        )
+        lines = [
+            f"Failed runs in a row: {incident.failures}",
+            f"Failing since: {_utc(incident.opened_at)}",
+        ]
     notes = alerts.send_alert(
         job=job,
         event="recovered",
-        subject=f"recovered after {incident.failures} failed "
-        f"run{'' if incident.failures == 1 else 's'}",
-        lines=[
-            f"Failed runs in a row: {incident.failures}",
-            f"Failing since: {_utc(incident.opened_at)}",
-            f"Recovered at: {_utc(now)}",
-            f"Execution id: {execution.pk}",
-        ],
+        subject=subject,
+        lines=[*lines, f"Recovered at: {_utc(now)}", f"Execution id: {execution.pk}"],
         key=f"incident-{incident.pk}-recovered",
         execution=_execution_ref(execution),
     )
     append_logs(execution, notes)
+
+
+def not_running(*, job_id: int, since: datetime) -> bool:
+    """Open the job's "not running" incident after a late or missed run.
+
+    The late or missed alert was its first alert, so opening sends nothing; the
+    incident carries the reminders while it stays open, and the job's next
+    success closes it with `recovered`. True if this call opened it (the
+    partial unique constraint lets one of two beats win).
+    """
+    try:
+        with transaction.atomic():
+            Incident.objects.create(
+                job_id=job_id,
+                kind=Kind.NOT_RUNNING,
+                opened_at=since,
+                last_alert_at=timezone.now(),
+                alerts_sent=1,
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 def _incident_lines(incident: Incident, execution: JobExecution | None) -> list[str]:
@@ -289,14 +321,17 @@ def _claim_reminder(incident: Incident, now: datetime) -> bool:
 
 
 def _send_reminder(incident: Incident) -> None:
+    if incident.kind == Kind.NOT_RUNNING:
+        subject = "still not running"
+        details = [f"Not running since: {_utc(incident.opened_at)}"]
+    else:
+        subject = f"still failing, {_runs(incident.failures)} in a row"
+        details = _incident_lines(incident, incident.last_execution)
     alerts.send_alert(
         job=incident.job,
         event="incident",
-        subject=f"still failing, {_runs(incident.failures)} in a row",
-        lines=[
-            "Reminder: the incident is still open.",
-            *_incident_lines(incident, incident.last_execution),
-        ],
+        subject=subject,
+        lines=["Reminder: the incident is still open.", *details],
         key=f"incident-{incident.pk}-reminder-{incident.alerts_sent}",
     )
 

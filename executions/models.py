@@ -293,15 +293,17 @@ class Incident(models.Model):
     """A problem with a job that stays open until it is over: one alert, not a storm.
 
     A failure streak opens one when a job's final failures in a row reach its
-    threshold; the first success closes it ("recovered"), or a person resolves
-    it by hand. At most one incident per job and kind is open at a time: the
-    partial unique constraint on (job, kind) where resolved_at IS NULL is what
+    threshold; a late or missed run opens a "not running" one. The job's first
+    success closes either ("recovered"), or a person resolves it by hand. At
+    most one incident per job and kind is open at a time: the partial unique
+    constraint on (job, kind) where resolved_at IS NULL is what
     keeps two workers or two beats from opening, or alerting about, the same
     problem twice (on SQLite and PostgreSQL alike).
     """
 
     class Kind(models.TextChoices):
         FAILURE_STREAK = "failure_streak", "Failures in a row"
+        NOT_RUNNING = "not_running", "Not running (late or missed runs)"
 
     class Resolution(models.TextChoices):
         RECOVERED = "recovered", "Recovered"

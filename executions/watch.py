@@ -41,7 +41,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from executions import alerts
+from executions import alerts, incidents
 from executions.models import JobExecution, WatchEvent
 from scheduler_jobs import access
 from scheduler_jobs.models import DynamicJob
@@ -350,7 +350,11 @@ def deliver(*, now: datetime | None = None, limit: int = BATCH) -> int:
         won = WatchEvent.objects.filter(pk=event.pk, alerted_at__isnull=True).update(
             alerted_at=now
         )
-        if won and _send(event):
+        if not won:
+            continue
+        if event.kind in (Kind.LATE, Kind.MISSED):
+            incidents.not_running(job_id=event.job_id, since=event.slot)
+        if _send(event):
             sent += 1
     return sent
 

@@ -337,3 +337,51 @@ def test_a_reminder_that_cannot_be_sent_does_not_stop_beat(caplog):
     assert "Reminder for incident" in caplog.text
     incident.refresh_from_db()
     assert incident.alerts_sent == 2  # claimed, so the next beat does not retry it
+
+
+# --- not running: late or missed runs --------------------------------------------
+
+
+def test_a_late_run_opens_one_not_running_incident_and_a_success_recovers_it():
+    from executions import watch
+    from executions.models import WatchEvent
+
+    job = make_job(
+        notifications={"emails": ["ops@example.com"], "on": ["late", "recovered"]}
+    )
+    slots = [timezone.now() - timedelta(minutes=m) for m in (10, 9)]
+    for slot in slots:
+        WatchEvent.objects.create(job=job, kind="late", slot=slot, detail="Late.")
+    watch.deliver()
+    watch.deliver()
+
+    incident = Incident.objects.get()
+    assert (incident.kind, incident.opened_at, incident.alerts_sent) == (
+        Incident.Kind.NOT_RUNNING,
+        slots[0],
+        1,
+    )
+    # Two late alerts, no alert of the incident's own.
+    assert len(subjects()) == 2
+    assert all(": late" in subject for subject in subjects())
+
+    run(job, fail=False)
+    run(job, fail=False)
+
+    incident.refresh_from_db()
+    assert incident.resolution == Incident.Resolution.RECOVERED
+    assert subjects()[2:] == ["[Dynamic Scheduler] nightly: recovered: it runs again"]
+    assert "Not running since:" in mail.outbox[2].body
+
+
+def test_a_not_running_incident_reminds_in_its_own_words():
+    job = make_job(notifications={"emails": ["ops@example.com"], "on": ["incident"]})
+    opened = timezone.now() - timedelta(hours=2)
+    assert incidents.not_running(job_id=job.pk, since=opened)
+    assert not incidents.not_running(job_id=job.pk, since=opened)
+    Incident.objects.update(last_alert_at=opened)
+
+    assert incidents.remind() == 1
+
+    assert subjects() == ["[Dynamic Scheduler] nightly: still not running"]
+    assert "Not running since:" in mail.outbox[0].body

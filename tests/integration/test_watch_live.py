@@ -22,7 +22,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from executions.models import JobExecution, WatchEvent
+from executions.models import Incident, JobExecution, WatchEvent
 from scheduler_jobs.models import DynamicJob
 from tests.integration.harness import Stack, flush_broker, wait_for
 from tests.reliability.smtp import SMTPInbox
@@ -91,7 +91,10 @@ def make_job(name: str, *, every: int = EVERY, **fields) -> DynamicJob:
         parameters=fields.pop("parameters", {"message": name}),
         schedule={"type": "interval", "every_seconds": every},
         next_run_at=fields.pop("next_run_at", timezone.now()),
-        notifications={"emails": ["ops@example.com"], "on": WATCHED},
+        notifications={
+            "emails": ["ops@example.com"],
+            "on": fields.pop("on", WATCHED),
+        },
         **fields,
     )
 
@@ -181,7 +184,7 @@ def test_beat_down_turns_health_503_and_the_missed_slots_are_alerted_once(live):
 
 def test_workers_down_bring_late_alerts(live):
     live.stop("worker")
-    job = make_job("watch-workers-down", every=60)
+    job = make_job("watch-workers-down", every=60, on=[*WATCHED, "recovered"])
     late = wait_for(
         lambda: WatchEvent.objects.filter(job=job, kind="late").first(), timeout=30
     )
@@ -198,6 +201,16 @@ def test_workers_down_bring_late_alerts(live):
         lambda: JobExecution.objects.get(pk=late.execution_id).status == "completed",
         timeout=90,
     ), live.log("worker")
+    # The late run opened a "not running" incident; running again closes it
+    # with one `recovered`, whichever of the worker's runs succeeded first.
+    recovered = wait_for(
+        lambda: [m for m in alerts_about(live, job) if "recovered" in m["Subject"]],
+        timeout=30,
+    )
+    assert recovered, live.log("worker")
+    time.sleep(3)
+    assert len([m for m in alerts_about(live, job) if "recovered" in m["Subject"]]) == 1
+    assert Incident.objects.get(job=job).resolution == "recovered"
 
 
 def test_a_slow_run_is_alerted_once_before_its_timeout_ends_it(live):
