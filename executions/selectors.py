@@ -581,7 +581,11 @@ def attach_health(jobs: list[DynamicJob], *, now: datetime | None = None) -> Non
             .annotate(slot=Min("scheduled_for"))
         )
         failing = set(
-            Incident.objects.filter(job_id__in=ids, resolved_at__isnull=True)
+            Incident.objects.filter(
+                job_id__in=ids,
+                resolved_at__isnull=True,
+                kind=Incident.Kind.FAILURE_STREAK,
+            )
             .order_by()
             .values_list("job_id", flat=True)
         )
