@@ -7,7 +7,6 @@ validate and audit) and reports with Django messages.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -32,6 +31,7 @@ from job_templates.secrets import SECRET_MASK
 from scheduler_jobs import access, services
 from scheduler_jobs.admin_copy import copy_page, run_with_changes_page
 from scheduler_jobs.admin_history import JobHistoryAdminMixin, confirm_page
+from scheduler_jobs.admin_saving import ServiceSavedAdminMixin
 from scheduler_jobs.admin_timeplan import TIMEPLAN_ADMINS  # noqa: F401 (registered)
 from scheduler_jobs.admin_upcoming import upcoming_page
 from scheduler_jobs.admin_views import (
@@ -110,7 +110,10 @@ class LastStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(DynamicJob)
-class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmin):
+class DynamicJobAdmin(
+    ServiceSavedAdminMixin, JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmin
+):
+    # Saved by job_update in the change form's clean(); see DynamicJobChangeForm.
     form = DynamicJobChangeForm
     list_display = (
         "name",
@@ -466,18 +469,6 @@ class DynamicJobAdmin(JobHistoryAdminMixin, RejectNulQueryMixin, admin.ModelAdmi
         if not self.has_add_permission(request):
             raise PermissionDenied
         return JobCreationWizard.as_view(model_admin=self)(request)
-
-    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs: Any):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.request = request
-        return form
-
-    def save_model(self, request, obj, form, change) -> None:
-        # Saved by job_update in the form's clean(); see DynamicJobChangeForm.
-        pass
-
-    def save_related(self, request, form, formsets, change) -> None:
-        pass
 
     def change_view(
         self, request: HttpRequest, object_id, form_url="", extra_context=None

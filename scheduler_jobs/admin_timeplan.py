@@ -22,6 +22,7 @@ from django.utils.http import urlencode
 
 from audit.admin import RejectNulQueryMixin
 from scheduler_jobs import access
+from scheduler_jobs.admin_saving import ServiceSavedAdminMixin
 from scheduler_jobs.forms.timeplan import (
     BlackoutWindowForm,
     CalendarForm,
@@ -50,7 +51,7 @@ def simulate_url(**query: Any) -> str:
     return f"{url}?{urlencode(wanted)}" if wanted else url
 
 
-class NoBulkDeleteMixin:
+class NoBulkDeleteMixin(ServiceSavedAdminMixin):
     """Deletes one at a time, through the service (audited, refused while in use)."""
 
     class Media:
@@ -60,18 +61,6 @@ class NoBulkDeleteMixin:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
-
-    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs: Any):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.request = request
-        return form
-
-    def save_model(self, request, obj, form, change) -> None:
-        # Saved by the service in the form's clean(); see ServiceSavedForm.
-        pass
-
-    def save_related(self, request, form, formsets, change) -> None:
-        pass
 
     def delete_view(self, request: HttpRequest, object_id, extra_context=None):
         try:
