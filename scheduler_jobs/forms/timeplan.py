@@ -32,6 +32,25 @@ WEEKDAYS = [
     (7, "Sunday"),
 ]
 LOCAL_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def local_datetime_field(
+    label: str, *, required: bool = True, example: str = "", help_text: str = ""
+) -> forms.DateTimeField:
+    """A date-time typed as YYYY-MM-DD HH:MM (or as a browser's datetime-local
+    sends it); `example`, when given, shows in the empty box."""
+    widget = (
+        forms.TextInput(attrs={"placeholder": example, "size": 18}) if example else None
+    )
+    return forms.DateTimeField(
+        label=label,
+        required=required,
+        input_formats=[LOCAL_FORMAT, "%Y-%m-%dT%H:%M"],
+        widget=widget,
+        help_text=help_text,
+    )
+
+
 # Times the simulator may ask about (see serializers_timeplan).
 FIRST_YEAR, LAST_YEAR = 1970, 2999
 _DATE_LINE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\s*(.*?)\s*$")
@@ -243,18 +262,16 @@ class BlackoutWindowForm(ServiceSavedForm):
         initial="once",
         widget=forms.RadioSelect,
     )
-    starts = forms.DateTimeField(
-        label="From",
+    starts = local_datetime_field(
+        "From",
         required=False,
-        input_formats=[LOCAL_FORMAT, "%Y-%m-%dT%H:%M"],
-        widget=forms.TextInput(attrs={"placeholder": "2026-12-24 18:00", "size": 18}),
+        example="2026-12-24 18:00",
         help_text="YYYY-MM-DD HH:MM, in the time zone below.",
     )
-    ends = forms.DateTimeField(
-        label="Until",
+    ends = local_datetime_field(
+        "Until",
         required=False,
-        input_formats=[LOCAL_FORMAT, "%Y-%m-%dT%H:%M"],
-        widget=forms.TextInput(attrs={"placeholder": "2026-12-27 06:00", "size": 18}),
+        example="2026-12-27 06:00",
         help_text="YYYY-MM-DD HH:MM, in the time zone below.",
     )
 
@@ -359,11 +376,10 @@ class PauseForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 60}),
         help_text="Shown on every admin page while scheduling is paused.",
     )
-    resume_at = forms.DateTimeField(
-        label="Resume at (optional)",
+    resume_at = local_datetime_field(
+        "Resume at (optional)",
         required=False,
-        input_formats=[LOCAL_FORMAT, "%Y-%m-%dT%H:%M"],
-        widget=forms.TextInput(attrs={"placeholder": "2026-12-24 06:00", "size": 18}),
+        example="2026-12-24 06:00",
         help_text="YYYY-MM-DD HH:MM, in UTC. Empty: paused until someone resumes.",
     )
 
@@ -386,23 +402,14 @@ class SimulateForm(forms.Form):
         help_text="The zone of the times you type here; the table shows each "
         "job's times in its own zone.",
     )
-    start = forms.DateTimeField(
-        label="From", input_formats=[LOCAL_FORMAT, "%Y-%m-%dT%H:%M"]
-    )
-    end = forms.DateTimeField(
-        label="Until", input_formats=[LOCAL_FORMAT, "%Y-%m-%dT%H:%M"]
-    )
-    down_from = forms.DateTimeField(
-        label="Scheduler down from",
+    start = local_datetime_field("From")
+    end = local_datetime_field("Until")
+    down_from = local_datetime_field(
+        "Scheduler down from",
         required=False,
-        input_formats=[LOCAL_FORMAT, "%Y-%m-%dT%H:%M"],
         help_text="Optional: to see what runs when it comes back.",
     )
-    down_to = forms.DateTimeField(
-        label="Back at",
-        required=False,
-        input_formats=[LOCAL_FORMAT, "%Y-%m-%dT%H:%M"],
-    )
+    down_to = local_datetime_field("Back at", required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
