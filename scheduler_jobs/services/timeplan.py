@@ -110,6 +110,19 @@ def _clean_region(data: dict[str, Any], errors: dict[str, list[str]]) -> None:
         data["subdivision"] = subdivisions[subdivision]
 
 
+def _merged(
+    data: dict[str, Any], instance: Any, fields: tuple[str, ...], noun: str
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The row's current values with `data` over them (a change may send only
+    some fields), and an error for each key the row does not have."""
+    values = {f: getattr(instance, f) for f in fields} if instance else {}
+    values.update({k: v for k, v in data.items() if k in fields})
+    errors: dict[str, list[str]] = {}
+    for key in sorted(set(data) - set(fields)):
+        errors[key] = [f"Unknown {noun} field."]
+    return values, errors
+
+
 CALENDAR_FIELDS = (
     "name",
     "title",
@@ -126,11 +139,7 @@ def calendar_clean(
     data: dict[str, Any], *, instance: Calendar | None = None
 ) -> dict[str, Any]:
     """A calendar's fields checked; raises ValidationError keyed by field."""
-    values = {f: getattr(instance, f) for f in CALENDAR_FIELDS} if instance else {}
-    values.update({k: v for k, v in data.items() if k in CALENDAR_FIELDS})
-    errors: dict[str, list[str]] = {}
-    for key in sorted(set(data) - set(CALENDAR_FIELDS)):
-        errors[key] = ["Unknown calendar field."]
+    values, errors = _merged(data, instance, CALENDAR_FIELDS, "calendar")
     name = str(values.get("name") or "").strip().lower()
     if not CALENDAR_NAME.match(name):
         errors["name"] = [
@@ -362,11 +371,7 @@ def window_clean(
     data: dict[str, Any], *, instance: BlackoutWindow | None = None
 ) -> dict[str, Any]:
     """A window's fields checked; raises ValidationError keyed by field."""
-    values = {f: getattr(instance, f) for f in WINDOW_FIELDS} if instance else {}
-    values.update({k: v for k, v in data.items() if k in WINDOW_FIELDS})
-    errors: dict[str, list[str]] = {}
-    for key in sorted(set(data) - set(WINDOW_FIELDS)):
-        errors[key] = ["Unknown blackout window field."]
+    values, errors = _merged(data, instance, WINDOW_FIELDS, "blackout window")
     for key, longest in (("name", 200), ("reason", 500)):
         text = values.get(key)
         if not isinstance(text, str) or not text.strip() or len(text) > longest:
