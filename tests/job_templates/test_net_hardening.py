@@ -17,8 +17,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from executions.models import JobExecution
 from executions.alerts import slack_channel
+from executions.models import JobExecution
 from executions.notifications import run_message
 from job_templates import net
 from job_templates.base import TemplateError
